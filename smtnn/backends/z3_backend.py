@@ -1,0 +1,101 @@
+"""Z3 through pySMT's converter: exact on rationals; sigmoid/tanh units only by their certified ranges."""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+import z3
+from pysmt.fnode import FNode
+from pysmt.solvers.z3 import Z3Converter
+
+from ..encoder import Definition, Encoder
+from .base import Answer, Backend, Session, Status
+
+
+def _to_fraction(value) -> Fraction:
+    if isinstance(value, z3.RatNumRef):
+        return Fraction(value.numerator_as_long(), value.denominator_as_long())
+    if isinstance(value, z3.IntNumRef):
+        return Fraction(value.as_long())
+    if z3.is_algebraic_value(value):
+        return _to_fraction(value.approx(40))
+    raise ValueError(f"unexpected model value {value}")
+
+
+class Z3Session(Session):
+    def __init__(self, backend: "Z3Backend", encoder: Encoder):
+        super().__init__(backend, encoder)
+        self.context = z3.Context()
+        self.converter = Z3Converter(encoder.env, self.context)
+        self.solver = z3.Solver(ctx=self.context)
+        self._levels: list[list[FNode]] = [[]]
+        self._symbols: dict[str, z3.ExprRef] = {}
+
+    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
+        if definitions:
+            formula = self.encoder.mgr.And(formula, self.encoder.definition_bounds(definitions, None))
+        for s in formula.get_free_variables():
+            self._symbols[s.symbol_name()] = self.converter.convert(s)
+        self._levels[-1].append(formula)
+        self.solver.add(self.converter.convert(formula))
+
+    def push(self) -> None:
+        self._levels.append([])
+        self.solver.push()
+
+    def pop(self) -> None:
+        self._levels.pop()
+        self.solver.pop()
+
+    def _model(self, model: z3.ModelRef) -> dict[str, Fraction]:
+        out = {}
+        for name, sym in self._symbols.items():
+            out[name] = _to_fraction(model.eval(sym, model_completion=True))
+        return out
+
+    def _check(self, timeout):
+        self.solver.set("timeout", int(1000 * timeout) if timeout else 0)
+        result = self.solver.check()
+        if result == z3.sat:
+            return Answer(Status.SAT, self._model(self.solver.model()))
+        if result == z3.unsat:
+            return Answer(Status.UNSAT)
+        return Answer(Status.UNKNOWN, reason=f"z3: {self.solver.reason_unknown() or 'unknown'}")
+
+    def maximize(self, objective: FNode, timeout=None) -> Answer:
+        import time
+
+        start = time.perf_counter()
+        opt = z3.Optimize(ctx=self.context)
+        if timeout:
+            opt.set("timeout", int(1000 * timeout))
+        for level in self._levels:
+            for f in level:
+                opt.add(self.converter.convert(f))
+        handle = opt.maximize(self.converter.convert(objective))
+        result = opt.check()
+        self.calls += 1
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        if result == z3.unsat:
+            return Answer(Status.UNSAT, seconds=seconds)
+        if result != z3.sat:
+            return Answer(Status.UNKNOWN, reason=f"z3 optimize: {opt.reason_unknown()}", seconds=seconds)
+        value = handle.value()
+        if not (isinstance(value, z3.RatNumRef) or isinstance(value, z3.IntNumRef)):
+            return Answer(Status.UNKNOWN, reason=f"z3 optimize returned a non-rational optimum {value}", seconds=seconds)
+        return Answer(Status.SAT, self._model(opt.model()), value=_to_fraction(value), seconds=seconds)
+
+
+class Z3Backend(Backend):
+    """Z3's nonlinear real arithmetic (nlsat): exact answers on the rational encoding."""
+
+    name = "z3"
+    exact = True
+    precision = None
+
+    def session(self, encoder: Encoder) -> Session:
+        return Z3Session(self, encoder)
+
+    def describe(self) -> dict:
+        return {"solver": f"z3 {z3.get_version_string()}", "precision": "exact"}

@@ -1,0 +1,114 @@
+"""Exact numbers: floats to the rationals they denote, and certified enclosures of exp-based functions.
+
+Every float that enters a formula goes through :func:`to_fraction` (one place, as pySMT's
+``Real`` rejects NumPy scalars).  Transcendental values (sigmoid, tanh, logit) are enclosed
+by mpmath's interval arithmetic, so a reported bound is a bound, not a rounding.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from fractions import Fraction
+
+import mpmath
+
+from .errors import InvalidInputError
+
+_IV = mpmath.iv
+_IV.prec = 120
+
+
+def to_fraction(value) -> Fraction:
+    """The exact rational a number denotes: a float's binary value, a string's decimal value."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool):
+        raise InvalidInputError(f"expected a number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return Fraction(int(value))
+    if isinstance(value, str):
+        try:
+            result = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise InvalidInputError(f"{value!r} is not a number") from None
+        return result
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise InvalidInputError(f"{value!r} is not a finite number")
+    return Fraction(number)
+
+
+def fractions_of(values) -> list[Fraction]:
+    """:func:`to_fraction` over a flat iterable."""
+    return [to_fraction(v) for v in values]
+
+
+class Enclosure:
+    """A certified real interval [lo, hi] with rational endpoints."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: Fraction, hi: Fraction):
+        self.lo, self.hi = lo, hi
+
+    @classmethod
+    def of_mpi(cls, value) -> "Enclosure":
+        """The rational endpoints of an mpmath interval."""
+        lo, hi = value._mpi_
+        return cls(_mpf_tuple_to_fraction(lo), _mpf_tuple_to_fraction(hi))
+
+    @classmethod
+    def point(cls, value: Fraction) -> "Enclosure":
+        return cls(value, value)
+
+    @property
+    def width(self) -> Fraction:
+        return self.hi - self.lo
+
+    def __sub__(self, other: "Enclosure") -> "Enclosure":
+        return Enclosure(self.lo - other.hi, self.hi - other.lo)
+
+    def __neg__(self) -> "Enclosure":
+        return Enclosure(-self.hi, -self.lo)
+
+    def __repr__(self) -> str:
+        return f"Enclosure({float(self.lo)!r}, {float(self.hi)!r})"
+
+
+def _mpf_tuple_to_fraction(raw) -> Fraction:
+    sign, mantissa, exponent, _ = raw
+    if mantissa == 0 and exponent != 0:
+        raise ArithmeticError("interval endpoint is infinite or NaN")
+    value = Fraction(mantissa) * (Fraction(2) ** exponent)
+    return -value if sign else value
+
+
+def _mpi(q: Fraction):
+    return _IV.mpf(q.numerator) / q.denominator
+
+
+def sigmoid_enclosure(z: Fraction) -> Enclosure:
+    """Certified enclosure of 1 / (1 + exp(-z)) for a rational z."""
+    return Enclosure.of_mpi(1 / (1 + _IV.exp(-_mpi(z))))
+
+
+def tanh_enclosure(z: Fraction) -> Enclosure:
+    """Certified enclosure of tanh(z) = 1 - 2 / (1 + exp(2z)) for a rational z."""
+    return Enclosure.of_mpi(1 - 2 / (1 + _IV.exp(2 * _mpi(z))))
+
+
+def logit_bracket(y: Fraction) -> Enclosure:
+    """Certified enclosure of log(y / (1 - y)) for 0 < y < 1: the threshold that sigmoid maps to y."""
+    if not 0 < y < 1:
+        raise InvalidInputError(f"a sigmoid level must lie strictly between 0 and 1, got {float(y)}")
+    if y == Fraction(1, 2):
+        return Enclosure.point(Fraction(0))
+    return Enclosure.of_mpi(_IV.log(_mpi(y) / (1 - _mpi(y))))
+
+
+def as_float(q) -> float:
+    """A rational shown as the nearest float (for reports only, never for decisions)."""
+    return float(q)

@@ -1,0 +1,167 @@
+"""Perturbation models: the box of parameter vectors p a property quantifies over.
+
+Every model is, in the end, one closed interval [lower_i, upper_i] per scalar parameter, with
+exact rational ends; the paper's |p - p0| <= δ (Defs. 1-5) is :func:`uniform`.  A parameter
+with lower == upper is fixed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .exact import to_fraction
+from .network import Network
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """Interval bounds on every parameter of ``network`` (flat order of Network.parameter_names)."""
+
+    nominal: tuple[Fraction, ...]
+    lower: tuple[Fraction, ...]
+    upper: tuple[Fraction, ...]
+    description: str
+
+    @property
+    def free(self) -> tuple[int, ...]:
+        """Indices of the parameters that may move."""
+        return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if lo != hi)
+
+    @property
+    def radius(self) -> tuple[Fraction, ...]:
+        return tuple(max(hi - p, p - lo) for p, lo, hi in zip(self.nominal, self.lower, self.upper))
+
+    def contains(self, params: Sequence[Fraction]) -> bool:
+        return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
+
+    def as_json(self) -> dict:
+        return {"model": self.description, "free_parameters": len(self.free)}
+
+
+def _checked_delta(delta, what: str = "δ") -> Fraction:
+    value = to_fraction(delta)
+    if value < 0:
+        raise InvalidInputError(f"{what} must be non-negative, got {float(value)}")
+    return value
+
+
+def from_radii(network: Network, radii: Iterable[Fraction], description: str) -> Perturbation:
+    """|p_i - p0_i| <= radii[i] for each parameter."""
+    nominal = tuple(network.exact_parameters())
+    radii = tuple(radii)
+    if len(radii) != len(nominal):
+        raise InvalidInputError(f"{len(radii)} radii for {len(nominal)} parameters")
+    return Perturbation(
+        nominal,
+        tuple(p - r for p, r in zip(nominal, radii)),
+        tuple(p + r for p, r in zip(nominal, radii)),
+        description,
+    )
+
+
+def uniform(network: Network, delta) -> Perturbation:
+    """The paper's box: every parameter within δ of its trained value."""
+    d = _checked_delta(delta)
+    return from_radii(network, [d] * network.n_parameters, f"|p - p0| <= {d}")
+
+
+def per_layer(network: Network, deltas: Sequence) -> Perturbation:
+    """Layer k's parameters within deltas[k] of their trained values."""
+    if len(deltas) != len(network.layers):
+        raise InvalidInputError(f"{len(deltas)} per-layer δ values for {len(network.layers)} layers; give one per layer")
+    ds = [_checked_delta(d, f"δ of layer {k}") for k, d in enumerate(deltas)]
+    radii = [ds[name.layer] for name in network.parameter_names()]
+    return from_radii(network, radii, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds))
+
+
+def relative(network: Network, delta) -> Perturbation:
+    """Every parameter within δ·|p0| of its trained value (zeros stay fixed)."""
+    d = _checked_delta(delta)
+    return from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|")
+
+
+def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indices: Iterable[int] | None = None) -> Perturbation:
+    """Only the chosen parameters (whole layers, or flat indices) move, each within δ."""
+    d = _checked_delta(delta)
+    names = network.parameter_names()
+    chosen = set()
+    if layers is not None:
+        layers = list(layers)
+        for k in layers:
+            if not -len(network.layers) <= k < len(network.layers):
+                raise InvalidInputError(f"layer {k} does not exist; the network has layers 0..{len(network.layers) - 1}")
+        wanted = {k % len(network.layers) for k in layers}
+        chosen |= {i for i, n in enumerate(names) if n.layer in wanted}
+    if indices is not None:
+        for i in indices:
+            if not 0 <= i < len(names):
+                raise InvalidInputError(f"parameter index {i} is out of range 0..{len(names) - 1}")
+            chosen.add(i)
+    radii = [d if i in chosen else Fraction(0) for i in range(len(names))]
+    return from_radii(network, radii, f"|p - p0| <= {d} on {len(chosen)} chosen parameters")
+
+
+# -- quantization schemes: the exact deviation each parameter suffers -------------------
+def _round_half_even(q: Fraction) -> int:
+    return round(q)  # Fraction.__round__ rounds half to even
+
+
+def fixed_point_values(network: Network, fraction_bits: int) -> list[Fraction]:
+    """Parameters rounded to the nearest multiple of 2^-b (ties to even)."""
+    if fraction_bits < 0:
+        raise InvalidInputError(f"the number of fractional bits must be non-negative, got {fraction_bits}")
+    step = Fraction(1, 2 ** fraction_bits)
+    return [_round_half_even(p / step) * step for p in network.exact_parameters()]
+
+
+def float16_values(network: Network) -> list[Fraction]:
+    """Parameters rounded to IEEE half precision (round to nearest even, as NumPy does)."""
+    halves = network.parameter_vector().astype(np.float16)
+    if not np.isfinite(halves).all():
+        raise InvalidInputError("a parameter overflows IEEE half precision (|p| > 65504); float16 cannot represent this network")
+    return [Fraction(float(h)) for h in halves]
+
+
+def int8_values(network: Network, bits: int = 8) -> list[Fraction]:
+    """Symmetric per-tensor integer quantization: scale = max|t| / (2^(bits-1) - 1), q = round(p/scale)·scale."""
+    if bits < 2:
+        raise InvalidInputError(f"symmetric integer quantization needs at least 2 bits, got {bits}")
+    levels = 2 ** (bits - 1) - 1
+    exact = network.exact_parameters()
+    out = list(exact)
+    for ws, bs in network.layer_slices():
+        for sl in (ws, bs):
+            tensor = exact[sl]
+            scale = max(abs(v) for v in tensor) / levels
+            if scale == 0:
+                continue
+            out[sl] = [max(-levels, min(levels, _round_half_even(v / scale))) * scale for v in tensor]
+    return out
+
+
+QUANTIZATION_SCHEMES = ("fixed", "float16", "int")
+
+
+def quantized_values(network: Network, scheme: str, bits: int | None = None) -> list[Fraction]:
+    """Exact quantized parameters for 'fixed' (b fractional bits), 'float16' or 'int' (symmetric, b bits)."""
+    if scheme == "fixed":
+        if bits is None:
+            raise InvalidInputError("fixed-point quantization needs the number of fractional bits (bits=...)")
+        return fixed_point_values(network, bits)
+    if scheme == "float16":
+        return float16_values(network)
+    if scheme == "int":
+        return int8_values(network, 8 if bits is None else bits)
+    raise InvalidInputError(f"unknown quantization scheme '{scheme}'; choose one of {', '.join(QUANTIZATION_SCHEMES)}")
+
+
+def quantization(network: Network, scheme: str, bits: int | None = None) -> Perturbation:
+    """The per-parameter δ_i = |q(p_i) - p_i| a quantization scheme implies: the box contains the quantized network."""
+    quantized = quantized_values(network, scheme, bits)
+    radii = [abs(q - p) for q, p in zip(quantized, network.exact_parameters())]
+    label = scheme + (f"{bits}" if bits is not None else "")
+    return from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|")

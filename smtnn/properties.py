@@ -1,0 +1,564 @@
+"""The paper's properties: verification by negation (Defs. 1-5, Eqs. 6-10) and estimation (Eqs. 11-13).
+
+Conventions (the paper's formulas slip in places; these are the evident meanings):
+- binary networks: class 1 iff sigmoid(z) >= l, i.e. z >= t with t = logit(l); a label flips when
+  the perturbed network puts x on the other side;
+- multi-class networks: class = argmax of the logits; a perturbed network flips the label of
+  class c when some other logit reaches z_c (a tie counts as a flip, so "holds" is never weaker);
+- Eqs. 9-10 write x0 where the quantified x is meant; Def. 5 / Eq. 10 mean "for all x in D with
+  |f_p0(x) - l| >= σ and all p in the box, the label is kept"; Eq. 13's last constraint must be a
+  label *flip* (as printed it says the label is kept, which makes σ unbounded);
+- σ is estimated per class (the paper's tuple (male, female) is (class 1, class 0)); for
+  multi-class networks σ is measured on the logit margin z_c - max_{j≠c} z_j.
+Every SAT model is replayed on the concrete network in exact arithmetic before it is reported.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+from . import search
+from .backends import Backend, Status, get_backend
+from .bounds import decouples, extreme_at, linear_value, replay_logits
+from .domain import Box
+from .encoder import Encoder, Query
+from .errors import InvalidInputError
+from .exact import Enclosure, logit_bracket, sigmoid_enclosure, to_fraction
+from .network import Network
+from .perturbation import Perturbation
+from .result import Estimate, Provenance, Verdict, VerificationResult, Witness
+
+DEFAULT_TOLERANCE = Fraction(1, 10 ** 6)
+Q = Fraction
+
+
+# -- shared pieces ----------------------------------------------------------------------
+@dataclass
+class _Clock:
+    start: float
+    calls: int = 0
+
+    @classmethod
+    def begin(cls) -> "_Clock":
+        return cls(time.perf_counter())
+
+    def provenance(self, solver: str, precision: str, method: str) -> Provenance:
+        return Provenance(solver, precision, method, time.perf_counter() - self.start, self.calls)
+
+
+def _tolerance(value) -> Fraction:
+    tol = to_fraction(DEFAULT_TOLERANCE if value is None else value)
+    if tol <= 0:
+        raise InvalidInputError(f"the tolerance must be positive, got {float(tol)}")
+    return tol
+
+
+def _check(network: Network, perturbation: Perturbation, x0=None, domain: Box | None = None):
+    if len(perturbation.nominal) != network.n_parameters or tuple(network.exact_parameters()) != perturbation.nominal:
+        raise InvalidInputError("the perturbation model was built for another network; build it from this one")
+    x = network.check_input(x0) if x0 is not None else None
+    if domain is not None:
+        domain.check_for(network.n_inputs)
+        if x is not None:
+            domain.check_point(x)
+    return x
+
+
+def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure) -> Witness:
+    names = network.parameter_names()
+    changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
+    return Witness(changed, None if x is None else tuple(x), value.lo, value.hi)
+
+
+def _sigma_diff(a: Fraction, b: Fraction) -> Enclosure:
+    """Certified enclosure of sigmoid(a) - sigmoid(b)."""
+    return sigmoid_enclosure(a) - sigmoid_enclosure(b)
+
+
+def _query_meta(network, perturbation, prop, **extra) -> dict:
+    meta = {"network": network.name, "property": prop, "perturbation": perturbation.description}
+    meta.update({k: v for k, v in extra.items() if v is not None})
+    return meta
+
+
+def _label(network: Network, logits: Sequence[Enclosure]) -> int:
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        if logits[0].lo >= t.hi:
+            return 1
+        if logits[0].hi < t.lo:
+            return 0
+        raise ArithmeticError("the input lies on the decision boundary within the certified precision")
+    tops = [z.lo for z in logits]
+    return max(range(len(tops)), key=lambda i: (tops[i], -i))
+
+
+def _coeffs(network: Network, plus: int, minus: int | None = None) -> list[int]:
+    c = [0] * network.n_outputs
+    c[plus] += 1
+    if minus is not None:
+        c[minus] -= 1
+    return c
+
+
+# -- local properties: decided by exact parameter-space extremes --------------------------
+def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock):
+    """max c·z(x0, p): closed form when the perturbation decouples, else refined by solver bisection."""
+    ext = extreme_at(network, perturbation, x, coeffs)
+    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z:
+        return ext.witness_value.lo, ext.upper, ext.witness, "exact corner analysis (decoupled parameters)", ""
+    if not network.piecewise_linear and backend_name == "z3":
+        return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
+            "sigmoid/tanh hidden units before perturbed layers: z3 cannot refine; use --solver dreal"
+    encoder = Encoder(network, perturbation)
+    symbols = encoder.parameter_symbols()
+    defs = []
+    xs = [encoder.real(v) for v in x]
+    logits = encoder.logits(xs, encoder.parameter_terms(symbols), Box(tuple(x), tuple(x)), defs)
+    objective = encoder.mgr.Plus([encoder.mgr.Times(encoder.real(c), z) for c, z in zip(coeffs, logits) if c])
+    session = get_backend(backend_name).session(encoder)
+    session.add(encoder.parameter_box(symbols), defs)
+    names = {i: s.symbol_name() for i, s in symbols.items()}
+
+    def replay(model):
+        params = [model.get(names[i], p) if i in names else p for i, p in enumerate(perturbation.nominal)]
+        params = [min(max(p, lo), hi) for p, lo, hi in zip(params, perturbation.lower, perturbation.upper)]
+        return linear_value(coeffs, replay_logits(network, x, params)).lo, tuple(params)
+
+    lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
+                                            ext.witness, tol_z, timeout)
+    clock.calls += session.calls
+    return lo, hi, wit, f"interval bound + {backend_name} bisection", reason
+
+
+def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance=None, solver: str = "z3",
+                  timeout: float | None = None) -> Estimate:
+    """Eq. 11: the largest |f_p0(x0) - f_p(x0)| over the perturbation box, as a certified interval.
+
+    Binary: f is the sigmoid confidence, so the extremes of the logit decide (sigmoid is monotone).
+    Multi-class: the largest change of any class probability; the upper end comes from exact
+    per-pair logit margins and may leave a gap (reported).
+    """
+    clock = _Clock.begin()
+    x = _check(network, perturbation, x0)
+    tol = _tolerance(tolerance)
+    meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
+    z0 = replay_logits(network, x, perturbation.nominal)
+    if not network.binary:
+        return _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta)
+    tol_z = 4 * tol
+    best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
+    for sign in (1, -1):
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, [sign], tol_z, solver, timeout, clock)
+        methods.add(method)
+        if reason:
+            reasons.append(reason)
+        achieved = replay_logits(network, x, params)[0].lo
+        diff_w = _sigma_diff(achieved, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, achieved)
+        bound = sign * hi
+        diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, bound)
+        if best_lo is None or diff_w.lo > best_lo:
+            best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w)
+        best_hi = diff_hi.hi if best_hi is None else max(best_hi, diff_hi.hi)
+    best_lo = max(best_lo, Q(0))
+    prov = clock.provenance(solver if clock.calls else "none", "exact" if clock.calls == 0 or solver == "z3" else "δ",
+                            "; ".join(sorted(methods)))
+    return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, "; ".join(reasons), meta)
+
+
+def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) -> Estimate:
+    import mpmath
+
+    iv = mpmath.iv
+    best_lo, best_hi, best_wit = Q(0), Q(0), None
+    k = network.n_outputs
+
+    def softmax_enclosure(logits: Sequence[Enclosure], c: int, lo_side: bool):
+        terms = 0
+        for j in range(k):
+            if j != c:
+                d = (logits[j].lo - logits[c].hi) if lo_side is False else (logits[j].hi - logits[c].lo)
+                terms = terms + iv.exp(iv.mpf(d.numerator) / d.denominator)
+        return 1 / (1 + terms)
+
+    p0 = [Enclosure.of_mpi(softmax_enclosure(z0, c, True)) for c in range(k)]
+    for c in range(k):
+        # largest rise of class c: every margin z_j - z_c at its own minimum (a sound, maybe loose, bound)
+        rise_terms, fall_terms = [], []
+        for j in range(k):
+            if j == c:
+                continue
+            low = extreme_at(network, perturbation, x, _coeffs(network, c, j))   # max z_c - z_j
+            high = extreme_at(network, perturbation, x, _coeffs(network, j, c))  # max z_j - z_c
+            rise_terms.append(low.upper)
+            fall_terms.append(high.upper)
+            for ext in (low, high):
+                zw = replay_logits(network, x, ext.witness)
+                pw = Enclosure.of_mpi(softmax_enclosure(zw, c, True))
+                change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
+                if change > best_lo:
+                    best_lo = change
+                    best_wit = _witness(network, perturbation, ext.witness, None, Enclosure(change, change))
+        up = 1 / (1 + sum(iv.exp(-iv.mpf(m.numerator) / m.denominator) for m in rise_terms))
+        down = 1 / (1 + sum(iv.exp(iv.mpf(m.numerator) / m.denominator) for m in fall_terms))
+        best_hi = max(best_hi, Enclosure.of_mpi(up).hi - p0[c].lo, p0[c].hi - Enclosure.of_mpi(down).lo)
+    prov = clock.provenance("none", "exact", "per-pair exact logit margins (bound may be loose)")
+    reason = "" if best_hi - best_lo <= tol else "multi-class ε: the pairwise margins need not be attained together"
+    return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, reason, meta)
+
+
+def verify_local_epsilon(network: Network, perturbation: Perturbation, x0, epsilon, **kwargs) -> VerificationResult:
+    """Def. 1 via Eq. 6: holds iff no p in the box moves f(x0) by more than ε."""
+    eps = to_fraction(epsilon)
+    if eps < 0:
+        raise InvalidInputError(f"ε must be non-negative, got {float(eps)}")
+    est = local_epsilon(network, perturbation, x0, **kwargs)
+    return _verdict_from_estimate(est, eps, "local (δ,ε)-robustness (Def. 1, Eq. 6)")
+
+
+def _verdict_from_estimate(est: Estimate, threshold: Fraction, prop: str) -> VerificationResult:
+    query = dict(est.query, property=prop, threshold=str(threshold))
+    if est.upper <= threshold:
+        return VerificationResult(prop, Verdict.HOLDS, est.provenance, None, f"the largest value is at most {float(est.upper)}", query)
+    if est.lower > threshold:
+        return VerificationResult(prop, Verdict.VIOLATED, est.provenance, est.witness, "", query)
+    reason = est.reason or f"the threshold lies inside the certified interval [{float(est.lower)}, {float(est.upper)}]"
+    return VerificationResult(prop, Verdict.UNKNOWN, est.provenance, None, reason, query)
+
+
+def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solver: str = "z3",
+                       timeout: float | None = None) -> VerificationResult:
+    """Def. 3 via Eq. 8: holds iff no p in the box changes the label of x0."""
+    clock = _Clock.begin()
+    x = _check(network, perturbation, x0)
+    prop = "local δ-robustness of the label (Def. 3, Eq. 8)"
+    meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
+    z0 = replay_logits(network, x, perturbation.nominal)
+    try:
+        c = _label(network, z0)
+    except ArithmeticError as err:
+        return VerificationResult(prop, Verdict.UNKNOWN, clock.provenance("none", "exact", "replay"), None, str(err), meta)
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        pairs = [([-1], t.lo, t.hi, "down")] if c == 1 else [([1], -t.hi, -t.lo, "up")]
+    else:
+        pairs = [(_coeffs(network, j, c), Q(0), Q(0), j) for j in range(network.n_outputs) if j != c]
+    methods, reasons = set(), []
+    for coeffs, _, _, _ in pairs:
+        # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, timeout, clock)
+        methods.add(method)
+        zw = replay_logits(network, x, params)
+        try:
+            flipped = _label(network, zw) != c or (not network.binary and linear_value(coeffs, zw).lo >= 0)
+        except ArithmeticError:
+            flipped = False
+        if flipped:
+            return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
+                                      _witness(network, perturbation, params, None, linear_value(coeffs, zw)), "", meta)
+        reach = _reaches_boundary(network, c, hi, coeffs)
+        if reach is not False:
+            reasons.append(reason or "the perturbed logit reaches the decision boundary within the certified precision")
+    verdict = Verdict.UNKNOWN if reasons else Verdict.HOLDS
+    return VerificationResult(prop, verdict, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(sorted(methods))),
+                              None, "; ".join(reasons), meta)
+
+
+def _reaches_boundary(network: Network, c: int, upper: Fraction, coeffs) -> bool | None:
+    """Can max c·z (bounded by `upper`) reach the flip region?  None when undecided at this precision."""
+    if not network.binary:
+        return None if upper >= 0 else False
+    t = logit_bracket(network.threshold)
+    if c == 1:   # flip iff min z < t, i.e. max(-z) > -t
+        return None if upper > -t.hi else False
+    return None if upper >= t.lo else False
+
+
+# -- global properties ---------------------------------------------------------------------
+class _GlobalProblem:
+    """The terms of a global query: nominal logits z0(x) and the perturbed extremes over x in D."""
+
+    def __init__(self, network: Network, perturbation: Perturbation, domain: Box, backend: Backend):
+        self.network, self.perturbation, self.domain, self.backend = network, perturbation, domain, backend
+        self.encoder = enc = Encoder(network, perturbation)
+        self.x = enc.input_symbols()
+        self.definitions = []
+        self.eliminated = network.piecewise_linear and decouples(network, perturbation) and backend.name == "z3"
+        nominal = enc.parameter_terms()
+        self.z0 = enc.logits(self.x, nominal, domain, self.definitions, nominal=True)
+        base = [enc.within(self.x, domain.lower, domain.upper)]
+        if self.eliminated:
+            self.symbols = {}
+            self.zp = None
+        else:
+            self.symbols = enc.parameter_symbols()
+            self.zp = enc.logits(self.x, enc.parameter_terms(self.symbols), domain, self.definitions)
+            base.append(enc.parameter_box(self.symbols))
+        self.base = enc.mgr.And(base)
+        self.method = "parameter-eliminated encoding (exact, linear arithmetic)" if self.eliminated else "parametric encoding (bilinear terms)"
+
+    def high(self, coeffs) -> "FNode":
+        """A term that can reach max_p c·z(x, p): the eliminated extreme, or c·z(x, p) with p free."""
+        m = self.encoder.mgr
+        if self.eliminated:
+            return self.encoder.eliminated_extreme(self.x, coeffs, self.domain)
+        return m.Plus([m.Times(self.encoder.real(c), z) for c, z in zip(coeffs, self.zp) if c])
+
+    def nominal(self, coeffs):
+        m = self.encoder.mgr
+        return m.Plus([m.Times(self.encoder.real(c), z) for c, z in zip(coeffs, self.z0) if c])
+
+    def session(self):
+        s = self.backend.session(self.encoder)
+        s.add(self.base, self.definitions)
+        return s
+
+    def query(self, formula, prop: str, **meta) -> Query:
+        return Query(self.encoder, self.encoder.mgr.And(self.base, formula), list(self.definitions), self.x,
+                     self.symbols, _query_meta(self.network, self.perturbation, prop, domain=self.domain.as_json(), **meta))
+
+    def candidate(self, model) -> tuple[list[Fraction], list[Fraction] | None]:
+        """Input (clamped into D) and, for the parametric encoding, parameters from a model."""
+        x = [min(max(model.get(s.symbol_name(), lo), lo), hi) for s, lo, hi in zip(self.x, self.domain.lower, self.domain.upper)]
+        if self.eliminated:
+            return x, None
+        pert = self.perturbation
+        params = [min(max(model.get(self.symbols[i].symbol_name(), p), pert.lower[i]), pert.upper[i]) if i in self.symbols else p
+                  for i, p in enumerate(pert.nominal)]
+        return x, params
+
+
+def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fraction] | None = None):
+    """Eq. 9 (and Eq. 10 with σ): some x in D and p in the box on which the label flips."""
+    m, enc, net = problem.encoder.mgr, problem.encoder, problem.network
+    parts = []
+    if net.binary:
+        t = logit_bracket(net.threshold)
+        z0 = problem.nominal([1])
+        down = m.And(m.GE(z0, enc.real(t.lo)), m.LT(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.hi)))
+        up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(problem.high([1]), enc.real(t.lo)))
+        if sigma_levels is not None:
+            hi_level, lo_level = sigma_levels
+            down = m.And(down, m.GE(z0, enc.real(hi_level))) if hi_level is not None else m.FALSE()
+            up = m.And(up, m.LE(z0, enc.real(lo_level))) if lo_level is not None else m.FALSE()
+        return m.Or(down, up)
+    k = net.n_outputs
+    for c in range(k):
+        is_c = m.And([m.GT(problem.nominal(_coeffs(net, c, j)), enc.real(0)) if j < c else
+                      m.GE(problem.nominal(_coeffs(net, c, j)), enc.real(0)) for j in range(k) if j != c])
+        flips = m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c])
+        parts.append(m.And(is_c, flips))
+    return m.Or(parts)
+
+
+def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequence[Fraction] | None]:
+    """Replay a model of a flip query; a witness only if the label really flips on the concrete network."""
+    net, pert = problem.network, problem.perturbation
+    x, params = problem.candidate(model)
+    z0 = replay_logits(net, x, pert.nominal)
+    try:
+        c = _label(net, z0)
+    except ArithmeticError:
+        return None, None
+    candidates = []
+    if params is not None:
+        candidates.append(params)
+    else:
+        if net.binary:
+            candidates.append(extreme_at(net, pert, x, [-1] if c == 1 else [1]).witness)
+        else:
+            candidates += [extreme_at(net, pert, x, _coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
+    for p in candidates:
+        zp = replay_logits(net, x, p)
+        try:
+            flipped = _label(net, zp) != c
+        except ArithmeticError:
+            continue
+        if not net.binary and not flipped:
+            flipped = any(zp[j].lo >= zp[c].hi for j in range(net.n_outputs) if j != c)
+        if flipped:
+            return _witness(net, pert, p, x, zp[0] if net.binary else zp[c]), z0
+    return None, z0
+
+
+def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None):
+    clock = _Clock.begin()
+    _check(network, perturbation, None, domain)
+    backend = get_backend(solver)
+    problem = _GlobalProblem(network, perturbation, domain, backend)
+    session = problem.session()
+    session.add(_flip_formula(problem, sigma_levels))
+    answer = session.check(timeout)
+    clock.calls += session.calls
+    desc = backend.describe()
+    prov = lambda: clock.provenance(desc["solver"], str(desc["precision"]), problem.method)
+    meta = _query_meta(network, perturbation, prop, domain=domain.as_json())
+    if answer.status is Status.UNSAT:
+        return VerificationResult(prop, Verdict.HOLDS, prov(), None, "", meta)
+    if answer.status is Status.UNKNOWN:
+        return VerificationResult(prop, Verdict.UNKNOWN, prov(), None, answer.reason or "solver returned unknown", meta)
+    witness, z0 = _replay_flip(problem, answer.model)
+    if witness is not None and (extra_check is None or extra_check(z0)):
+        return VerificationResult(prop, Verdict.VIOLATED, prov(), witness, "", meta)
+    why = "δ-sat candidate did not replay" if not backend.exact else "the solver's model did not replay exactly (relaxed or boundary case)"
+    return VerificationResult(prop, Verdict.UNKNOWN, prov(), None, why, meta)
+
+
+def verify_global_label(network: Network, perturbation: Perturbation, domain: Box, *, solver: str = "z3",
+                        timeout: float | None = None) -> VerificationResult:
+    """Def. 4 via Eq. 9: holds iff no x in D and no p in the box flip the label."""
+    return _global_verify(network, perturbation, domain, "global δ-robustness of the label (Def. 4, Eq. 9)", None, solver, timeout)
+
+
+def _sigma_levels(network: Network, sigma: Fraction):
+    """Logit levels equivalent to |f_p0(x) - l| >= σ: z0 >= logit(l + σ) or z0 <= logit(l - σ) (None: impossible)."""
+    l = network.threshold
+    hi = logit_bracket(l + sigma).hi if l + sigma < 1 else None
+    lo = logit_bracket(l - sigma).lo if l - sigma > 0 else None
+    return hi, lo
+
+
+def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Box, sigma, *, solver: str = "z3",
+                        timeout: float | None = None) -> VerificationResult:
+    """Def. 5 via Eq. 10: every x in D with |f_p0(x) - l| >= σ keeps its label under every p in the box (binary)."""
+    prop = "global δσ-robustness (Def. 5, Eq. 10)"
+    s = to_fraction(sigma)
+    if s < 0:
+        raise InvalidInputError(f"σ must be non-negative, got {float(s)}")
+    if not network.binary:
+        raise InvalidInputError("Def. 5 is stated for a sigmoid output; for multi-class networks use estimate sigma (logit margin)")
+    levels = _sigma_levels(network, s)
+
+    def far_enough(z0):
+        conf = sigmoid_enclosure(z0[0].lo)
+        return conf.lo - network.threshold >= s or network.threshold - conf.hi >= s
+
+    return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough)
+
+
+def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
+                 timeout: float | None = None) -> dict[int, Estimate]:
+    """Eq. 13 per class: the largest |f_p0(x) - l| (binary) or logit margin (multi-class) of an x in D whose label can flip.
+
+    For σ above the returned upper ends, Def. 5 holds for that class.  Keys are class indices
+    (the paper's tuple is (class 1, class 0)).  An estimate [0, 0] means no label of that class can flip.
+    """
+    clock = _Clock.begin()
+    _check(network, perturbation, None, domain)
+    tol = _tolerance(tolerance)
+    backend = get_backend(solver)
+    out = {}
+    classes = (1, 0) if network.binary else range(network.n_outputs)
+    for c in classes:
+        problem = _GlobalProblem(network, perturbation, domain, backend)
+        out[c] = _sigma_for_class(problem, c, tol, timeout, clock)
+    return out
+
+
+def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, clock) -> Estimate:
+    net, enc, m = problem.network, problem.encoder, problem.encoder.mgr
+    prop = f"global sigma for class {c} (Eq. 13)"
+    meta = _query_meta(net, problem.perturbation, prop, domain=problem.domain.as_json())
+    if net.binary:
+        t = logit_bracket(net.threshold)
+        z0, zmin, zmax = problem.nominal([1]), m.Times(enc.real(-1), problem.high([-1])), problem.high([1])
+        if c == 1:   # maximize z0 subject to z0 >= t and some p with z_p < t
+            objective = z0
+
+            def region(eta):
+                if eta == 0:
+                    return m.And(m.GE(z0, enc.real(t.lo)), m.LE(zmin, enc.real(t.hi)))
+                return m.And(m.GE(z0, enc.real(t.hi)), m.LE(zmin, enc.real(t.lo - eta)))
+        else:        # maximize -z0 subject to z0 < t and some p with z_p >= t
+            objective = problem.nominal([-1])
+
+            def region(eta):
+                if eta == 0:
+                    return m.And(m.LE(z0, enc.real(t.hi)), m.GE(zmax, enc.real(t.lo)))
+                return m.And(m.LE(z0, enc.real(t.lo - eta)), m.GE(zmax, enc.real(t.hi)))
+    else:            # maximize the margin z0_c - max_j z0_j subject to class c and a possible flip
+        k = net.n_outputs
+        margin = enc.fresh("margin")
+        objective = margin
+
+        def region(eta):
+            return m.And(
+                m.And([m.LE(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.Or([m.EQUALS(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.GE(margin, enc.real(eta)),
+                m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c]))
+
+    def value_of(z0):
+        if net.binary:
+            return sigmoid_enclosure(z0[0].lo) - Enclosure.point(net.threshold) if c == 1 else \
+                Enclosure.point(net.threshold) - sigmoid_enclosure(z0[0].lo)
+        return Enclosure.point(min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c))
+
+    def objective_value(z0) -> Fraction:
+        if net.binary:
+            return z0[0].lo if c == 1 else -z0[0].lo
+        return min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c)
+
+    def replay(model):
+        witness, z0 = _replay_flip(problem, model)
+        if witness is None or _label(net, z0) != c:
+            return None
+        return objective_value(z0), witness, value_of(z0)
+
+    session = problem.session()
+    desc = problem.backend.describe()
+    lo_obj, hi_obj, best, reason = search.maximize(session, enc, objective, region, replay, tol_obj=(4 * tol if net.binary else tol),
+                                                   linear=problem.eliminated, timeout=timeout)
+    clock.calls += session.calls
+    prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated else "; bisection"))
+    if hi_obj is None:   # no flip at all
+        return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
+    if best is None:
+        upper = _objective_to_value(net, c, hi_obj).hi
+        return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
+    witness, value = best
+    upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
+    return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
+
+
+def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Enclosure:
+    """Enclosure of σ for a bound on the maximized objective (z0 for class 1, -z0 for class 0, margin for multi-class)."""
+    if not net.binary:
+        return Enclosure.point(objective_bound)
+    if c == 1:
+        return sigmoid_enclosure(objective_bound) - Enclosure.point(net.threshold)
+    return Enclosure.point(net.threshold) - sigmoid_enclosure(-objective_bound)
+
+
+def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
+                   timeout: float | None = None, max_boxes: int = 2_000_000) -> Estimate:
+    """Eq. 12: the largest |f_p0(x) - f_p(x)| over x in D and p in the box, as a certified interval (binary networks).
+
+    Branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
+    The upper end is the largest bound of the boxes left (a proof); it closes on the true value
+    when the perturbation decouples (see :mod:`smtnn.bounds`).
+    """
+    clock = _Clock.begin()
+    _check(network, perturbation, None, domain)
+    tol = _tolerance(tolerance)
+    meta = _query_meta(network, perturbation, "global epsilon (Eq. 12)", domain=domain.as_json())
+    if not network.binary:
+        prov = clock.provenance("none", "exact", "unsupported")
+        return Estimate("global epsilon", Q(0), Q(1), tol, prov, None,
+                        "global ε for multi-class networks is not supported yet; use local_epsilon per input", meta)
+    result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, timeout, max_boxes)
+    method = f"branch and bound over D ({result.boxes} boxes, interval arithmetic) + exact corner replay"
+    prov = clock.provenance("none", "exact rationals for witnesses; outward-rounded binary64 intervals for bounds", method)
+    return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
+
+
+def verify_global_epsilon(network: Network, perturbation: Perturbation, domain: Box, epsilon, **kwargs) -> VerificationResult:
+    """Def. 2 via Eq. 7: holds iff no x in D and p in the box move f(x) by more than ε."""
+    eps = to_fraction(epsilon)
+    if eps < 0:
+        raise InvalidInputError(f"ε must be non-negative, got {float(eps)}")
+    est = global_epsilon(network, perturbation, domain, tolerance=kwargs.pop("tolerance", None), **kwargs)
+    return _verdict_from_estimate(est, eps, "global (δ,ε)-robustness (Def. 2, Eq. 7)")

@@ -1,0 +1,346 @@
+"""Searches that turn solver answers into certified intervals.
+
+- :func:`maximize`: the optimum of an objective over a query region, by Z3's exact optimizer
+  when everything is linear, else by bisection on "objective >= m" (UNSAT lowers the upper end,
+  a replayed model raises the lower end);
+- :func:`bisect_max`: the same bisection when the region is already asserted;
+- :func:`branch_and_bound_epsilon`: Eq. 12 by branch and bound over the input box with
+  outward-rounded interval arithmetic (vectorized) and exact replay of the best candidates.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from .backends.base import Status
+from .bounds import extreme_at, replay_logits
+from .domain import Box
+from .exact import Enclosure, sigmoid_enclosure
+from .network import Network
+from .perturbation import Perturbation
+from .result import Witness
+
+Q = Fraction
+
+
+def _midpoint(lo: Fraction, hi: Fraction) -> Fraction:
+    """A short rational between lo and hi (keeps solver numbers small)."""
+    mid = (lo + hi) / 2
+    width = hi - lo
+    if width <= 0:
+        return mid
+    denominator = 1
+    while Fraction(round(mid * denominator), denominator) <= lo or Fraction(round(mid * denominator), denominator) >= hi:
+        denominator *= 2
+        if denominator > 2 ** 200:
+            return mid
+    return Fraction(round(mid * denominator), denominator)
+
+
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout):
+    """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness)."""
+    m = encoder.mgr
+    reason = ""
+    deadline = None if timeout is None else time.perf_counter() + timeout
+    while upper - lower > tol:
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0:
+            reason = "timeout"
+            break
+        mid = _midpoint(lower, upper)
+        session.push()
+        session.add(m.GE(objective, encoder.real(mid)))
+        answer = session.check(remaining)
+        session.pop()
+        if answer.status is Status.UNSAT:
+            upper = mid
+        elif answer.status is Status.SAT:
+            value, witness = replay(answer.model)
+            if value < mid:
+                reason = "a solver model did not replay above the bisection point"
+                break
+            lower, best = value, witness
+        else:
+            reason = answer.reason or "solver returned unknown"
+            break
+    return lower, upper, best, reason
+
+
+def maximize(session, encoder, objective, region: Callable, replay: Callable, *, tol_obj: Fraction, linear: bool,
+             timeout: float | None):
+    """max objective over region(0); witnesses come from region(η > 0), a strict version of the region.
+
+    replay(model) -> (objective value, Witness, value enclosure) or None.  Returns
+    (lower, upper, (witness, value) or None, reason); upper None means region(0) is UNSAT.
+    """
+    m = encoder.mgr
+    deadline = None if timeout is None else time.perf_counter() + timeout
+
+    def left():
+        return None if deadline is None else max(deadline - time.perf_counter(), 0.001)
+
+    session.push()
+    session.add(region(Q(0)))
+    first = session.check(left())
+    if first.status is Status.UNSAT:
+        session.pop()
+        return None, None, None, ""
+    if first.status is Status.UNKNOWN:
+        session.pop()
+        return None, Q(10) ** 9, None, first.reason or "solver returned unknown"
+    upper = None
+    if linear:
+        optimum = session.maximize(objective, left())
+        if optimum.status is Status.SAT:
+            upper = optimum.value
+    session.pop()
+    best, lower, reason = None, None, ""
+
+    def try_witness(floor: Fraction) -> bool:
+        nonlocal best, lower
+        eta = tol_obj / 4
+        for _ in range(6):
+            session.push()
+            session.add(region(eta))
+            session.add(m.GE(objective, encoder.real(floor)))
+            answer = session.check(left())
+            session.pop()
+            if answer.status is Status.SAT:
+                replayed = replay(answer.model)
+                if replayed is not None and replayed[0] >= floor:
+                    if lower is None or replayed[0] > lower:
+                        lower, best = replayed[0], (replayed[1], replayed[2])
+                    return True
+            if answer.status is Status.UNKNOWN:
+                return False
+            eta /= 16
+        return False
+
+    if upper is not None:
+        if not try_witness(upper - tol_obj):
+            reason = "no strict witness found within the tolerance of the optimum"
+        return lower if lower is not None else upper - tol_obj, upper, best, reason
+    # bisection: the upper end from UNSAT answers on region(0), the lower end from replayed strict witnesses
+    replayed = replay(first.model)
+    if replayed is not None:
+        lower, best = replayed[0], (replayed[1], replayed[2])
+    elif not try_witness(Q(-(10 ** 12))):
+        return None, Q(10) ** 9, None, "no replayable witness of a flip found"
+    upper = _initial_upper(session, encoder, objective, region, lower, left)
+    while upper - lower > tol_obj:
+        if deadline is not None and time.perf_counter() >= deadline:
+            reason = "timeout"
+            break
+        mid = _midpoint(lower, upper)
+        session.push()
+        session.add(region(Q(0)))
+        session.add(m.GE(objective, encoder.real(mid)))
+        answer = session.check(left())
+        session.pop()
+        if answer.status is Status.UNSAT:
+            upper = mid
+        elif answer.status is Status.SAT:
+            got = replay(answer.model)
+            if got is not None and got[0] >= mid:
+                lower, best = got[0], (got[1], got[2])
+            elif not try_witness(mid):
+                reason = "near the optimum only boundary (non-strict) models were found"
+                break
+        else:
+            reason = answer.reason or "solver returned unknown"
+            break
+    return lower, upper, best, reason
+
+
+def _initial_upper(session, encoder, objective, region, lower, left) -> Fraction:
+    """An upper end for bisection: double the distance above `lower` until UNSAT."""
+    m = encoder.mgr
+    step = Q(1)
+    while True:
+        candidate = lower + step
+        session.push()
+        session.add(region(Q(0)))
+        session.add(m.GE(objective, encoder.real(candidate)))
+        answer = session.check(left())
+        session.pop()
+        if answer.status is Status.UNSAT:
+            return candidate
+        if answer.status is Status.UNKNOWN or step > 2 ** 40:
+            return Q(10) ** 12
+        step *= 4
+
+
+# -- branch and bound for Eq. 12 ----------------------------------------------------------
+_UNIT = 2.0 ** -52
+
+
+def _down(q: Fraction) -> float:
+    f = float(q)
+    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
+
+
+def _up(q: Fraction) -> float:
+    f = float(q)
+    return f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
+
+
+def _widen(lo, hi, magnitude, terms):
+    pad = (terms + 2) * _UNIT * magnitude + np.finfo(float).tiny
+    return lo - pad, hi + pad
+
+
+def _activate(kind, lo, hi):
+    if kind == "linear":
+        return lo, hi
+    if kind == "relu":
+        return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+    f = (lambda a: 1.0 / (1.0 + np.exp(-a))) if kind == "sigmoid" else np.tanh
+    a, b = f(lo), f(hi)
+    return a - 1e-13 * np.abs(a) - 1e-300, b + 1e-13 * np.abs(b) + 1e-300
+
+
+def interval_logits(network: Network, plo, phi, xlo, xhi):
+    """Sound float64 bounds of the logits over boxes of inputs (rows of xlo/xhi) and one parameter box."""
+    hlo, hhi = xlo, xhi
+    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
+        wlo = plo[ws].reshape(layer.weights.shape)
+        whi = phi[ws].reshape(layer.weights.shape)
+        prods = np.stack([wlo[None] * hlo[:, None, :], wlo[None] * hhi[:, None, :],
+                          whi[None] * hlo[:, None, :], whi[None] * hhi[:, None, :]])
+        lo = prods.min(axis=0).sum(axis=2) + plo[bs]
+        hi = prods.max(axis=0).sum(axis=2) + phi[bs]
+        magnitude = np.abs(prods).max(axis=0).sum(axis=2) + np.maximum(np.abs(plo[bs]), np.abs(phi[bs]))
+        lo, hi = _widen(lo, hi, magnitude, layer.inputs)
+        if k == len(network.layers) - 1:
+            return lo, hi
+        hlo, hhi = _activate(layer.activation, lo, hi)
+    raise AssertionError("unreachable")
+
+
+def _sigmoid_down(z):
+    s = 1.0 / (1.0 + np.exp(-z))
+    return s - 1e-13 * s - 1e-300
+
+
+def _sigmoid_up(z):
+    s = 1.0 / (1.0 + np.exp(-z))
+    return s + 1e-13 * s + 1e-300
+
+
+@dataclass
+class BranchAndBoundResult:
+    lower: Fraction
+    upper: Fraction
+    witness: Witness | None
+    boxes: int
+    reason: str
+
+
+def _certify(network, perturbation, domain, x_float):
+    """Exact ε lower bound at an input: corner witnesses for both directions, replayed."""
+    x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    z0 = replay_logits(network, x, perturbation.nominal)[0]
+    best = None
+    for sign in (1, -1):
+        params = extreme_at(network, perturbation, x, [sign]).witness
+        zp = replay_logits(network, x, params)[0]
+        diff = sigmoid_enclosure(zp.lo) - sigmoid_enclosure(z0.lo) if sign > 0 else sigmoid_enclosure(z0.lo) - sigmoid_enclosure(zp.lo)
+        if best is None or diff.lo > best[0].lo:
+            best = (diff, params)
+    diff, params = best
+    names = network.parameter_names()
+    changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
+    return diff.lo, Witness(changed, tuple(x), diff.lo, diff.hi)
+
+
+def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
+                             timeout: float | None, max_boxes: int, batch: int = 512) -> BranchAndBoundResult:
+    """Certified max over x in D, p in the box of |sigmoid(z_p(x)) - sigmoid(z_p0(x))| (see module docstring)."""
+    start = time.perf_counter()
+    plo = np.array([_down(v) for v in perturbation.lower])
+    phi = np.array([_up(v) for v in perturbation.upper])
+    p0 = network.parameter_vector()
+    dlo = np.array([_down(v) for v in domain.lower])
+    dhi = np.array([_up(v) for v in domain.upper])
+    span = np.where(dhi > dlo, dhi - dlo, 1.0)
+    splittable = dhi > dlo
+
+    def bounds(lo, hi):
+        zp_lo, zp_hi = interval_logits(network, plo, phi, lo, hi)
+        z0_lo, z0_hi = interval_logits(network, p0, p0, lo, hi)
+        up = _sigmoid_up(zp_hi[:, 0]) - _sigmoid_down(z0_lo[:, 0])
+        down = _sigmoid_up(z0_hi[:, 0]) - _sigmoid_down(zp_lo[:, 0])
+        return np.maximum(up, down) * (1 + 4 * _UNIT) + 1e-300
+
+    def estimates(points):
+        zp_lo, zp_hi = interval_logits(network, plo, phi, points, points)
+        z0 = network.logits(points)[:, 0]
+        s0 = 1.0 / (1.0 + np.exp(-z0))
+        return np.maximum(1.0 / (1.0 + np.exp(-zp_hi[:, 0])) - s0, s0 - 1.0 / (1.0 + np.exp(-zp_lo[:, 0])))
+
+    lo = dlo[None].copy()
+    hi = dhi[None].copy()
+    ub = bounds(lo, hi)
+    # seed candidates: the corners and the centre of D
+    corners = np.array(np.meshgrid(*[[a, b] for a, b in zip(dlo, dhi)])).reshape(len(dlo), -1).T if len(dlo) <= 12 else dlo[None]
+    seeds = np.vstack([corners, (dlo + dhi)[None] / 2])
+    est = estimates(seeds)
+    best_point = seeds[int(np.argmax(est))]
+    best_estimate = float(est.max())
+    lower, witness = _certify(network, perturbation, domain, best_point)
+    dropped = -np.inf
+    processed = 0
+    reason = ""
+    tol_f = float(tol)
+    while True:
+        lower_f = float(lower)
+        keep = ub > lower_f + tol_f * 0.5
+        if not keep.all():
+            dropped = max(dropped, float(ub[~keep].max()))
+            lo, hi, ub = lo[keep], hi[keep], ub[keep]
+        if len(ub) == 0 or float(ub.max()) <= lower_f + tol_f:
+            break
+        if processed >= max_boxes:
+            reason = f"stopped after {processed} boxes (max_boxes)"
+            break
+        if timeout is not None and time.perf_counter() - start > timeout:
+            reason = "timeout"
+            break
+        take = np.argsort(-ub)[:batch] if len(ub) > batch else np.arange(len(ub))
+        rest = np.setdiff1d(np.arange(len(ub)), take, assume_unique=True)
+        tlo, thi = lo[take], hi[take]
+        widths = np.where(splittable, (thi - tlo) / span, -1.0)
+        axis = widths.argmax(axis=1)
+        if (widths.max(axis=1) <= 1e-15).all():
+            reason = "boxes shrank to points without closing the gap (the interval bound is not exact here)"
+            break
+        mid = (tlo[np.arange(len(take)), axis] + thi[np.arange(len(take)), axis]) / 2
+        left_hi, right_lo = thi.copy(), tlo.copy()
+        left_hi[np.arange(len(take)), axis] = mid
+        right_lo[np.arange(len(take)), axis] = mid
+        new_lo = np.vstack([tlo, right_lo])
+        new_hi = np.vstack([left_hi, thi])
+        new_ub = bounds(new_lo, new_hi)
+        centres = (new_lo + new_hi) / 2
+        est = estimates(centres)
+        i = int(np.argmax(est))
+        if est[i] > best_estimate:
+            best_estimate = float(est[i])
+            certified, cand = _certify(network, perturbation, domain, centres[i])
+            if certified > lower:
+                lower, witness = certified, cand
+        lo = np.vstack([lo[rest], new_lo])
+        hi = np.vstack([hi[rest], new_hi])
+        ub = np.concatenate([ub[rest], new_ub])
+        processed += len(take)
+    active = float(ub.max()) if len(ub) else -np.inf
+    upper = Fraction(max(active, dropped, float(lower)))
+    upper = max(upper, lower)
+    if upper - lower > tol and not reason:
+        reason = "gap above tolerance"
+    return BranchAndBoundResult(lower, upper, witness, processed, reason)
