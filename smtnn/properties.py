@@ -518,7 +518,8 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
     if best is None:
         upper = _objective_to_value(net, c, hi_obj).hi
         return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
-    witness, value = best
+    flip, value = best
+    witness = Witness(flip.parameters, flip.input, value.lo, value.hi)
     upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
     return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
 

@@ -12,20 +12,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import InvalidInputError, ModelFileError, UnsupportedModelError
+from ..errors import ModelFileError, UnsupportedModelError
 from ..network import Dense, Network
-from ._common import atomic_target, check_stored_activations, damaged_file_errors, numeric_array
+from ._common import atomic_target, check_stored_activations, damaged_file_errors
+from ._hdf5 import kernel_and_bias, named_arrays, strings, text
+from .keras_weights import ACCEPTED_LAYERS, weights_only_layers
 
-ACCEPTED_LAYERS = ("Dense", "InputLayer", "Dropout", "Flatten", "Activation")
-WEIGHTLESS_LAYERS = ("InputLayer", "Dropout", "Flatten", "Activation")
 _ACTIVATION_ALIASES = {"softmax_v2": "softmax", "none": "linear"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_SUFFIXED = re.compile(r"^(.*?)(?:_(\d+))?$")
 KERAS_VERSION = "2.15.0"
 THRESHOLD_ATTR = "smtnn_threshold"
 INPUT_NAMES_ATTR = "smtnn_input_names"
-
-RawLayer = tuple[str, np.ndarray, np.ndarray]
 
 
 def load_keras_h5(path: Path, activations: Sequence[str] | None = None) -> Network:
@@ -35,11 +32,9 @@ def load_keras_h5(path: Path, activations: Sequence[str] | None = None) -> Netwo
             layers = _full_model(f, path)
             if activations is not None:
                 check_stored_activations(activations, layers, path)
-        elif "layer_names" in f.attrs:
-            layers = _with_activations(_keras2_weights(f, path), activations, path)
-        elif isinstance(f.get("layers"), h5py.Group):
-            layers = _with_activations(_keras3_weights(f["layers"], path), activations, path)
         else:
+            layers = weights_only_layers(f, activations, path)
+        if layers is None:
             entries = ", ".join(list(f.keys())[:5]) or "nothing"
             raise ModelFileError(
                 f"{path} is an HDF5 file but not a Keras model (no model_config, no Keras weights; it holds {entries}); "
@@ -62,15 +57,15 @@ def save_keras_h5(network: Network, path: str | os.PathLike) -> None:
         f.attrs["backend"] = "tensorflow"
         f.attrs["model_config"] = json.dumps(config).encode("utf8")
         f.attrs[THRESHOLD_ATTR] = str(network.threshold)
-        f.attrs[INPUT_NAMES_ATTR] = [n.encode("utf8") for n in network.input_names]
+        f.attrs[INPUT_NAMES_ATTR] = _byte_strings(network.input_names)
         weights = f.create_group("model_weights")
-        weights.attrs["layer_names"] = [n.encode("utf8") for n in names]
+        weights.attrs["layer_names"] = _byte_strings(names)
         weights.attrs["backend"] = "tensorflow"
         weights.attrs["keras_version"] = KERAS_VERSION
         for name, layer in zip(names, network.layers):
             group = weights.create_group(name)
             kernel, bias = f"{name}/kernel:0", f"{name}/bias:0"
-            group.attrs["weight_names"] = [kernel.encode("utf8"), bias.encode("utf8")]
+            group.attrs["weight_names"] = _byte_strings([kernel, bias])
             group.create_dataset(kernel, data=np.ascontiguousarray(layer.weights.T))
             group.create_dataset(bias, data=layer.bias)
 
@@ -86,6 +81,11 @@ def _dense_config(name: str, layer: Dense) -> dict:
     }}
 
 
+def _byte_strings(items: Sequence[str]) -> np.ndarray:
+    """Fixed-length byte strings, the form Keras 2 writes list attributes in."""
+    return np.array([item.encode("utf8") for item in items], dtype=bytes)
+
+
 def _keras_names(network: Network) -> list[str]:
     names = [layer.name for layer in network.layers]
     if len(set(names)) == len(names) and all(_SAFE_NAME.match(n) for n in names):
@@ -96,36 +96,15 @@ def _keras_names(network: Network) -> list[str]:
 def _smtnn_attrs(f: h5py.File) -> dict:
     out: dict = {}
     if THRESHOLD_ATTR in f.attrs:
-        out["threshold"] = _text(f.attrs[THRESHOLD_ATTR])
-    names = _strings(f, INPUT_NAMES_ATTR)
+        out["threshold"] = text(f.attrs[THRESHOLD_ATTR])
+    names = strings(f, INPUT_NAMES_ATTR)
     if names:
         out["input_names"] = tuple(names)
     return out
 
 
-def _text(value: object) -> str:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(-1)[0]
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf8")
-    if isinstance(value, str):
-        return value
-    raise ModelFileError(f"expected a text attribute, found {type(value).__name__}")
-
-
-def _strings(node: h5py.HLObject, key: str) -> list[str] | None:
-    """A list-of-strings attribute, also when Keras split it into key0, key1, ... chunks."""
-    if key in node.attrs:
-        chunks = [node.attrs[key]]
-    elif f"{key}0" in node.attrs:
-        chunks = [node.attrs[f"{key}{i}"] for i in itertools.takewhile(lambda i: f"{key}{i}" in node.attrs, itertools.count())]
-    else:
-        return None
-    return [_text(item) for chunk in chunks for item in np.atleast_1d(chunk).tolist()]
-
-
 def _full_model(f: h5py.File, path: Path) -> list[Dense]:
-    config = json.loads(_text(f.attrs["model_config"]))
+    config = json.loads(text(f.attrs["model_config"]))
     if not isinstance(config, dict) or not isinstance(config.get("config"), (dict, list)):
         raise ModelFileError(f"{path} has a model_config that is not a Keras model description; save the model again")
     weights = f.get("model_weights")
@@ -282,104 +261,17 @@ def _dense_params(weights: h5py.Group, name: str, config: dict, path: Path) -> t
     group = weights.get(name)
     if not isinstance(group, h5py.Group):
         raise ModelFileError(f"{path} has no weights for Dense layer '{name}'; the file is incomplete: save the model again")
-    arrays = _named_arrays(group, name, path)
+    arrays = named_arrays(group, name, path)
     use_bias = config.get("use_bias", True) is not False
     if len(arrays) != (2 if use_bias else 1):
         raise ModelFileError(
             f"Dense layer '{name}' in {path} stores {len(arrays)} weight arrays, expected "
             f"{'kernel and bias' if use_bias else 'a kernel only (use_bias is false)'}; save the model again"
         )
-    kernel, bias = _kernel_and_bias(arrays)
+    kernel, bias = kernel_and_bias(arrays)
     if kernel.ndim != 2:
         raise UnsupportedModelError(f"Dense layer '{name}' has a kernel of shape {kernel.shape}; smtnn reads 2-D kernels")
     units = config.get("units", kernel.shape[1])
     if units != kernel.shape[1]:
         raise ModelFileError(f"Dense layer '{name}' declares {units} units but its kernel has shape {kernel.shape}; save the model again")
     return kernel, np.zeros(kernel.shape[1]) if bias is None else bias
-
-
-def _named_arrays(group: h5py.Group, layer: str, path: Path) -> list[tuple[str, np.ndarray]]:
-    names = _strings(group, "weight_names")
-    if names is None:
-        names = []
-        group.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
-    out = []
-    for weight in names:
-        node = group.get(weight)
-        if not isinstance(node, h5py.Dataset):
-            raise ModelFileError(f"{path} lists weight '{weight}' of layer '{layer}' but does not hold it; save the model again")
-        out.append((weight, numeric_array(node[()], f"weight '{weight}' of layer '{layer}'", path)))
-    return out
-
-
-def _kernel_and_bias(arrays: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
-    leaves = [name.rsplit("/", 1)[-1].split(":")[0] for name, _ in arrays]
-    values = [a for _, a in arrays]
-    if len(values) == 2 and leaves == ["bias", "kernel"]:
-        values.reverse()
-    return values[0], values[1] if len(values) == 2 else None
-
-
-def _keras2_weights(f: h5py.File, path: Path) -> list[RawLayer]:
-    out = []
-    for name in _strings(f, "layer_names") or []:
-        group = f.get(name)
-        if not isinstance(group, h5py.Group):
-            raise ModelFileError(f"{path} lists layer '{name}' but holds no weights for it; save the weights again")
-        arrays = _named_arrays(group, name, path)
-        if arrays:
-            out.append(_raw_dense(name, arrays, path))
-    return out
-
-
-def _keras3_weights(layers: h5py.Group, path: Path) -> list[RawLayer]:
-    entries = []
-    for key in layers:
-        group = layers[key]
-        if not isinstance(group, h5py.Group):
-            raise ModelFileError(f"{path} has an unexpected entry layers/{key}; save the weights again")
-        if "layers" in group:
-            raise UnsupportedModelError(f"layers/{key} in {path} is a nested model; smtnn reads flat models of Dense layers")
-        variables = group.get("vars")
-        keys = sorted(variables.keys(), key=int) if isinstance(variables, h5py.Group) else []
-        if not keys:
-            continue
-        base, index = _SUFFIXED.match(key).groups()
-        if base != "dense":
-            raise UnsupportedModelError(
-                f"layers/{key} in {path} holds weights of a {base} layer; accepted layers: {', '.join(ACCEPTED_LAYERS)}"
-            )
-        name = variables.attrs.get("name", key)
-        arrays = [(k, numeric_array(variables[k][()], f"layers/{key}/vars/{k}", path)) for k in keys]
-        entries.append((int(index or 0), _raw_dense(_text(name), arrays, path)))
-    return [raw for _, raw in sorted(entries, key=lambda e: e[0])]
-
-
-def _raw_dense(name: str, arrays: list[tuple[str, np.ndarray]], path: Path) -> RawLayer:
-    shapes = [a.shape for _, a in arrays]
-    if len(arrays) > 2:
-        raise UnsupportedModelError(
-            f"layer '{name}' in {path} holds weights of shapes {shapes}; without an architecture smtnn reads only Dense layers (kernel, bias)"
-        )
-    kernel, bias = _kernel_and_bias(arrays)
-    if kernel.ndim != 2 or (bias is not None and bias.ndim != 1):
-        raise UnsupportedModelError(
-            f"layer '{name}' in {path} holds weights of shapes {shapes}; without an architecture smtnn reads only Dense layers (kernel, bias)"
-        )
-    return name, kernel, np.zeros(kernel.shape[1]) if bias is None else bias
-
-
-def _with_activations(raw: list[RawLayer], activations: Sequence[str] | None, path: Path) -> list[Dense]:
-    if not raw:
-        raise ModelFileError(f"{path} holds no dense layer weights; save the weights again")
-    example = ",".join(["relu"] * (len(raw) - 1) + ["sigmoid" if raw[-1][1].shape[1] == 1 else "softmax"])
-    if activations is None:
-        raise InvalidInputError(
-            f"{path} holds weights only, no architecture; pass the activation of each of its {len(raw)} dense layers, "
-            f"e.g. activations='{example}' (CLI: --activations {example})"
-        )
-    if len(activations) != len(raw):
-        raise InvalidInputError(
-            f"{len(activations)} activations given for the {len(raw)} dense layers of {path}; give one per layer, e.g. {example}"
-        )
-    return [Dense(np.ascontiguousarray(k.T), b, a, name) for (name, k, b), a in zip(raw, activations)]
