@@ -84,10 +84,11 @@ def _has_hdf5_signature(path: Path) -> bool:
 
 
 def _zip_members(path: Path) -> list[str]:
+    """The member names of a zip archive, or none when zipfile cannot read its directory."""
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except Exception:
         return []
 
 

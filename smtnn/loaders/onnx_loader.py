@@ -14,7 +14,7 @@ from ._common import check_stored_activations, damaged_file_errors, numeric_arra
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Relu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Identity")
 ACTIVATION_OPS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax"}
-_CHAIN = "smtnn reads one chain of Gemm/MatMul layers with activations"
+_CHAIN = "smtnn reads a single chain of Gemm/MatMul layers and activations"
 
 
 @dataclass

@@ -1,0 +1,14 @@
+; smtnn query: network = cats
+; smtnn query: property = global-label
+; smtnn query: perturbation = |p - p0| <= 1/200
+; smtnn query: domain = {'lower': ['63/10', '2'], 'upper': ['41/2', '39/10']}
+; dialect: QF_NRA (exact polynomial arithmetic)
+(set-logic QF_NRA)
+(declare-fun p_layer0_W_0_0 () Real)
+(declare-fun p_layer0_W_0_1 () Real)
+(declare-fun p_layer0_b_0 () Real)
+(declare-fun x0 () Real)
+(declare-fun x1 () Real)
+(assert (and (and (and (<= (/ 127503426663119183 1801439850948198400) p_layer0_W_0_0) (<= p_layer0_W_0_0 (/ 145517825172601167 1801439850948198400))) (and (<= (/ 66213277305088869 56294995342131200) p_layer0_W_0_1) (<= p_layer0_W_0_1 (/ 66776227258510181 56294995342131200))) (and (<= (- (/ 198168554421110281 56294995342131200)) p_layer0_b_0) (<= p_layer0_b_0 (- (/ 197605604467688969 56294995342131200))))) (and (and (<= (/ 63 10) x0) (<= x0 (/ 41 2))) (and (<= 2.0 x1) (<= x1 (/ 39 10)))) (or (and (<= 0.0 (+ (* (/ 5460425036714407 72057594037927936) x0) (* (/ 2659790091271981 2251799813685248) x1) (- (/ 7915483177775985 2251799813685248)))) (< (+ (* p_layer0_W_0_0 x0) (* p_layer0_W_0_1 x1) p_layer0_b_0) 0.0)) (and (< (+ (* (/ 5460425036714407 72057594037927936) x0) (* (/ 2659790091271981 2251799813685248) x1) (- (/ 7915483177775985 2251799813685248))) 0.0) (<= 0.0 (+ (* p_layer0_W_0_0 x0) (* p_layer0_W_0_1 x1) p_layer0_b_0))))))
+(check-sat)
+(exit)
