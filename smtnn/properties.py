@@ -330,15 +330,23 @@ class _GlobalProblem:
         return x, params
 
 
-def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fraction] | None = None):
-    """Eq. 9 (and Eq. 10 with σ): some x in D and p in the box on which the label flips."""
+def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fraction] | None = None, eta: Fraction = Q(0)):
+    """Eq. 9 (and Eq. 10 with σ): some x in D and p in the box on which the label flips.
+
+    With eta > 0 every inequality is tightened by eta, so a δ-sat model of it is a true flip
+    unless the solver's precision exceeds eta (used to turn candidates into witnesses).
+    """
     m, enc, net = problem.encoder.mgr, problem.encoder, problem.network
     parts = []
     if net.binary:
         t = logit_bracket(net.threshold)
         z0 = problem.nominal([1])
-        down = m.And(m.GE(z0, enc.real(t.lo)), m.LT(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.hi)))
-        up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(problem.high([1]), enc.real(t.lo)))
+        if eta:
+            down = m.And(m.GE(z0, enc.real(t.hi + eta)), m.LE(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.lo - eta)))
+            up = m.And(m.LE(z0, enc.real(t.lo - eta)), m.GE(problem.high([1]), enc.real(t.hi + eta)))
+        else:
+            down = m.And(m.GE(z0, enc.real(t.lo)), m.LT(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.hi)))
+            up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(problem.high([1]), enc.real(t.lo)))
         if sigma_levels is not None:
             hi_level, lo_level = sigma_levels
             down = m.And(down, m.GE(z0, enc.real(hi_level))) if hi_level is not None else m.FALSE()
@@ -400,6 +408,13 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     if answer.status is Status.UNKNOWN:
         return VerificationResult(prop, Verdict.UNKNOWN, prov(), None, answer.reason or "solver returned unknown", meta)
     witness, z0 = _replay_flip(problem, answer.model)
+    if witness is None and not backend.exact and network.binary:
+        session = problem.session()
+        session.add(_flip_formula(problem, sigma_levels, eta=16 * backend.precision))
+        strict = session.check(timeout)
+        clock.calls += session.calls
+        if strict.status is Status.SAT:
+            witness, z0 = _replay_flip(problem, strict.model)
     if witness is not None and (extra_check is None or extra_check(z0)):
         return VerificationResult(prop, Verdict.VIOLATED, prov(), witness, "", meta)
     why = "δ-sat candidate did not replay" if not backend.exact else "the solver's model did not replay exactly (relaxed or boundary case)"
@@ -470,14 +485,14 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
             def region(eta):
                 if eta == 0:
                     return m.And(m.GE(z0, enc.real(t.lo)), m.LE(zmin, enc.real(t.hi)))
-                return m.And(m.GE(z0, enc.real(t.hi)), m.LE(zmin, enc.real(t.lo - eta)))
+                return m.And(m.GE(z0, enc.real(t.hi + eta)), m.LE(zmin, enc.real(t.lo - eta)))
         else:        # maximize -z0 subject to z0 < t and some p with z_p >= t
             objective = problem.nominal([-1])
 
             def region(eta):
                 if eta == 0:
                     return m.And(m.LE(z0, enc.real(t.hi)), m.GE(zmax, enc.real(t.lo)))
-                return m.And(m.LE(z0, enc.real(t.lo - eta)), m.GE(zmax, enc.real(t.hi)))
+                return m.And(m.LE(z0, enc.real(t.lo - eta)), m.GE(zmax, enc.real(t.hi + eta)))
     else:            # maximize the margin z0_c - max_j z0_j subject to class c and a possible flip
         k = net.n_outputs
         margin = enc.fresh("margin")

@@ -103,7 +103,8 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
 
     def try_witness(floor: Fraction) -> bool:
         nonlocal best, lower
-        eta = tol_obj / 4
+        precision = session.backend.precision or Q(0)
+        eta = max(tol_obj / 4, 16 * precision)  # a δ-sat model may miss a constraint by the precision
         for _ in range(6):
             session.push()
             session.add(region(eta))

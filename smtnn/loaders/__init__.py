@@ -1,4 +1,5 @@
 """Model files to :class:`~smtnn.network.Network`: Keras HDF5 (.h5, .weights.h5), NumPy .npz and ONNX."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,7 +65,9 @@ def _loader_for(path: Path) -> Loader:
     if lower.endswith(".onnx"):
         return load_onnx
     if lower.endswith((".h5", ".hdf5", ".keras")):
-        raise ModelFileError(f"{path} is not an HDF5 file (no HDF5 signature); it is damaged or of another format: save the model again")
+        raise ModelFileError(
+            f"{path} is not an HDF5 file (no HDF5 signature); it is damaged or of another format: save the model again"
+        )
     if lower.endswith(".npz"):
         raise ModelFileError(f"{path} is not an npz (zip) archive; it is damaged or of another format: save it with numpy.savez")
     raise ModelFileError(f"{path} is of an unknown format (suffix '{path.suffix}'); {FORMATS_HINT}")

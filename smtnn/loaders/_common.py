@@ -1,4 +1,5 @@
 """Shared checks for the loaders: readable paths, one-line errors, activation lists, atomic writes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -59,7 +60,9 @@ def activation_list(activations: str | Sequence[str] | None) -> list[str] | None
     items = activations.split(",") if isinstance(activations, str) else list(activations)
     names = [str(a).strip().lower() for a in items]
     if not names or any(not n for n in names):
-        raise InvalidInputError(f"activations {activations!r} has an empty entry; give one name per dense layer, e.g. relu,sigmoid")
+        raise InvalidInputError(
+            f"activations {activations!r} has an empty entry; give one name per dense layer, e.g. relu,sigmoid"
+        )
     return names
 
 
@@ -102,4 +105,6 @@ def check_stored_activations(given: Sequence[str], layers: Sequence, path: Path)
     """Refuse an activations option that contradicts the activations a model file stores."""
     stored = [layer.activation for layer in layers]
     if list(given) != stored:
-        raise InvalidInputError(f"{path} stores the activations {','.join(stored)}; omit the activations option or give exactly these")
+        raise InvalidInputError(
+            f"{path} stores the activations {','.join(stored)}; omit the activations option or give exactly these"
+        )

@@ -1,4 +1,5 @@
 """Reading Keras HDF5 attributes and weight datasets, shared by the full-model and weights-only readers."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Keras HDF5 files read and written with h5py alone: full models (.h5) and weights-only files."""
+
 from __future__ import annotations
 
 import itertools
@@ -47,10 +48,16 @@ def save_keras_h5(network: Network, path: str | os.PathLike) -> None:
     """Write ``network`` as a Keras-2-layout Sequential .h5 that Keras and :func:`load_keras_h5` read back exactly."""
     names = _keras_names(network)
     input_name = next(n for n in (f"input_layer_{i}" if i else "input_layer" for i in itertools.count()) if n not in names)
-    input_layer = {"class_name": "InputLayer", "config": {
-        "batch_input_shape": [None, network.n_inputs], "dtype": "float64", "sparse": False, "name": input_name,
-    }}
-    layers = [input_layer] + [_dense_config(name, layer) for name, layer in zip(names, network.layers)]
+    input_layer = {
+        "class_name": "InputLayer",
+        "config": {
+            "batch_input_shape": [None, network.n_inputs],
+            "dtype": "float64",
+            "sparse": False,
+            "name": input_name,
+        },
+    }
+    layers = [input_layer] + [_dense_config(name, layer) for name, layer in zip(names, network.layers, strict=True)]
     config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
     with atomic_target(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["keras_version"] = KERAS_VERSION
@@ -62,7 +69,7 @@ def save_keras_h5(network: Network, path: str | os.PathLike) -> None:
         weights.attrs["layer_names"] = _byte_strings(names)
         weights.attrs["backend"] = "tensorflow"
         weights.attrs["keras_version"] = KERAS_VERSION
-        for name, layer in zip(names, network.layers):
+        for name, layer in zip(names, network.layers, strict=True):
             group = weights.create_group(name)
             kernel, bias = f"{name}/kernel:0", f"{name}/bias:0"
             group.attrs["weight_names"] = _byte_strings([kernel, bias])
@@ -71,14 +78,24 @@ def save_keras_h5(network: Network, path: str | os.PathLike) -> None:
 
 
 def _dense_config(name: str, layer: Dense) -> dict:
-    return {"class_name": "Dense", "config": {
-        "name": name, "trainable": True, "dtype": "float64", "units": layer.outputs,
-        "activation": layer.activation, "use_bias": True,
-        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
-        "bias_initializer": {"class_name": "Zeros", "config": {}},
-        "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-        "kernel_constraint": None, "bias_constraint": None,
-    }}
+    return {
+        "class_name": "Dense",
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float64",
+            "units": layer.outputs,
+            "activation": layer.activation,
+            "use_bias": True,
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        },
+    }
 
 
 def _byte_strings(items: Sequence[str]) -> np.ndarray:
@@ -147,7 +164,7 @@ def _functional_chain(layers: list[dict], path: Path) -> list[dict]:
     if len(set(names)) != len(names):
         raise ModelFileError(f"{path} names two layers alike in its model_config; save the model again")
     parents, children = {}, defaultdict(list)
-    for name, layer in zip(names, layers):
+    for name, layer in zip(names, layers, strict=True):
         nodes = layer.get("inbound_nodes") or []
         if len(nodes) > 1:
             raise UnsupportedModelError(f"layer '{name}' is called {len(nodes)} times; smtnn reads a single chain of layers")
@@ -162,11 +179,15 @@ def _functional_chain(layers: list[dict], path: Path) -> list[dict]:
     order = starts
     while children[order[-1]] and len(order) <= len(names):
         if len(children[order[-1]]) > 1:
-            raise UnsupportedModelError(f"layer '{order[-1]}' feeds {len(children[order[-1]])} layers; smtnn reads a single chain of layers")
+            raise UnsupportedModelError(
+                f"layer '{order[-1]}' feeds {len(children[order[-1]])} layers; smtnn reads a single chain of layers"
+            )
         order = order + children[order[-1]]
     if sorted(order) != sorted(names):
-        raise UnsupportedModelError("the model's layers do not form one chain from input to output; smtnn reads a single chain of layers")
-    by_name = dict(zip(names, layers))
+        raise UnsupportedModelError(
+            "the model's layers do not form one chain from input to output; smtnn reads a single chain of layers"
+        )
+    by_name = dict(zip(names, layers, strict=True))
     return [by_name[n] for n in order]
 
 
@@ -205,7 +226,11 @@ def _dense_layers(layers: list[dict], weights: h5py.Group, path: Path) -> list[D
     for layer in layers:
         kind, name = layer["class_name"], _layer_name(layer)
         config = layer.get("config") or {}
-        for declared in (config.get("batch_input_shape"), config.get("batch_shape"), (layer.get("build_config") or {}).get("input_shape")):
+        for declared in (
+            config.get("batch_input_shape"),
+            config.get("batch_shape"),
+            (layer.get("build_config") or {}).get("input_shape"),
+        ):
             shape = _shape_of(declared)
             if shape is not None and len(shape) >= 1:
                 dims = shape[1:]
@@ -234,7 +259,9 @@ def _fold_activation(dense: list[Dense], activation: str, name: str) -> list[Den
     if activation == "linear":
         return dense
     if not dense:
-        raise UnsupportedModelError(f"Activation layer '{name}' comes before any Dense layer; smtnn reads activations of Dense layers only")
+        raise UnsupportedModelError(
+            f"Activation layer '{name}' comes before any Dense layer; smtnn reads activations of Dense layers only"
+        )
     last = dense[-1]
     if last.activation != "linear":
         raise UnsupportedModelError(
@@ -273,5 +300,7 @@ def _dense_params(weights: h5py.Group, name: str, config: dict, path: Path) -> t
         raise UnsupportedModelError(f"Dense layer '{name}' has a kernel of shape {kernel.shape}; smtnn reads 2-D kernels")
     units = config.get("units", kernel.shape[1])
     if units != kernel.shape[1]:
-        raise ModelFileError(f"Dense layer '{name}' declares {units} units but its kernel has shape {kernel.shape}; save the model again")
+        raise ModelFileError(
+            f"Dense layer '{name}' declares {units} units but its kernel has shape {kernel.shape}; save the model again"
+        )
     return kernel, np.zeros(kernel.shape[1]) if bias is None else bias

@@ -1,4 +1,5 @@
 """Keras weights-only HDF5 files (Keras 2 save_weights, Keras 3 .weights.h5): Dense layers, activations given."""
+
 from __future__ import annotations
 
 import re
@@ -64,15 +65,11 @@ def _keras3_weights(layers: h5py.Group, path: Path) -> list[RawLayer]:
 
 
 def _raw_dense(name: str, arrays: list[tuple[str, np.ndarray]], path: Path) -> RawLayer:
-    shapes = [a.shape for _, a in arrays]
-    if len(arrays) > 2:
+    kernel, bias = kernel_and_bias(arrays) if len(arrays) <= 2 else (None, None)
+    if kernel is None or kernel.ndim != 2 or (bias is not None and bias.ndim != 1):
         raise UnsupportedModelError(
-            f"layer '{name}' in {path} holds weights of shapes {shapes}; without an architecture smtnn reads only Dense layers (kernel, bias)"
-        )
-    kernel, bias = kernel_and_bias(arrays)
-    if kernel.ndim != 2 or (bias is not None and bias.ndim != 1):
-        raise UnsupportedModelError(
-            f"layer '{name}' in {path} holds weights of shapes {shapes}; without an architecture smtnn reads only Dense layers (kernel, bias)"
+            f"layer '{name}' in {path} holds weights of shapes {[a.shape for _, a in arrays]}; "
+            "without an architecture smtnn reads only Dense layers (kernel, bias)"
         )
     return name, kernel, np.zeros(kernel.shape[1]) if bias is None else bias
 
@@ -90,4 +87,4 @@ def _with_activations(raw: list[RawLayer], activations: Sequence[str] | None, pa
         raise InvalidInputError(
             f"{len(activations)} activations given for the {len(raw)} dense layers of {path}; give one per layer, e.g. {example}"
         )
-    return [Dense(np.ascontiguousarray(k.T), b, a, name) for (name, k, b), a in zip(raw, activations)]
+    return [Dense(np.ascontiguousarray(k.T), b, a, name) for (name, k, b), a in zip(raw, activations, strict=True)]

@@ -1,4 +1,5 @@
 """NumPy .npz networks: arrays W0, b0, W1, b1, ... (outputs x inputs), 'activations', optional 'threshold', 'input_names'."""
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,16 @@ def load_npz(path: Path, activations: Sequence[str] | None = None) -> Network:
     n = sum(1 for key in arrays if key.startswith("W"))
     stored = [str(a).strip().lower() for a in np.atleast_1d(arrays["activations"])] if "activations" in arrays else None
     if stored is None and activations is None:
-        raise InvalidInputError(f"{path} has no 'activations' array; store one (e.g. np.array(['relu', 'sigmoid'])) or pass activations")
+        raise InvalidInputError(
+            f"{path} has no 'activations' array; store one (e.g. np.array(['relu', 'sigmoid'])) or pass activations"
+        )
     names = stored if stored is not None else list(activations)
     if len(names) != n:
         raise InvalidInputError(f"{path} has {n} layers but {len(names)} activations ({','.join(names)}); give one per layer")
     layers = tuple(
-        Dense(numeric_array(arrays[f"W{i}"], f"W{i}", path), numeric_array(arrays[f"b{i}"], f"b{i}", path), names[i], f"dense_{i}")
+        Dense(
+            numeric_array(arrays[f"W{i}"], f"W{i}", path), numeric_array(arrays[f"b{i}"], f"b{i}", path), names[i], f"dense_{i}"
+        )
         for i in range(n)
     )
     network = Network(layers, **_extras(arrays, path))
@@ -59,7 +64,8 @@ def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
         if "allow_pickle" not in str(exc):
             raise
         raise ModelFileError(
-            f"array '{key}' in {path} holds Python objects, which smtnn does not unpickle; store plain arrays, e.g. np.array(['relu', 'sigmoid'])"
+            f"array '{key}' in {path} holds Python objects, which smtnn does not unpickle; "
+            "store plain arrays, e.g. np.array(['relu', 'sigmoid'])"
         ) from exc
 
 
@@ -71,7 +77,9 @@ def _check_keys(arrays: dict[str, np.ndarray], path: Path) -> None:
     expected = {f"{kind}{i}" for i in range(max(len(params) // 2, 1)) for kind in "Wb"}
     if params != expected:
         problem = sorted(expected - params) or sorted(params - expected)
-        raise ModelFileError(f"{path} has weight arrays {', '.join(sorted(params)) or 'none'} (see {problem[0]}); expected {_LAYOUT}")
+        raise ModelFileError(
+            f"{path} has weight arrays {', '.join(sorted(params)) or 'none'} (see {problem[0]}); expected {_LAYOUT}"
+        )
 
 
 def _extras(arrays: dict[str, np.ndarray], path: Path) -> dict:

@@ -1,4 +1,5 @@
 """ONNX models made of one chain of Gemm/MatMul(+Add) layers and elementwise activations."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,9 +41,13 @@ def load_onnx(path: Path, activations: Sequence[str] | None = None) -> Network:
         raise ModelFileError(f"{path} has an empty ONNX graph; export the model again")
     for op, name, *_ in nodes:
         if op not in SUPPORTED_OPS:
-            raise UnsupportedModelError(f"ONNX node '{name}' uses op {op}, which smtnn does not read; supported ops: {', '.join(SUPPORTED_OPS)}")
+            raise UnsupportedModelError(
+                f"ONNX node '{name}' uses op {op}, which smtnn does not read; supported ops: {', '.join(SUPPORTED_OPS)}"
+            )
     if len(inputs) != 1 or len(outputs) != 1:
-        raise UnsupportedModelError(f"the ONNX graph has {len(inputs)} inputs and {len(outputs)} outputs; {_CHAIN}, one input and one output")
+        raise UnsupportedModelError(
+            f"the ONNX graph has {len(inputs)} inputs and {len(outputs)} outputs; {_CHAIN}, one input and one output"
+        )
     layers = _chain(nodes, constants, inputs[0], outputs[0], _opset(model))
     network = Network(tuple(layers))
     if activations is not None:
@@ -83,9 +88,13 @@ def _chain(nodes: list, constants: dict, graph_input: tuple, output: str, opset:
         label = f"ONNX node '{name or op}' ({op})"
         data = [x for x in node_inputs if x and x not in constants]
         if data != [current] or not node_outputs:
-            raise UnsupportedModelError(f"{label} reads {data or 'only constants'} rather than the previous output '{current}'; {_CHAIN}")
+            raise UnsupportedModelError(
+                f"{label} reads {data or 'only constants'} rather than the previous output '{current}'; {_CHAIN}"
+            )
         if dims is not None and len(dims) > 1 and op != "Identity":
-            raise UnsupportedModelError(f"{label} receives a tensor of shape {dims}; smtnn reads flat input vectors: export with a flat input")
+            raise UnsupportedModelError(
+                f"{label} receives a tensor of shape {dims}; smtnn reads flat input vectors: export with a flat input"
+            )
         if op in ("Gemm", "MatMul"):
             if pending is not None:
                 layers.append(Dense(pending.weights, _bias(pending), "linear", pending.name))
@@ -102,7 +111,9 @@ def _chain(nodes: list, constants: dict, graph_input: tuple, output: str, opset:
             layers.append(Dense(pending.weights, _bias(pending), ACTIVATION_OPS[op], pending.name))
             pending = None
         elif op == "Flatten" and attrs.get("axis", 1) != 1:
-            raise UnsupportedModelError(f"{label} uses axis {attrs['axis']}; smtnn reads Flatten with axis 1 of a flat input only")
+            raise UnsupportedModelError(
+                f"{label} uses axis {attrs['axis']}; smtnn reads Flatten with axis 1 of a flat input only"
+            )
         current = node_outputs[0]
     if pending is not None:
         layers.append(Dense(pending.weights, _bias(pending), "linear", pending.name))
@@ -161,6 +172,8 @@ def _scaled(values: np.ndarray, factor: float, label: str) -> np.ndarray:
         return values
     scaled = values * factor
     exact = Fraction(factor)
-    if any(Fraction(float(s)) != Fraction(float(v)) * exact for s, v in zip(scaled.flat, values.flat)):
-        raise UnsupportedModelError(f"{label} scales by {factor}, which rounds the weights; fold alpha/beta into the initializers")
+    if any(Fraction(float(s)) != Fraction(float(v)) * exact for s, v in zip(scaled.flat, values.flat, strict=True)):
+        raise UnsupportedModelError(
+            f"{label} scales by {factor}, which rounds the weights; fold alpha/beta into the initializers"
+        )
     return scaled

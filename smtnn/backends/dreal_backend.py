@@ -1,0 +1,126 @@
+"""dReal 4 through its Python API: δ-complete.  "unsat" is a proof; "δ-sat" is only a candidate to replay."""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+import dreal  # noqa: F401  (ImportError here makes the backend unavailable, see backends.get_backend)
+from pysmt import operators as op
+from pysmt.fnode import FNode
+
+from ..encoder import Definition, Encoder
+from .base import Answer, Backend, Session, Status
+
+DEFAULT_PRECISION = Fraction(1, 10 ** 6)
+
+
+class _Translator:
+    """pySMT terms to dReal expressions, one dReal variable per pySMT symbol."""
+
+    def __init__(self):
+        self.variables: dict[str, dreal.Variable] = {}
+        self.memo: dict[FNode, object] = {}
+
+    def variable(self, name: str):
+        if name not in self.variables:
+            self.variables[name] = dreal.Variable(name)
+        return self.variables[name]
+
+    def __call__(self, node: FNode):
+        if node in self.memo:
+            return self.memo[node]
+        kind = node.node_type()
+        args = [self(a) for a in node.args()]
+        if kind == op.SYMBOL:
+            out = self.variable(node.symbol_name())
+        elif kind == op.REAL_CONSTANT:
+            value = node.constant_value()
+            out = dreal.Expression(float(value.numerator)) / dreal.Expression(float(value.denominator)) \
+                if value.denominator != 1 else dreal.Expression(float(value.numerator))
+        elif kind == op.BOOL_CONSTANT:
+            out = dreal.Formula.TRUE() if node.constant_value() else dreal.Formula.FALSE()
+        elif kind == op.PLUS:
+            out = args[0]
+            for a in args[1:]:
+                out = out + a
+        elif kind == op.TIMES:
+            out = args[0]
+            for a in args[1:]:
+                out = out * a
+        elif kind == op.MINUS:
+            out = args[0] - args[1]
+        elif kind == op.DIV:
+            out = args[0] / args[1]
+        elif kind == op.AND:
+            out = dreal.And(*args) if len(args) > 1 else (args[0] if args else dreal.Formula.TRUE())
+        elif kind == op.OR:
+            out = dreal.Or(*args) if len(args) > 1 else (args[0] if args else dreal.Formula.FALSE())
+        elif kind == op.NOT:
+            out = dreal.Not(args[0])
+        elif kind == op.IMPLIES:
+            out = dreal.Or(dreal.Not(args[0]), args[1])
+        elif kind == op.IFF:
+            out = dreal.And(dreal.Or(dreal.Not(args[0]), args[1]), dreal.Or(dreal.Not(args[1]), args[0]))
+        elif kind == op.LE:
+            out = args[0] <= args[1]
+        elif kind == op.LT:
+            out = args[0] < args[1]
+        elif kind == op.EQUALS:
+            out = args[0] == args[1]
+        elif kind == op.ITE:
+            out = dreal.if_then_else(args[0], args[1], args[2])
+        else:
+            raise NotImplementedError(f"dReal translation of {op.op_to_str(kind)}")
+        self.memo[node] = out
+        return out
+
+    def definition(self, d: Definition):
+        arg = self(d.argument)
+        value = 1 / (1 + dreal.exp(-arg)) if d.kind == "sigmoid" else dreal.tanh(arg)
+        return self.variable(d.symbol.symbol_name()) == value
+
+
+class DRealSession(Session):
+    def __init__(self, backend: "DRealBackend", encoder: Encoder):
+        super().__init__(backend, encoder)
+        self.translate = _Translator()
+        self.levels: list[list] = [[]]
+
+    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
+        self.levels[-1].append(self.translate(formula))
+        for d in definitions:
+            self.levels[-1].append(self.translate.definition(d))
+
+    def push(self) -> None:
+        self.levels.append([])
+
+    def pop(self) -> None:
+        self.levels.pop()
+
+    def _check(self, timeout):
+        parts = [f for level in self.levels for f in level]
+        formula = dreal.And(*parts) if len(parts) > 1 else parts[0]
+        box = dreal.CheckSatisfiability(formula, float(self.backend.precision))
+        if box is None:
+            return Answer(Status.UNSAT)
+        model = {}
+        for name, var in self.translate.variables.items():
+            interval = box[var]
+            model[name] = Fraction(interval.mid())
+        return Answer(Status.SAT, model, reason="δ-sat")
+
+
+class DRealBackend(Backend):
+    """dReal's δ-complete decision procedure with precision δ (default 1e-6)."""
+
+    name = "dreal"
+    exact = False
+
+    def __init__(self, precision=None):
+        self.precision = Fraction(precision) if precision is not None else DEFAULT_PRECISION
+
+    def session(self, encoder: Encoder) -> Session:
+        return DRealSession(self, encoder)
+
+    def describe(self) -> dict:
+        return {"solver": f"dreal {getattr(dreal, '__version__', '4')}", "precision": f"δ = {float(self.precision):g}"}
