@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from . import perturbation as perturbations
@@ -36,6 +37,13 @@ def _numbers(text: str, what: str) -> list[str]:
     return values
 
 
+def _number(text: str, what: str) -> str:
+    values = _numbers(text, what)
+    if len(values) != 1:
+        raise InvalidInputError(f"{what}: give one number, got '{text}'")
+    return values[0]
+
+
 def _domain(text: str | None) -> Box | None:
     if text is None:
         return None
@@ -44,7 +52,10 @@ def _domain(text: str | None) -> Box | None:
         bounds = part.split(":")
         if len(bounds) != 2:
             raise InvalidInputError(f"--domain: '{part}' is not lower:upper (example: --domain 6.3:20.5,2.0:3.9)")
-        lo, hi = _numbers(",".join(bounds), "--domain")
+        values = _numbers(",".join(bounds), "--domain")
+        if len(values) != 2:
+            raise InvalidInputError(f"--domain: '{part}' is not lower:upper (example: --domain 6.3:20.5,2.0:3.9)")
+        lo, hi = values
         lower.append(lo)
         upper.append(hi)
     return Box(tuple(lower), tuple(upper))
@@ -55,19 +66,26 @@ def _perturbation(args, network):
     if len(chosen) != 1:
         raise InvalidInputError("give exactly one perturbation model: --delta, --relative, --per-layer or --quantize")
     if args.delta is not None:
-        (delta,) = _numbers(args.delta, "--delta")
+        delta = _number(args.delta, "--delta")
         if args.layers is not None:
-            layers = [int(v) for v in _numbers(args.layers, "--layers")]
+            layers = [_layer_index(v) for v in _numbers(args.layers, "--layers")]
             return perturbations.subset(network, delta, layers=layers)
         return perturbations.uniform(network, delta)
     if args.relative is not None:
-        return perturbations.relative(network, _numbers(args.relative, "--relative")[0])
+        return perturbations.relative(network, _number(args.relative, "--relative"))
     if args.per_layer is not None:
         return perturbations.per_layer(network, _numbers(args.per_layer, "--per-layer"))
     scheme, _, bits = args.quantize.partition(":")
     if bits and not bits.isdigit():
         raise InvalidInputError(f"--quantize: '{bits}' is not a number of bits (examples: fixed:8, float16, int:8)")
     return perturbations.quantization(network, scheme, int(bits) if bits else None)
+
+
+def _layer_index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInputError(f"--layers: '{text}' is not a layer index (give comma-separated integers, -1 = output)") from None
 
 
 def _common(p):
@@ -117,7 +135,7 @@ def _load(args):
     if args.threshold is not None:
         from dataclasses import replace
 
-        network = replace(network, threshold=_numbers(args.threshold, "--threshold")[0])
+        network = replace(network, threshold=_number(args.threshold, "--threshold"))
     return network
 
 
@@ -133,8 +151,8 @@ def run(args) -> int:
         raise InvalidInputError(f"unknown property '{args.property}' for {args.command}; choose one of {', '.join(choices)}")
     if args.solver not in ("z3", "dreal"):
         raise InvalidInputError(f"unknown solver '{args.solver}'; choose z3 or dreal")
-    if args.timeout is not None and args.timeout <= 0:
-        raise InvalidInputError("--timeout must be positive")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise InvalidInputError("--timeout must be a positive, finite number of seconds")
     from .backends import get_backend
 
     get_backend(args.solver)
@@ -154,12 +172,14 @@ def run(args) -> int:
     if args.command == "export":
         from .export import negated_query, to_smtlib, write_atomically
 
-        text = to_smtlib(negated_query(args.property, network, pert, x0=x0, domain=domain, epsilon=args.epsilon, sigma=args.sigma))
+        text = to_smtlib(negated_query(args.property, network, pert, x0=x0, domain=domain,
+                                       epsilon=None if args.epsilon is None else _number(args.epsilon, "--epsilon"),
+                                       sigma=None if args.sigma is None else _number(args.sigma, "--sigma")))
         write_atomically(args.output, text)
         print(args.output)
         return EXIT_OK
     if args.command == "estimate":
-        tol = _numbers(args.tolerance, "--tolerance")[0]
+        tol = _number(args.tolerance, "--tolerance")
         if args.property == "local-epsilon":
             result = properties.local_epsilon(network, pert, x0, tolerance=tol, **opts)
         elif args.property == "global-epsilon":
@@ -169,7 +189,7 @@ def run(args) -> int:
     else:
         if args.property.endswith("epsilon"):
             _needs(args, "epsilon")
-            eps = _numbers(args.epsilon, "--epsilon")[0]
+            eps = _number(args.epsilon, "--epsilon")
             fn = properties.verify_local_epsilon if local else properties.verify_global_epsilon
             result = fn(network, pert, x0 if local else domain, eps, **opts)
         elif args.property == "local-label":
@@ -178,7 +198,7 @@ def run(args) -> int:
             result = properties.verify_global_label(network, pert, domain, **opts)
         else:
             _needs(args, "sigma")
-            result = properties.verify_global_sigma(network, pert, domain, _numbers(args.sigma, "--sigma")[0], **opts)
+            result = properties.verify_global_sigma(network, pert, domain, _number(args.sigma, "--sigma"), **opts)
     print(to_json(result, indent=2) if args.json else _text(result))
     return _exit_code(result)
 

@@ -56,9 +56,9 @@ class Enclosure:
 
     @classmethod
     def of_mpi(cls, value) -> "Enclosure":
-        """The rational endpoints of an mpmath interval."""
+        """The rational endpoints of an mpmath interval (endpoints below 2^-4096 in magnitude rounded outward)."""
         lo, hi = value._mpi_
-        return cls(_mpf_tuple_to_fraction(lo), _mpf_tuple_to_fraction(hi))
+        return cls(_endpoint(lo, down=True), _endpoint(hi, down=False))
 
     @classmethod
     def point(cls, value: Fraction) -> "Enclosure":
@@ -76,6 +76,23 @@ class Enclosure:
 
     def __repr__(self) -> str:
         return f"Enclosure({float(self.lo)!r}, {float(self.hi)!r})"
+
+
+_TINY_EXPONENT = -4096
+
+
+def _endpoint(raw, down: bool) -> Fraction:
+    """An interval endpoint as a rational; one of magnitude below 2^-4096 becomes 0 or ±2^-4096, rounded outward.
+
+    sigmoid(-1e9) is about 2^-1.4e9: as an exact fraction it would take seconds and gigabytes to build.
+    """
+    sign, mantissa, exponent, bits = raw
+    if mantissa and exponent + bits <= _TINY_EXPONENT:   # 0 < |value| < 2^(exponent + bits)
+        tiny = Fraction(1, 2 ** -_TINY_EXPONENT)
+        if sign:
+            return -tiny if down else Fraction(0)
+        return Fraction(0) if down else tiny
+    return _mpf_tuple_to_fraction(raw)
 
 
 def _mpf_tuple_to_fraction(raw) -> Fraction:

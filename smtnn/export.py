@@ -135,12 +135,21 @@ def to_smtlib(query: Query) -> str:
 def write_atomically(path, text: str) -> None:
     """Write text to path through a temporary file, so a failure leaves nothing half-written."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".smtnn-", suffix=".tmp")
+    if os.path.isdir(path):
+        raise InvalidInputError(f"cannot write {path}: it is a directory; give a file name")
+    if not os.path.isdir(directory):
+        raise InvalidInputError(f"cannot write {path}: no such directory {directory} (create it first)")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".smtnn-", suffix=".tmp")
+    except OSError as err:
+        raise InvalidInputError(f"cannot write in {directory}: {err.strerror or err}; check its permissions") from None
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise InvalidInputError(f"cannot write {path}: {err.strerror or err}") from None
         raise

@@ -501,7 +501,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
         def region(eta):
             return m.And(
                 m.And([m.LE(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
-                m.Or([m.EQUALS(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.Or([m.Equals(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
                 m.GE(margin, enc.real(eta)),
                 m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c]))
 

@@ -256,7 +256,7 @@ def _certify(network, perturbation, domain, x_float):
     diff, params = best
     names = network.parameter_names()
     changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
-    return diff.lo, Witness(changed, tuple(x), diff.lo, diff.hi)
+    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi)   # ε >= 0: no negative rounding tail
 
 
 def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,

@@ -5,8 +5,8 @@ from ..errors import SolverUnavailableError
 from .base import Answer, Backend, Session, Status
 
 SOLVERS = ("z3", "dreal")
-DREAL_HINT = ("install dReal with scripts/install-dreal.sh (it needs the ibex 2.7.4 library dReal links against) "
-              "or run smtnn in the Docker image built from docker/Dockerfile")
+DREAL_HINT = ("install the 'dreal' extra and the ibex 2.7.4 library its wheel links against "
+              "(README, section 'dReal'), or use --solver z3")
 
 
 def get_backend(name: str, precision=None) -> Backend:

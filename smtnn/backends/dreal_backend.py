@@ -1,6 +1,7 @@
 """dReal 4 through its Python API: δ-complete.  "unsat" is a proof; "δ-sat" is only a candidate to replay."""
 from __future__ import annotations
 
+import multiprocessing
 from fractions import Fraction
 from typing import Sequence
 
@@ -100,14 +101,44 @@ class DRealSession(Session):
     def _check(self, timeout):
         parts = [f for level in self.levels for f in level]
         formula = dreal.And(*parts) if len(parts) > 1 else parts[0]
-        box = dreal.CheckSatisfiability(formula, float(self.backend.precision))
-        if box is None:
+        if timeout is None:
+            model = _solve(formula, float(self.backend.precision), self.translate.variables)
+        else:
+            model = _solve_with_timeout(formula, float(self.backend.precision), self.translate.variables, timeout)
+            if model == "timeout":
+                return Answer(Status.UNKNOWN, reason=f"dreal: timeout after {timeout:g} s")
+        if model is None:
             return Answer(Status.UNSAT)
-        model = {}
-        for name, var in self.translate.variables.items():
-            interval = box[var]
-            model[name] = Fraction(interval.mid())
-        return Answer(Status.SAT, model, reason="δ-sat")
+        return Answer(Status.SAT, {k: Fraction(v) for k, v in model.items()}, reason="δ-sat")
+
+
+def _solve(formula, precision: float, variables: dict) -> dict | None:
+    """Midpoints of dReal's δ-sat box, or None for unsat."""
+    box = dreal.CheckSatisfiability(formula, precision)
+    if box is None:
+        return None
+    return {name: box[var].mid() for name, var in variables.items()}
+
+
+def _solve_with_timeout(formula, precision: float, variables: dict, timeout: float):
+    """dReal's API has no timeout: solve in a forked child and stop it when time is up."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+
+    def child():
+        sender.send(_solve(formula, precision, variables))
+
+    process = ctx.Process(target=child, daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if receiver.poll(timeout):
+            return receiver.recv()
+        return "timeout"
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
 
 
 class DRealBackend(Backend):

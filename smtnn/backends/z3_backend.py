@@ -1,6 +1,7 @@
 """Z3 through pySMT's converter: exact on rationals; sigmoid/tanh units only by their certified ranges."""
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Sequence
 
@@ -20,6 +21,11 @@ def _to_fraction(value) -> Fraction:
     if z3.is_algebraic_value(value):
         return _to_fraction(value.approx(40))
     raise ValueError(f"unexpected model value {value}")
+
+
+def _milliseconds(timeout) -> int:
+    """Z3's timeout parameter: 0 means no limit, so a positive timeout below 1 ms must not round down to it."""
+    return max(1, math.ceil(1000 * timeout)) if timeout else 0
 
 
 class Z3Session(Session):
@@ -54,7 +60,7 @@ class Z3Session(Session):
         return out
 
     def _check(self, timeout):
-        self.solver.set("timeout", int(1000 * timeout) if timeout else 0)
+        self.solver.set("timeout", _milliseconds(timeout))
         result = self.solver.check()
         if result == z3.sat:
             return Answer(Status.SAT, self._model(self.solver.model()))
@@ -68,7 +74,7 @@ class Z3Session(Session):
         start = time.perf_counter()
         opt = z3.Optimize(ctx=self.context)
         if timeout:
-            opt.set("timeout", int(1000 * timeout))
+            opt.set("timeout", _milliseconds(timeout))
         for level in self._levels:
             for f in level:
                 opt.add(self.converter.convert(f))

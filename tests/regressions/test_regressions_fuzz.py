@@ -1,0 +1,91 @@
+"""Regressions for bugs found by the soundness fuzzer (tests/test_fuzz_soundness.py, tests/fuzz_campaign.py).
+
+The CLI bad-input regressions (--domain '1:', --layers 1.5, --timeout nan/inf, --delta a,b, export -o into a
+missing directory or onto a directory) live in tests/test_bad_input.py.
+"""
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import mpmath
+
+from smtnn import Box, Network, perturbation, properties
+from smtnn.exact import sigmoid_enclosure
+
+
+def test_sigmoid_of_a_very_negative_logit_is_fast_and_still_encloses():
+    """sigmoid(-1e9) ~ 2^-1.4e9 used to be built as an exact fraction: ~30 s and gigabytes."""
+    start = time.perf_counter()
+    tiny = sigmoid_enclosure(Fraction(-10 ** 9))
+    assert time.perf_counter() - start < 1.0
+    assert tiny.lo == 0 < tiny.hi <= Fraction(1, 2 ** 4096)          # outward: [0, 2^-4096] contains the true value
+    one = sigmoid_enclosure(Fraction(10 ** 9))
+    assert one.lo < 1 <= one.hi
+    # ordinary arguments keep their exact, tight enclosures
+    for z in (Fraction(-50), Fraction(-2800), Fraction(1, 3)):   # e^-2800 ~ 2^-4040 is still exact
+        e = sigmoid_enclosure(z)
+        with mpmath.workprec(300):
+            true = mpmath.mpf(1) / (1 + mpmath.exp(-mpmath.mpf(z.numerator) / z.denominator))
+            lo, hi = (mpmath.mpf(q.numerator) / q.denominator for q in (e.lo, e.hi))
+            assert 0 < lo <= true <= hi and hi - lo < true * mpmath.mpf(2) ** -100
+
+
+def test_local_epsilon_with_huge_logits_is_fast():
+    """Logistic regression with a 1e6 weight at x0 = -100 (z = -1e8): local ε took ~17 s, now milliseconds."""
+    net = Network.from_arrays([[[1e6]]], [[0.0]], ["sigmoid"])
+    box = perturbation.uniform(net, "0.01")
+    start = time.perf_counter()
+    est = properties.local_epsilon(net, box, ["-100"])
+    verdict = properties.verify_local_epsilon(net, box, ["-100"], "0.1").verdict
+    assert time.perf_counter() - start < 2.0
+    assert 0 <= est.lower <= est.upper < Fraction(1, 10 ** 100)
+    assert verdict.value == "holds"
+
+
+def test_global_sigma_unknown_bound_is_fast():
+    """Found by the fuzzer: when no witness replays, the 1e9 'unknown' objective bound went through sigmoid(-1e9)."""
+    net = Network.from_arrays(
+        [[[6.666666666666667, -75.0, 0.8125]], [[0.9375], [2.5454545454545454]], [[75.0, -1.75]]],
+        [[-1.6363636363636365], [7.333333333333333, 4.9999999999999996e-06], [-0.5625]],
+        ["sigmoid", "tanh", "sigmoid"])
+    pert = perturbation.per_layer(net, ["1/20", "1", "1/100"])
+    domain = Box(("-9/4", "3/4", "9/4"), ("-9/4", "751/1000", "13/4"))
+    start = time.perf_counter()
+    sigma = properties.global_sigma(net, pert, domain, tolerance="1/20", timeout=1.0)
+    assert time.perf_counter() - start < 10.0
+    for est in sigma.values():
+        assert 0 <= est.lower <= est.upper <= 1
+
+
+def test_global_epsilon_lower_end_is_never_negative():
+    """With nothing perturbed, global ε's lower end was -1.5e-36 (the rounding tail of a sigmoid difference)."""
+    net = Network.from_arrays([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0, 0.0]]], [[0.0] * 3, [1e-6]],
+                              ["relu", "sigmoid"])
+    est = properties.global_epsilon(net, perturbation.per_layer(net, ["0", "0"]), Box(("0", "0"), ("0", "0")))
+    assert est.lower == 0 <= est.upper < Fraction(1, 10 ** 12)
+
+
+def test_z3_timeout_below_one_millisecond_is_still_a_limit():
+    """Z3 reads timeout=0 as 'no limit'; int(1000 * 0.0004) was 0, so a nearly spent deadline ran unbounded."""
+    from smtnn.backends.z3_backend import Z3Backend
+    from smtnn.encoder import Encoder
+
+    net = Network.from_arrays([[[1.0]]], [[0.0]], ["sigmoid"])
+    encoder = Encoder(net, perturbation.uniform(net, "0.1"))
+    session = Z3Backend().session(encoder)
+    real, seen = session.solver, []
+
+    class Recorder:
+        def set(self, key, value):
+            seen.append((key, value))
+            real.set(key, value)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    session.solver = Recorder()
+    session.add(encoder.mgr.TRUE())
+    session.check(0.0004)
+    session.check(None)
+    assert seen == [("timeout", 1), ("timeout", 0)]
