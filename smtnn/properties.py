@@ -104,10 +104,14 @@ def _coeffs(network: Network, plus: int, minus: int | None = None) -> list[int]:
 
 
 # -- local properties: decided by exact parameter-space extremes --------------------------
-def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock):
-    """max c·z(x0, p): closed form when the perturbation decouples, else refined by solver bisection."""
+def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock, target=None):
+    """max c·z(x0, p): closed form when the perturbation decouples, else refined by solver bisection.
+
+    With a `target`, the search only decides whether the maximum reaches it (label queries).
+    """
     ext = extreme_at(network, perturbation, x, coeffs)
-    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z:
+    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
+            target is not None and (ext.upper < target or ext.witness_value.lo > target)):
         return ext.witness_value.lo, ext.upper, ext.witness, "exact corner analysis (decoupled parameters)", ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
@@ -128,7 +132,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         return linear_value(coeffs, replay_logits(network, x, params)).lo, tuple(params)
 
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
-                                            ext.witness, tol_z, timeout)
+                                            ext.witness, tol_z, timeout, target)
     clock.calls += session.calls
     return lo, hi, wit, f"interval bound + {backend_name} bisection", reason
 
@@ -240,15 +244,16 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
         c = _label(network, z0)
     except ArithmeticError as err:
         return VerificationResult(prop, Verdict.UNKNOWN, clock.provenance("none", "exact", "replay"), None, str(err), meta)
+    t = logit_bracket(network.threshold)
     if network.binary:
-        t = logit_bracket(network.threshold)
         pairs = [([-1], t.lo, t.hi, "down")] if c == 1 else [([1], -t.hi, -t.lo, "up")]
     else:
         pairs = [(_coeffs(network, j, c), Q(0), Q(0), j) for j in range(network.n_outputs) if j != c]
     methods, reasons = set(), []
     for coeffs, _, _, _ in pairs:
         # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, timeout, clock)
+        target = (-t.hi if c == 1 else t.lo) if network.binary else Q(0)
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, timeout, clock, target)
         methods.add(method)
         zw = replay_logits(network, x, params)
         try:
@@ -258,7 +263,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
         if flipped:
             return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
                                       _witness(network, perturbation, params, None, linear_value(coeffs, zw)), "", meta)
-        reach = _reaches_boundary(network, c, hi, coeffs)
+        reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, coeffs)
         if reach is not False:
             reasons.append(reason or "the perturbed logit reaches the decision boundary within the certified precision")
     verdict = Verdict.UNKNOWN if reasons else Verdict.HOLDS
@@ -349,8 +354,8 @@ def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fractio
             up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(problem.high([1]), enc.real(t.lo)))
         if sigma_levels is not None:
             hi_level, lo_level = sigma_levels
-            down = m.And(down, m.GE(z0, enc.real(hi_level))) if hi_level is not None else m.FALSE()
-            up = m.And(up, m.LE(z0, enc.real(lo_level))) if lo_level is not None else m.FALSE()
+            down = m.And(down, m.GE(z0, enc.real(hi_level + eta))) if hi_level is not None else m.FALSE()
+            up = m.And(up, m.LE(z0, enc.real(lo_level - eta))) if lo_level is not None else m.FALSE()
         return m.Or(down, up)
     k = net.n_outputs
     for c in range(k):
@@ -408,9 +413,9 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     if answer.status is Status.UNKNOWN:
         return VerificationResult(prop, Verdict.UNKNOWN, prov(), None, answer.reason or "solver returned unknown", meta)
     witness, z0 = _replay_flip(problem, answer.model)
-    if witness is None and not backend.exact and network.binary:
-        session = problem.session()
-        session.add(_flip_formula(problem, sigma_levels, eta=16 * backend.precision))
+    if (witness is None or (extra_check is not None and not extra_check(z0))) and network.binary:
+        session = problem.session()   # retry strictly: a model on the boundary need not replay
+        session.add(_flip_formula(problem, sigma_levels, eta=16 * backend.precision if not backend.exact else Q(1, 10 ** 12)))
         strict = session.check(timeout)
         clock.calls += session.calls
         if strict.status is Status.SAT:

@@ -26,6 +26,7 @@ from .perturbation import Perturbation
 from .result import Witness
 
 Q = Fraction
+BELOW_TARGET = "proved below the target (UNSAT)"
 
 
 def _midpoint(lo: Fraction, hi: Fraction) -> Fraction:
@@ -42,12 +43,29 @@ def _midpoint(lo: Fraction, hi: Fraction) -> Fraction:
     return Fraction(round(mid * denominator), denominator)
 
 
-def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout):
-    """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness)."""
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None):
+    """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness).
+
+    With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it.
+    """
     m = encoder.mgr
     reason = ""
     deadline = None if timeout is None else time.perf_counter() + timeout
-    while upper - lower > tol:
+    while upper - lower > tol and (target is None or (lower < target <= upper)):
+        if target is not None:
+            mid = target
+            session.push()
+            session.add(m.GE(objective, encoder.real(mid)))
+            answer = session.check(None if deadline is None else max(deadline - time.perf_counter(), 0.001))
+            session.pop()
+            if answer.status is Status.UNSAT:
+                return lower, mid, best, BELOW_TARGET
+            if answer.status is Status.SAT:
+                value, witness = replay(answer.model)
+                if value >= mid:
+                    return value, upper, witness, ""
+            target = None  # undecided: fall back to bisection
+            continue
         remaining = None if deadline is None else deadline - time.perf_counter()
         if remaining is not None and remaining <= 0:
             reason = "timeout"

@@ -66,9 +66,13 @@ def evaluate(case: "fz.Case", seed: int) -> dict:
 def _worker(conn, args):
     import warnings
 
+    os.setpgrp()   # its own process group: the watchdog ends the worker together with any solver child it started
     warnings.simplefilter("ignore")
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except EOFError:   # the campaign went away
+            return
         if job is None:
             return
         seed, prop = job
@@ -83,7 +87,8 @@ class Worker:
     def start(self):
         parent, child = mp.Pipe()
         self.conn = parent
-        self.proc = mp.get_context("fork").Process(target=_worker, args=(child, self.args), daemon=True)
+        # not a daemon: the dReal backend runs each query in a child process of its own
+        self.proc = mp.get_context("fork").Process(target=_worker, args=(child, self.args))
         self.proc.start()
         self.job, self.since = None, None
 
@@ -105,8 +110,7 @@ class Worker:
                 return job, record
         if not self.proc.is_alive() or time.monotonic() - self.since > self.args.case_limit:
             died = not self.proc.is_alive()
-            self.proc.kill()
-            self.proc.join()
+            self.kill()
             job = self.job
             seconds = time.monotonic() - self.since
             self.start()
@@ -115,6 +119,15 @@ class Worker:
                          "answer": "", "seconds": seconds}
         return None
 
+    def kill(self):
+        """End the worker and its process group (solver children included)."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.kill()
+        self.proc.join()
+
     def stop(self):
         try:
             self.conn.send(None)
@@ -122,7 +135,7 @@ class Worker:
             pass
         self.proc.join(timeout=2)
         if self.proc.is_alive():
-            self.proc.kill()
+            self.kill()
 
 
 def save_failure(out: Path, seed: int, prop: str, record: dict, args) -> Path:

@@ -455,6 +455,32 @@ def witness_input(case: Case, witness: Witness, report: Report, local: bool) -> 
     return list(witness.input)
 
 
+ORACLE_POINTS = 3
+ORACLE_TIMEOUT = 0.5
+
+
+def _oracle_ok(case: Case, pert) -> bool:
+    """smtnn's local analysis is a cheap, strong sampler when it is exact (decoupled) or interval-only (no solver)."""
+    from smtnn.bounds import decouples
+
+    return decouples(case.network, pert) or not case.network.piecewise_linear
+
+
+def local_flip(case: Case, pert, x: list[Q], report: Report) -> list[Q] | None:
+    """Parameters that flip the label at x, found by smtnn's own verify_local_label and replayed exactly here."""
+    result = properties.verify_local_label(case.network, pert, x, timeout=ORACLE_TIMEOUT)
+    if result.verdict is not Verdict.VIOLATED or result.witness is None:
+        return None
+    params = witness_params(case.network, pert, result.witness, report)
+    c = label_of(case.network, exact_logits(case.network, x, pert.nominal))
+    if params is None or c is None:
+        return None
+    if flips(case.network, c, exact_logits(case.network, x, params)) is not True:
+        report.fail(f"oracle: verify_local_label at x = {[str(v) for v in x]} is VIOLATED but its witness does not flip")
+        return None
+    return params
+
+
 def check_label_verdict(case: Case, pert, result: VerificationResult, samples: Samples, report: Report,
                         local: bool, sigma: Q | None = None):
     """verify_local_label / verify_global_label / verify_global_sigma (sigma given)."""
@@ -497,6 +523,18 @@ def check_label_verdict(case: Case, pert, result: VerificationResult, samples: S
             continue
         if flips(net, c, exact_logits(net, x, samples.exact_params(p_i))) is True:
             report.fail(f"HOLDS contradicted: x = {[str(v) for v in x]}, sampled parameters #{p_i} flip label {c}")
+            return
+    if local or not _oracle_ok(case, pert):
+        return
+    best_x = [int(i) for i in np.argsort(-score.max(axis=0))[:ORACLE_POINTS]]
+    for x_i in best_x:
+        x = samples.xs_exact[x_i]
+        z0 = exact_logits(net, x, pert.nominal)
+        c = label_of(net, z0)
+        if c is None or (sigma is not None and not sigma_value(net, c, z0).lo >= sigma):
+            continue
+        if local_flip(case, pert, x, report) is not None:
+            report.fail(f"HOLDS contradicted: verify_local_label flips label {c} at x = {[str(v) for v in x]} (replayed)")
             return
 
 
@@ -546,6 +584,14 @@ def check_epsilon_estimate(case: Case, pert, est: Estimate, samples: Samples, re
         x = samples.xs_exact[x_i]
         v = epsilon_value(net, exact_logits(net, x, pert.nominal), exact_logits(net, x, samples.exact_params(p_i)))
         checked.append((v, f"x = {[str(t) for t in x]}, parameters #{p_i}"))
+    if not local and net.binary and _oracle_ok(case, pert):   # smtnn's local ε witnesses as a stronger sampler
+        for x_i in list(dict.fromkeys(x_i for _, x_i in best))[:ORACLE_POINTS]:
+            x = samples.xs_exact[x_i]
+            loc = properties.local_epsilon(net, pert, x, timeout=ORACLE_TIMEOUT)
+            params = witness_params(net, pert, loc.witness, report) if loc.witness is not None else None
+            if params is not None:
+                v = epsilon_value(net, exact_logits(net, x, pert.nominal), exact_logits(net, x, params))
+                checked.append((v, f"x = {[str(t) for t in x]}, local_epsilon witness"))
     _check_sampled_max(checked, est.upper, report, "epsilon")
 
 
@@ -618,12 +664,27 @@ def check_sigma_estimates(case: Case, pert, estimates: dict, samples: Samples, r
         ps = ps[np.argsort(-score[ps, x_i])][:10]
         if not any(flips(net, c, exact_logits(net, x, samples.exact_params(int(p)))) is True for p in ps):
             continue
-        est = estimates[c]
-        where = f"x = {[str(v) for v in x]} (label {c} flips)"
-        if est.upper == 0 and est.witness is None and "no label" in est.reason:
-            report.fail(f"sigma[{c}] says no label of class {c} can flip, but sampling flips one at {where}")
+        if not _sigma_point_ok(net, c, z0, x, estimates[c], report):
             return
-        _check_sampled_max([(sigma_value(net, c, z0), where)], est.upper, report, f"sigma[{c}]")
+    if _oracle_ok(case, pert):   # smtnn's local label analysis at the x farthest from the boundary
+        for x_i in [int(i) for i in np.argsort(-measure)[:3 * ORACLE_POINTS]]:
+            x = samples.xs_exact[x_i]
+            z0 = exact_logits(net, x, pert.nominal)
+            c = label_of(net, z0)
+            if c is not None and local_flip(case, pert, x, report) is not None:
+                if not _sigma_point_ok(net, c, z0, x, estimates[c], report):
+                    return
+
+
+def _sigma_point_ok(net: Network, c: int, z0, x, est: Estimate, report: Report) -> bool:
+    """A proven flip of label c at x: σ's estimate must cover x's measure."""
+    where = f"x = {[str(v) for v in x]} (label {c} flips)"
+    if est.upper == 0 and est.witness is None and "no label" in est.reason:
+        report.fail(f"sigma[{c}] says no label of class {c} can flip, but it flips at {where}")
+        return False
+    before = len(report.failures)
+    _check_sampled_max([(sigma_value(net, c, z0), where)], est.upper, report, f"sigma[{c}]")
+    return len(report.failures) == before
 
 
 def check_case(case: Case, result, seed: int = 0) -> Report:
