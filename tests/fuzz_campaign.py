@@ -1,7 +1,7 @@
 """Long soundness-fuzzing campaign: the generators and checkers of tests/test_fuzz_soundness.py in a loop.
 
     python tests/fuzz_campaign.py --minutes 30                     # all properties, z3, failures -> fuzz-failures/
-    python tests/fuzz_campaign.py --minutes 10 --workers 2 --out /tmp/fuzz --seed 1234
+    python tests/fuzz_campaign.py --minutes 10 --workers 2 --out fuzz-failures --seed 1234
     python tests/fuzz_campaign.py --minutes 5 --properties global_sigma,verify_global_label --solvers z3,dreal
     python tests/fuzz_campaign.py --replay fuzz-failures/global_sigma-seed42     # re-run one saved case
 
