@@ -91,8 +91,12 @@ def _label(network: Network, logits: Sequence[Enclosure]) -> int:
         if logits[0].hi < t.lo:
             return 0
         raise ArithmeticError("the input lies on the decision boundary within the certified precision")
-    tops = [z.lo for z in logits]
-    return max(range(len(tops)), key=lambda i: (tops[i], -i))
+    # argmax, the lowest index on ties, decided on the enclosures (sigmoid/tanh units make them intervals)
+    for c in range(len(logits)):
+        if all(logits[c].lo > logits[j].hi for j in range(c)) and \
+                all(logits[c].lo >= logits[j].hi for j in range(c + 1, len(logits))):
+            return c
+    raise ArithmeticError("two logits tie within the certified precision; the label is undecided")
 
 
 def _coeffs(network: Network, plus: int, minus: int | None = None) -> list[int]:
@@ -257,7 +261,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
         methods.add(method)
         zw = replay_logits(network, x, params)
         try:
-            flipped = _label(network, zw) != c or (not network.binary and linear_value(coeffs, zw).lo >= 0)
+            flipped = (not network.binary and linear_value(coeffs, zw).lo >= 0) or _label(network, zw) != c
         except ArithmeticError:
             flipped = False
         if flipped:
@@ -385,11 +389,12 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
             candidates += [extreme_at(net, pert, x, _coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
     for p in candidates:
         zp = replay_logits(net, x, p)
-        try:
-            flipped = _label(net, zp) != c
-        except ArithmeticError:
-            continue
-        if not net.binary and not flipped:
+        if net.binary:
+            try:
+                flipped = _label(net, zp) != c
+            except ArithmeticError:
+                continue
+        else:   # some other logit reaches z_c (a tie flips), decided on the enclosures
             flipped = any(zp[j].lo >= zp[c].hi for j in range(net.n_outputs) if j != c)
         if flipped:
             return _witness(net, pert, p, x, zp[0] if net.binary else zp[c]), z0

@@ -261,14 +261,10 @@ def label_of(net: Network, z: Sequence[Enclosure]) -> int | None:
             return 1 if z[0].lo >= 0 else 0 if z[0].hi < 0 else None
         s = sigmoid_of(z[0])
         return 1 if s.lo >= net.threshold else 0 if s.hi < net.threshold else None
-    points = [v.lo for v in z]
-    if any(v.lo != v.hi for v in z):   # enclosures: decide only when one logit clearly leads
-        for c in range(len(z)):
-            if all(z[c].lo > z[j].hi for j in range(len(z)) if j != c):
-                return c
-        return None
-    best = max(points)
-    return points.index(best)
+    for c in range(len(z)):   # c beats every earlier logit strictly and every later one or ties (decided on enclosures)
+        if all(z[c].lo > z[j].hi for j in range(c)) and all(z[c].lo >= z[j].hi for j in range(c + 1, len(z))):
+            return c
+    return None
 
 
 def flips(net: Network, c: int, z: Sequence[Enclosure]) -> bool | None:
@@ -795,3 +791,12 @@ def test_checkers_catch_a_false_holds():
     fake_est = Estimate("fake", Q(0), Q(1, 100), Q(1, 10 ** 6), Provenance("none", "exact", "fabricated", 0.0))
     case.query["property"] = "local_epsilon"
     assert check_case(case, fake_est).failures
+
+
+def test_label_of_decides_point_ties_next_to_enclosures():
+    """Two exact logits tie (the lowest index wins) while a third is an enclosure (a tanh unit upstream)."""
+    net = Network.from_arrays([[[1.0]], [[0.0], [1.0], [0.0]]], [[0.0], [0.0, -5.0, 0.0]], ["tanh", "softmax"])
+    z = [Enclosure.point(Q(0)), Enclosure(Q(-13), Q(-12)), Enclosure.point(Q(0))]
+    assert label_of(net, z) == 0
+    assert label_of(net, [z[0], Enclosure(Q(-1, 10), Q(1, 10)), z[2]]) is None
+    assert flips(net, 0, z) is True                      # class 2 reaches z_0: a tie counts as a flip

@@ -89,3 +89,40 @@ def test_z3_timeout_below_one_millisecond_is_still_a_limit():
     session.check(0.0004)
     session.check(None)
     assert seen == [("timeout", 1), ("timeout", 0)]
+
+
+def test_multi_class_flip_is_decided_on_enclosures():
+    """Found by the campaign: z_1 = 5.4e-152 against z_2 in [-6.7e-153, 3.0e-36] (sigmoid units upstream) was read
+    as label 1 by comparing lower ends only, and verify_global_label reported VIOLATED with a witness whose
+    flip is undecided at the certified precision.  A reported witness must flip on the enclosures."""
+    from smtnn.bounds import replay_logits
+    from smtnn.result import Verdict
+
+    net = Network.from_arrays(
+        [[[0.0], [75.0]], [[-1.6875, -2.6363636363636362], [0.0, 2.0], [3e-06, -1.375]],
+         [[0.0, 0.0, 100.0], [-100.0, 3e-06, 1.0], [-1.0, -1.8125, 6e-06]]],
+        [[1.5625, -2.4], [-1.5625, 0.0, -0.3125], [-75.0, 0.0, 2.0]], ["relu", "sigmoid", "linear"])
+    pert = perturbation.uniform(net, "1/4")
+    result = properties.verify_global_label(net, pert, Box(("3",), ("13/4",)), timeout=5)
+    if result.verdict is Verdict.VIOLATED:
+        index = {str(n): i for i, n in enumerate(net.parameter_names())}
+        params = list(pert.nominal)
+        for name, value in result.witness.parameters.items():
+            params[index[name]] = value
+        x = list(result.witness.input)
+        z0, zp = replay_logits(net, x, pert.nominal), replay_logits(net, x, params)
+        c = max(range(3), key=lambda i: (z0[i].lo, -i))
+        assert all(z0[c].lo > z0[j].hi for j in range(c)) and all(z0[c].lo >= z0[j].hi for j in range(c + 1, 3))
+        assert any(zp[j].lo >= zp[c].hi for j in range(3) if j != c), "the witness does not flip on the enclosures"
+    # the label rule itself: a tie between exact logits goes to the lower index, an enclosure overlap is undecided
+    from smtnn.exact import Enclosure
+    from smtnn.properties import _label
+
+    point = Enclosure.point
+    assert _label(net, [point(Fraction(0)), Enclosure(Fraction(-13), Fraction(-12)), point(Fraction(0))]) == 0
+    try:
+        _label(net, [point(Fraction(-75)), point(Fraction(1, 10 ** 151)), Enclosure(Fraction(-1, 10 ** 152), Fraction(1, 10 ** 36))])
+    except ArithmeticError:
+        pass
+    else:
+        raise AssertionError("an undecided argmax must not be reported as a label")
