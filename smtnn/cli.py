@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--epsilon")
     x.add_argument("--sigma")
     x.add_argument("-o", "--output", required=True, help="the .smt2 file to write")
+    from .twins.command import add_arguments as twins_arguments
+
+    twins_arguments(sub.add_parser("twins", help="compare two networks: lrsm, decisions, epsilon (relative safety margins)"))
     return parser
 
 
@@ -146,6 +149,10 @@ def _needs(args, *names):
 
 
 def run(args) -> int:
+    if args.command == "twins":
+        from .twins.command import run as run_twins
+
+        return run_twins(args)
     choices = {"verify": VERIFY, "estimate": ESTIMATE, "export": VERIFY}[args.command]
     if args.property not in choices:
         raise InvalidInputError(f"unknown property '{args.property}' for {args.command}; choose one of {', '.join(choices)}")

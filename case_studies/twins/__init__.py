@@ -1,0 +1,1 @@
+"""Case study: relative safety margins of compressed twins (digits MLP, athletes MLP)."""

@@ -1,0 +1,60 @@
+"""One digits query: LRSM (exact worst class and the relaxation) and decision preservation for one twin, radius and input."""
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+from smtnn.twins import Analysis, ball, decisions, lrsm
+from smtnn.twins.pair import exact_class
+
+_CACHE: dict = {}
+
+
+def _networks():
+    if "nets" not in _CACHE:
+        from case_studies.twins import digits
+
+        _CACHE["nets"] = digits.load()
+        _CACHE["data"] = digits.data()
+    return _CACHE["nets"], _CACHE["data"]
+
+
+def query(task: tuple) -> dict:
+    """task = (twin name, radius string, test index, timeout seconds): one row of the results."""
+    from case_studies.twins import digits
+
+    name, radius, index, timeout = task
+    nets, (_, x_test, _, y_test) = _networks()
+    ref, twin = nets[digits.REFERENCE], nets[name]
+    x = [Fraction(float(v)) for v in x_test[index]]
+    box = ball(x, radius, (0, 1))
+    ci = exact_class(ref, x)
+    analysis = Analysis((twin, ref), box)
+    t0 = time.perf_counter()
+    analysis.relaxation
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    relaxed = lrsm(twin, ref, box=box, ci=ci, engine="relaxation", compare=(), ends=("min",), analysis=analysis)
+    t_relax = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = lrsm(twin, ref, box=box, ci=ci, engine="exact", compare=(), ends=("min",), timeout=timeout, analysis=analysis)
+    t_exact = time.perf_counter() - t0
+    dec = decisions(twin, ref, box=box, timeout=timeout, analysis=analysis)
+    e = exact.worst_min()
+    r_worst = relaxed.worst_min()
+    r_same = next(p for p in relaxed.pairs if p.cj == exact.worst.cj).minimum["relaxation"]
+    rsm = e.exp()
+    return {
+        "twin": name, "radius": radius, "index": index, "label": int(y_test[index]), "ci": ci,
+        "twin_class_at_x": exact_class(twin, x), "worst_cj": exact.worst.cj,
+        "exact_min": [float(e.lower), float(e.upper)], "exact_min_rational": [str(e.lower), str(e.upper)],
+        "exact": e.exact, "reason": e.reason, "witness": [float(v) for v in e.witness],
+        "rsm_min": [float(rsm[0]), float(rsm[1])],
+        "nodes": e.stats.get("nodes"), "unstable_relus": e.stats.get("unstable_relus"),
+        "relaxation_worst_lower": float(r_worst.lower), "relaxation_worst_cj": relaxed.worst.cj,
+        "relaxation_same_cj_lower": float(r_same.lower),
+        "seconds_exact": t_build + t_exact, "seconds_relaxation": t_build + t_relax, "seconds_build": t_build,
+        "decisions": dec.verdict.value, "decisions_reason": dec.reason, "decisions_seconds": dec.seconds,
+        "counterexample": None if dec.witness is None else [float(v) for v in dec.witness],
+        "counterexample_classes": None if dec.classes is None else list(dec.classes),
+    }

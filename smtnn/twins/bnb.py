@@ -1,0 +1,273 @@
+"""Exact maximum of min_i form_i(z1, z2) over a box: branch and bound on relu phases.
+
+Nodes fix some phases of the units the certified bounds leave unstable.  A node's upper bound
+is the certified dual bound of its triangle LP (:mod:`.lp`); a node whose LP is infeasible is
+dropped only with a Farkas certificate.  Every LP point, and every PGD candidate, is replayed
+in exact integer arithmetic, so the incumbent (the lower end) is always attained.  When every
+phase is fixed the problem is an LP in the inputs, solved exactly (:mod:`.leaf`).  The search
+ends when no open node's bound exceeds the incumbent: then lower == upper, an exact rational.
+Optional side constraints c·z >= 0 restrict the box (rows in every LP); without a feasible
+point the incumbent is -inf, and an upper end of -inf means the constraints are infeasible.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from ..domain import Box
+from .attack import pgd
+from .exactnet import ExactNetwork
+from .leaf import LeafLP, solve_leaf
+from .relaxation import Key, Relaxation
+
+Form = tuple[tuple[int, ...], ...]
+
+
+@dataclass
+class Outcome:
+    """Certified [lower, upper] of the maximum; lower is attained at `witness`."""
+
+    lower: Fraction | float          # -inf: no feasible point found
+    upper: Fraction | float          # -inf: proven infeasible
+    witness: tuple[Fraction, ...] | None
+    complete: bool
+    reason: str = ""
+    nodes: int = 0
+    leaves: int = 0
+    lp_calls: int = 0
+    seconds: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass(order=True)
+class _Node:
+    key: float
+    order: int
+    upper: Fraction = field(compare=False)
+    phases: dict = field(compare=False)
+    point: np.ndarray | None = field(compare=False)
+    duals: np.ndarray | None = field(compare=False, default=None)
+    basis: object = field(compare=False, default=None)
+
+
+class Search:
+    """One maximization over a shared :class:`Relaxation` (phases are overrides, never new rows there)."""
+
+    def __init__(self, relaxation: Relaxation, forms: Sequence[Form], exact: Sequence[ExactNetwork] | None = None,
+                 constraints: Sequence[Form] = ()):
+        self.relax = relaxation
+        self.forms = [tuple(tuple(int(v) for v in c) for c in f) for f in forms]
+        self.constraints = [tuple(tuple(int(v) for v in c) for c in f) for f in constraints]
+        self.exact = list(exact) if exact is not None else [ExactNetwork(n) for n in relaxation.networks]
+        self.box: Box = relaxation.box
+        self.model = relaxation.model.copy()
+        self.cost = np.zeros(0)
+        self.t_col = None
+        self._objective_rows()
+        self.lp_calls = 0
+        self._duals = self._basis = None
+
+    # -- objective as LP rows --------------------------------------------------------------
+    def _objective_rows(self) -> None:
+        r, m = self.relax, self.model
+        for f in self.constraints:
+            c = r.cost(f)
+            nz = np.flatnonzero(c)
+            m.add_row(nz, c[nz], 0.0, np.inf)
+        if len(self.forms) == 1:
+            self.cost = -r.cost(self.forms[0])
+            return
+        ends = [r.interval(f) for f in self.forms]
+        self.t_bounds = (min(lo for lo, _ in ends), min(hi for _, hi in ends))
+        from .rounding import down, up
+
+        (self.t_col,) = m.add_cols([down(self.t_bounds[0])], [up(self.t_bounds[1])])
+        for f in self.forms:
+            c = r.cost(f)
+            nz = np.flatnonzero(c)
+            m.add_row(np.concatenate([[self.t_col], nz]), np.concatenate([[1.0], -c[nz]]), -np.inf, 0.0)
+        self.cost = np.zeros(m.n_cols)
+        self.cost[self.t_col] = -1.0
+
+    def float_value(self, x: np.ndarray) -> float:
+        """The objective in float64 (to skip hopeless exact replays)."""
+        zs = [n.logits(x) for n in self.relax.networks]
+        return min(sum(float(c) * z for cs, zt in zip(f, zs) for c, z in zip(cs, zt) if c) for f in self.forms)
+
+    def value(self, x: Sequence[Fraction]) -> Fraction | float:
+        """The exact objective at an exact input (-inf where a side constraint fails)."""
+        zs = [e.logits(x) for e in self.exact]
+
+        def lin(f):
+            return sum((c * z for cs, zt in zip(f, zs) for c, z in zip(cs, zt) if c), Fraction(0))
+        if any(lin(f) < 0 for f in self.constraints):
+            return -math.inf
+        return min(lin(f) for f in self.forms)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def _bound(self, phases: dict[Key, bool], basis=None):
+        cols, rows = self.relax.overrides(phases)
+        sol = self.model.minimize(self.cost, cols, rows, basis)
+        self.lp_calls += 1
+        self._duals, self._basis = sol.duals, sol.basis
+        if sol.infeasible:
+            return None, None, True
+        if sol.bound is None:
+            return None, (sol.point if sol.ok else None), False
+        return -sol.bound, sol.point, False
+
+    def _leaf(self, phases: dict[Key, bool]) -> LeafLP:
+        """The node's problem as an LP in the inputs (and t), all phases fixed."""
+        n = self.box.dimension
+        unstable = {u.key for u in self.relax.unstable()}
+        rows, forms_x = [], []
+        for t, en in enumerate(self.exact):
+            masks = []
+            for k, layer in enumerate(en.network.layers[:-1]):
+                mask = []
+                for j in range(layer.outputs):
+                    u = self.relax.units[(t, k, j)]
+                    mask.append(phases[u.key] if u.key in unstable else u.lo >= 0)
+                masks.append(np.array(mask))
+            for k, layer in enumerate(en.network.layers[:-1]):
+                keys = [(t, k, j) for j in range(layer.outputs) if (t, k, j) in unstable]
+                if not keys:
+                    continue
+                eye = np.zeros((len(keys), layer.outputs), dtype=object)
+                for i, key in enumerate(keys):
+                    eye[i, key[2]] = 1
+                p, e, q = en.forms(k, eye, masks)
+                for i, key in enumerate(keys):
+                    s = 1 if phases[key] else -1
+                    rows.append((tuple(Fraction(s * int(v), 1 << e) for v in p[i]), s * q[i]))
+            last = len(en.network.layers) - 1
+            everything = self.forms + self.constraints
+            coeff = np.array([list(f[t]) for f in everything], dtype=object)
+            p, e, q = en.forms(last, coeff, masks)
+            forms_x.append([([Fraction(int(v), 1 << e) for v in p[i]], q[i]) for i in range(len(everything))])
+        combined = []
+        for i in range(len(self.forms) + len(self.constraints)):
+            g = [sum((forms_x[t][i][0][j] for t in range(len(forms_x))), Fraction(0)) for j in range(n)]
+            combined.append((g, sum((forms_x[t][i][1] for t in range(len(forms_x))), Fraction(0))))
+        lower, upper = list(self.box.lower), list(self.box.upper)
+        rows += [(tuple(g), g0) for g, g0 in combined[len(self.forms):]]
+        combined = combined[:len(self.forms)]
+        if len(self.forms) == 1:
+            g, g0 = combined[0]
+            return LeafLP(tuple(lower), tuple(upper), tuple(rows), tuple(g), g0)
+        rows = [(p + (Fraction(0),), q) for p, q in rows]
+        rows += [(tuple(g) + (Fraction(-1),), g0) for g, g0 in combined]
+        zero = (Fraction(0),) * n
+        return LeafLP(tuple(lower + [self.t_bounds[0]]), tuple(upper + [self.t_bounds[1]]), tuple(rows), zero + (Fraction(1),), Fraction(0))
+
+    def _branch_unit(self, phases: dict[Key, bool], point: np.ndarray | None, duals: np.ndarray | None) -> Key | None:
+        """The open unit whose triangle costs the bound most: |dual of its upper row| x its height."""
+        free = [u for u in self.relax.unstable() if u.key not in phases]
+        if not free:
+            return None
+        if point is None or duals is None:
+            return max(free, key=lambda u: u.height).key
+
+        def score(u):
+            return (abs(duals[u.tri]) * u.height, point[u.h] - max(point[u.a], 0.0), u.height)
+        return max(free, key=score).key
+
+    # -- the search -------------------------------------------------------------------------
+    def run(self, *, timeout: float | None = None, target: Fraction | None = None, floor: Fraction | None = None,
+            max_nodes: int = 100000, seeds: Sequence[Sequence[Fraction]] = (), attack: bool = True) -> Outcome:
+        """Maximize; `target`: stop once the maximum is known to be above or below it; `floor`: only values
+        above it matter (nodes bounded by it are dropped, and the upper end is then at least `floor`)."""
+        start = time.perf_counter()
+        deadline = None if timeout is None else start + timeout
+        box = self.box
+        candidates = [tuple(s) for s in seeds]
+        lo_f = np.array([float(v) for v in box.lower])
+        hi_f = np.array([float(v) for v in box.upper])
+        if attack:
+            for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]:
+                candidates.append(self._clip(x))
+        candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
+        best_x = max(candidates, key=self.value)
+        best = self.value(best_x)
+        nodes = leaves = 0
+        unresolved: list[Fraction] = []
+        reasons: set[str] = set()
+        counter = itertools.count()
+        upper, point, infeasible = self._bound({})
+        if upper is None:
+            upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
+        heap: list[_Node] = [] if infeasible else [_Node(-float(upper), next(counter), upper, {}, point, self._duals, self._basis)]
+        stop = ""
+        floored = False
+        while heap:
+            if deadline is not None and time.perf_counter() > deadline:
+                stop = "timeout"
+                break
+            if nodes >= max_nodes:
+                stop = f"node limit {max_nodes}"
+                break
+            if target is not None and (best > target or max([heap[0].upper] + unresolved) < target):
+                stop = "decided"
+                break
+            node = heapq.heappop(heap)
+            if node.upper <= best:
+                continue
+            if floor is not None and node.upper <= floor:
+                floored = True
+                continue
+            nodes += 1
+            if node.point is not None:
+                guess = self.float_value(node.point[self.relax.x])
+                if guess >= float(best) - 1e-9 * (1 + abs(guess)):
+                    x = self._clip(node.point[self.relax.x])
+                    v = self.value(x)
+                    if v > best:
+                        best, best_x = v, x
+            unit = self._branch_unit(node.phases, node.point, node.duals)
+            if unit is None:
+                leaves += 1
+                res = solve_leaf(self._leaf(node.phases), None if deadline is None else max(1.0, deadline - time.perf_counter()))
+                if res.infeasible:
+                    continue
+                x = res.point[:box.dimension] if res.ok else None
+                if res.ok and self.value(x) == res.value:
+                    if res.value > best:
+                        best, best_x = res.value, x
+                    continue
+                unresolved.append(node.upper)
+                reasons.add(res.reason or "leaf value does not replay")
+                continue
+            for phase in (True, False):
+                child = dict(node.phases)
+                child[unit] = phase
+                up_c, pt, infeasible = self._bound(child, node.basis)
+                if infeasible:
+                    continue
+                if up_c is None:
+                    up_c = node.upper
+                if floor is not None and best < up_c <= floor:
+                    floored = True
+                elif up_c > best:
+                    heapq.heappush(heap, _Node(-float(up_c), next(counter), up_c, child, pt, self._duals, self._basis))
+        open_upper = max([n.upper for n in heap] + unresolved, default=best)
+        if not math.isfinite(best):
+            best_x = None
+        upper_end = max(open_upper, best, floor if floored else best)
+        complete = upper_end == best
+        reason = "" if complete else (stop or "; ".join(sorted(reasons)) or "open nodes remain")
+        if not complete and unresolved and not stop:
+            reason = "leaf LP not solved exactly: " + "; ".join(sorted(reasons))
+        if not complete and not stop and not unresolved and floored:
+            reason = "bounded by the floor only (not needed exactly)"
+        return Outcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason, nodes, leaves, self.lp_calls,
+                       time.perf_counter() - start, {"stopped": stop, "unresolved_leaves": len(unresolved), "below_floor": floored and upper_end == floor})
+
+    def _clip(self, x) -> tuple[Fraction, ...]:
+        return tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, self.box.lower, self.box.upper))

@@ -1,0 +1,102 @@
+"""The `smtnn twins` subcommand: lrsm, decisions and epsilon for two model files."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InvalidInputError
+from ..result import Verdict, to_json
+
+PROPERTIES = ("lrsm", "decisions", "epsilon")
+EXIT_OK, EXIT_VIOLATED, EXIT_UNKNOWN = 0, 1, 3
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("property", help=" | ".join(PROPERTIES))
+    p.add_argument("first", help="N1, the twin under study (model file)")
+    p.add_argument("second", help="N2, the reference (model file)")
+    p.add_argument("--x0", help="centre of the L-infinity ball, comma-separated")
+    p.add_argument("--radius", help="radius r of the ball B(x0, r) (a decimal, taken exactly)")
+    p.add_argument("--clip", help="lo:hi, intersect the ball with [lo, hi] on every input (e.g. 0:1)")
+    p.add_argument("--domain", help="a box instead of a ball: lower:upper per input, comma-separated")
+    p.add_argument("--ci", type=int, help="class ci (default: N1's class at x0 or at the box centre)")
+    p.add_argument("--cj", type=int, help="class cj (default: every other class; the worst is reported)")
+    p.add_argument("--engine", default="exact", help="exact (default), z3 or relaxation")
+    p.add_argument("--compare", default="relaxation", help="engines run as well, comma-separated ('' for none)")
+    p.add_argument("--epsilon", help="ε for the epsilon property")
+    p.add_argument("--timeout", type=float, help="seconds per query")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args) -> int:
+    from ..cli import _domain, _numbers
+    from ..loaders import load_network
+    from . import decisions, epsilon_equivalence, lrsm
+
+    if args.property not in PROPERTIES:
+        raise InvalidInputError(f"unknown twins property '{args.property}'; choose one of {', '.join(PROPERTIES)}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise InvalidInputError("--timeout must be positive")
+    ball = args.x0 is not None or args.radius is not None
+    if ball == (args.domain is not None) or (ball and (args.x0 is None or args.radius is None)):
+        raise InvalidInputError("give --x0 with --radius (a ball), or --domain (a box)")
+    first, second = load_network(args.first), load_network(args.second)
+    region = {"box": _domain(args.domain)}
+    if ball:
+        clip = None
+        if args.clip is not None:
+            parts = args.clip.split(":")
+            if len(parts) != 2:
+                raise InvalidInputError(f"--clip: '{args.clip}' is not lo:hi (example: --clip 0:1)")
+            clip = tuple(_numbers(",".join(parts), "--clip"))
+        region = {"x0": _numbers(args.x0, "--x0"), "radius": _numbers(args.radius, "--radius")[0], "clip": clip}
+    common = {"engine": args.engine, "timeout": args.timeout}
+    if args.property == "lrsm":
+        compare = tuple(e for e in args.compare.split(",") if e.strip())
+        result = lrsm(first, second, **region, ci=args.ci, cj=args.cj, compare=compare, **common)
+        code = EXIT_OK if args.engine == "relaxation" or (
+            result.worst_min().exact and all(v.exact for v in result.worst.maximum.values() if v.engine == args.engine)) else EXIT_UNKNOWN
+    elif args.property == "decisions":
+        result = decisions(first, second, **region, **common)
+        code = {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
+    else:
+        eps = _numbers(args.epsilon, "--epsilon")[0] if args.epsilon is not None else None
+        result = epsilon_equivalence(first, second, **region, epsilon=eps, **common)
+        if result.verdict is not None:
+            code = {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
+        else:
+            code = EXIT_OK if result.maximum.exact or args.engine == "relaxation" else EXIT_UNKNOWN
+    print(to_json(result, indent=2) if args.json else text(result))
+    return code
+
+
+def _interval(e) -> str:
+    return f"[{float(e.lower):.9g}, {float(e.upper):.9g}] gap {float(e.gap):.2g} ({e.engine}, {e.seconds:.3f} s)"
+
+
+def text(result) -> str:
+    """A few human-readable lines."""
+    kind = result.as_json()["kind"]
+    if kind == "lrsm":
+        w = result.worst
+        lines = [f"lrsm N1={result.first} vs N2={result.second}, ci={result.ci}, worst cj={w.cj} ({result.seconds:.3f} s)"]
+        for end, table in (("min", w.minimum), ("max", w.maximum)):
+            for e in table.values():
+                lo, hi = e.exp()
+                lines.append(f"  {end} log-RSM {_interval(e)}; RSM in [{float(lo):.9g}, {float(hi):.9g}]")
+                if e.reason:
+                    lines.append(f"    note: {e.reason}")
+        if w.minimum.get(result.engine) is not None and w.minimum[result.engine].witness is not None:
+            lines.append(f"  witness of the min: x' = {[float(v) for v in w.minimum[result.engine].witness]}")
+        return "\n".join(lines)
+    if kind == "decisions":
+        line = f"decisions: {result.verdict.value.upper()} ({result.engine}, {result.seconds:.3f} s)"
+        if result.witness is not None:
+            line += f"\n  counterexample x' = {[float(v) for v in result.witness]}: N1 picks {result.classes[0]}, N2 picks {result.classes[1]}"
+        if result.reason:
+            line += f"\n  note: {result.reason}"
+        return line
+    m = result.maximum
+    line = f"epsilon: max |z1 - z2|_inf in {_interval(m)} at output {result.output}"
+    if result.verdict is not None:
+        line += f"; ε = {float(result.epsilon):.9g}: {result.verdict.value.upper()}"
+    return line

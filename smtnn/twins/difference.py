@@ -1,0 +1,41 @@
+"""Sound bounds on the differences of two same-shaped networks on the same input (ReluDiff-style).
+
+With d = a1 - a2 (pre-activations) and δ = h1 - h2 (outputs) of corresponding units,
+    d_k = (W1 - W2) h1_{k-1} + W2 δ_{k-1} + (b1 - b2),   δ_0 = 0 (the same x),
+and relu(a1) - relu(a2) lies between min(d, 0) and max(d, 0) (it equals d when both units are
+active, 0 when both are inactive).  Twins that differ little (int8) get tight d and δ, which
+the relaxation adds as rows linking the two copies.  Float rounding is bounded outward.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import intervals
+from .rounding import UNIT
+
+
+def affine(w1, b1, w2, b2, h1_lo, h1_hi, delta_lo, delta_hi) -> tuple[np.ndarray, np.ndarray]:
+    """Enclosure of a1 - a2 from h1 in [h1_lo, h1_hi] and h1 - h2 in [delta_lo, delta_hi]."""
+    dw, db = w1 - w2, b1 - b2
+    lo1, hi1 = intervals.affine(dw, np.zeros_like(db), h1_lo, h1_hi)
+    lo2, hi2 = intervals.affine(w2, db, delta_lo, delta_hi)
+    slack = 4 * UNIT * (np.abs(dw) @ np.maximum(np.abs(h1_lo), np.abs(h1_hi)) + np.abs(db))
+    return np.nextafter(lo1 + lo2 - slack, -np.inf), np.nextafter(hi1 + hi2 + slack, np.inf)
+
+
+def relu(d_lo, d_hi, lo1, hi1, lo2, hi2) -> tuple[np.ndarray, np.ndarray]:
+    """Enclosure of relu(a1) - relu(a2) given a1 - a2 in [d_lo, d_hi] and each a's own bounds."""
+    both_on = (lo1 >= 0) & (lo2 >= 0)
+    both_off = (hi1 <= 0) & (hi2 <= 0)
+    out_lo = np.where(both_on, d_lo, np.minimum(d_lo, 0.0))
+    out_hi = np.where(both_on, d_hi, np.maximum(d_hi, 0.0))
+    out_lo, out_hi = np.where(both_off, 0.0, out_lo), np.where(both_off, 0.0, out_hi)
+    h_lo = np.nextafter(np.maximum(lo1, 0) - np.maximum(hi2, 0), -np.inf)
+    h_hi = np.nextafter(np.maximum(hi1, 0) - np.maximum(lo2, 0), np.inf)
+    return np.maximum(out_lo, h_lo), np.minimum(out_hi, h_hi)
+
+
+def compatible(a, b) -> bool:
+    """Same depth, widths and activations: the difference bounds apply."""
+    return len(a.layers) == len(b.layers) and all(
+        la.weights.shape == lb.weights.shape and la.activation == lb.activation for la, lb in zip(a.layers, b.layers))

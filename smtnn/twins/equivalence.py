@@ -1,0 +1,53 @@
+"""ε-equivalence of logits: max over a box of |z1 - z2|_inf <= ε, as a certified interval and a verdict."""
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+from ..errors import InvalidInputError
+from ..exact import to_fraction
+from ..result import Verdict
+from .lrsm import region
+from .optimize import Analysis, check_engine
+from .pair import Twins
+from .result import EpsilonReport
+
+
+def epsilon_equivalence(first, second, x0=None, radius=None, *, box=None, clip=None, epsilon=None,
+                        engine: str = "exact", timeout: float | None = None, analysis: Analysis | None = None) -> EpsilonReport:
+    """Certified max over the box of max_k |z1_k - z2_k|, the worst output k, and the verdict for ε."""
+    twins = Twins(first, second)
+    check_engine(engine)
+    if first.n_outputs != second.n_outputs:
+        raise InvalidInputError(f"N1 has {first.n_outputs} logits and N2 {second.n_outputs}; ε-equivalence compares logits one to one")
+    eps = None if epsilon is None else to_fraction(epsilon)
+    if eps is not None and eps < 0:
+        raise InvalidInputError(f"ε must be non-negative, got {float(eps)}")
+    box, _ = region(twins, x0, radius, box, clip)
+    analysis = analysis or Analysis(twins.networks, box)
+    n = first.n_outputs
+    forms = {}
+    for k in range(n):
+        e = tuple(int(i == k) for i in range(n))
+        neg = tuple(-v for v in e)
+        forms[(k, 1)] = (e, neg)
+        forms[(k, -1)] = (neg, e)
+    label = "max |z1 - z2|_inf"
+    screen = {key: analysis.extreme([f], "max", "relaxation", quantity=label) for key, f in forms.items()}
+    results = dict(screen) if engine == "relaxation" else {}
+    floor: Fraction | None = None
+    if engine != "relaxation":
+        for key in sorted(forms, key=lambda k: -screen[k].upper):
+            if floor is not None and screen[key].upper <= floor:
+                results[key] = screen[key]
+                continue
+            results[key] = analysis.extreme([forms[key]], "max", engine, quantity=label, timeout=timeout, floor=floor)
+            floor = results[key].lower if floor is None else max(floor, results[key].lower)
+    best_key = max(results, key=lambda k: results[k].lower)
+    best = results[best_key]
+    top = max(r.upper for r in results.values())
+    maximum = replace(best, upper=max(top, best.lower), reason=best.reason if top == best.upper else "")
+    verdict = None
+    if eps is not None:
+        verdict = Verdict.HOLDS if maximum.upper <= eps else Verdict.VIOLATED if maximum.lower > eps else Verdict.UNKNOWN
+    return EpsilonReport(maximum, best_key[0], eps, verdict)

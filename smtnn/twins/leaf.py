@@ -1,0 +1,166 @@
+"""Exact optimum of a small LP: a float basis from HiGHS, verified (or repaired by Z3) in rationals.
+
+At a leaf of the branch and bound every relu phase is fixed, so the objective and the phase
+constraints are affine in the inputs: maximize g·v + g0 over v = (x, t) in a box subject to
+p_r·v + q_r >= 0.  HiGHS proposes a basis; the vertex and its duals are then recomputed
+exactly and checked (primal feasibility, dual signs).  If the check fails (degeneracy, a bad
+float basis), Z3's exact optimizer solves the same LP.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .linalg import solve
+from .lp import LinearModel, highspy
+from .rounding import down, up
+
+
+@dataclass(frozen=True)
+class LeafLP:
+    """maximize g·v + g0 over lower <= v <= upper with p_r·v + q_r >= 0 (all exact)."""
+
+    lower: tuple[Fraction, ...]
+    upper: tuple[Fraction, ...]
+    rows: tuple[tuple[tuple[Fraction, ...], Fraction], ...]
+    g: tuple[Fraction, ...]
+    g0: Fraction
+
+
+@dataclass(frozen=True)
+class LeafOptimum:
+    """The exact optimum (value, point) or why it could not be certified."""
+
+    ok: bool
+    infeasible: bool = False
+    value: Fraction | None = None
+    point: tuple[Fraction, ...] | None = None
+    method: str = ""
+    reason: str = ""
+
+
+def solve_leaf(lp: LeafLP, z3_timeout: float | None = 10.0) -> LeafOptimum:
+    """Exact optimum of the leaf LP; 'infeasible' is reported as ok=False with that reason."""
+    guess = _float_basis(lp)
+    if guess is None:
+        return _z3(lp, z3_timeout, "HiGHS found no optimal basis")
+    if guess == "infeasible":
+        return _z3(lp, z3_timeout, "HiGHS reports the leaf infeasible")
+    checked = _verify(lp, *guess)
+    if checked.ok:
+        return checked
+    return _z3(lp, z3_timeout, checked.reason)
+
+
+def _float_basis(lp: LeafLP):
+    """(at_lower, at_upper, free, active rows) from a float solve, or None / 'infeasible'."""
+    n = len(lp.lower)
+    model = LinearModel()
+    model.add_cols([down(v) for v in lp.lower], [up(v) for v in lp.upper])
+    for p, q in lp.rows:
+        nz = [j for j in range(n) if p[j]]
+        model.add_row(nz, [float(p[j]) for j in nz], -float(q), math.inf)
+    cost = -np.array([float(v) for v in lp.g])
+    if model.backend == "highspy":
+        sol = model.minimize(cost)
+        if not sol.ok:
+            return "infeasible" if "nfeasible" in sol.status else None
+        basis = model._highs.getBasis()
+        col, row = list(basis.col_status), list(basis.row_status)
+        lower = [j for j in range(n) if col[j] == highspy.HighsBasisStatus.kLower]
+        upper = [j for j in range(n) if col[j] == highspy.HighsBasisStatus.kUpper]
+        free = [j for j in range(n) if col[j] == highspy.HighsBasisStatus.kBasic]
+        active = [r for r in range(len(row)) if row[r] != highspy.HighsBasisStatus.kBasic]
+        if len(lower) + len(upper) + len(free) != n:
+            return None
+        return lower, upper, free, active
+    sol = model.minimize(cost)
+    if not sol.ok:
+        return "infeasible" if "nfeasible" in sol.status else None
+    v = sol.point
+    scale = 1e-9 * (1 + np.abs(v))
+    lower = [j for j in range(n) if abs(v[j] - float(lp.lower[j])) <= scale[j]]
+    upper = [j for j in range(n) if j not in lower and abs(v[j] - float(lp.upper[j])) <= scale[j]]
+    free = [j for j in range(n) if j not in lower and j not in upper]
+    slack = model.matrix() @ v - np.array(model.row_lo)
+    active = sorted(range(len(lp.rows)), key=lambda r: slack[r])[:len(free)]
+    return lower, upper, free, active
+
+
+def _verify(lp: LeafLP, lower, upper, free, active) -> LeafOptimum:
+    """Recompute the vertex and its duals exactly; ok only if all optimality conditions hold."""
+    if len(active) != len(free):
+        return LeafOptimum(False, reason=f"basis has {len(active)} active rows for {len(free)} free variables")
+    v = [Fraction(0)] * len(lp.lower)
+    for j in lower:
+        v[j] = lp.lower[j]
+    for j in upper:
+        v[j] = lp.upper[j]
+    if free:
+        m = [[lp.rows[r][0][j] for j in free] for r in active]
+        rhs = [-lp.rows[r][1] - sum((lp.rows[r][0][j] * v[j] for j in range(len(v)) if j not in free and lp.rows[r][0][j]), Fraction(0))
+               for r in active]
+        sol = solve(m, rhs)
+        if sol is None:
+            return LeafOptimum(False, reason="singular basis")
+        for j, val in zip(free, sol):
+            v[j] = val
+        # duals of max g·v: g_F + sum_r lam_r p_rF = 0 with lam >= 0
+        mt = [[lp.rows[r][0][j] for r in active] for j in free]
+        lam = solve(mt, [-lp.g[j] for j in free])
+        if lam is None:
+            return LeafOptimum(False, reason="singular dual basis")
+        if any(val < 0 for val in lam):
+            return LeafOptimum(False, reason="basis is not dual feasible")
+    else:
+        lam = []
+    for j in range(len(v)):
+        if not lp.lower[j] <= v[j] <= lp.upper[j]:
+            return LeafOptimum(False, reason="vertex outside the box")
+        if j in free:
+            continue
+        reduced = lp.g[j] + sum((l * lp.rows[r][0][j] for l, r in zip(lam, active) if l), Fraction(0))
+        if lp.lower[j] != lp.upper[j] and ((j in lower and reduced > 0) or (j in upper and reduced < 0)):
+            return LeafOptimum(False, reason="basis is not dual feasible at a bound")
+    for p, q in lp.rows:
+        if sum((a * b for a, b in zip(p, v) if a), Fraction(0)) + q < 0:
+            return LeafOptimum(False, reason="vertex violates a phase constraint")
+    value = sum((a * b for a, b in zip(lp.g, v) if a), Fraction(0)) + lp.g0
+    return LeafOptimum(True, False, value, tuple(v), "verified basis")
+
+
+def _z3(lp: LeafLP, timeout: float | None, why: str) -> LeafOptimum:
+    """Z3's exact optimizer on the leaf LP."""
+    import z3
+
+    ctx = z3.Context()
+    v = [z3.Real(f"v{j}", ctx) for j in range(len(lp.lower))]
+    opt = z3.Optimize(ctx=ctx)
+    if timeout:
+        opt.set("timeout", int(1000 * timeout))
+    q = lambda f: z3.RealVal(f"{f.numerator}/{f.denominator}", ctx)  # noqa: E731
+    for var, lo, hi in zip(v, lp.lower, lp.upper):
+        opt.add(var >= q(lo), var <= q(hi))
+    for p, c in lp.rows:
+        opt.add(z3.Sum([q(a) * var for a, var in zip(p, v) if a] + [q(c)]) >= 0)
+    handle = opt.maximize(z3.Sum([q(a) * var for a, var in zip(lp.g, v) if a] + [q(lp.g0)]))
+    result = opt.check()
+    if result == z3.unsat:
+        return LeafOptimum(False, True, reason="infeasible (z3)", method="z3")
+    if result != z3.sat:
+        return LeafOptimum(False, reason=f"{why}; z3: {opt.reason_unknown()}", method="z3")
+    model = opt.model()
+    point = tuple(_rational(model.eval(var, model_completion=True)) for var in v)
+    value = sum((a * b for a, b in zip(lp.g, point) if a), Fraction(0)) + lp.g0
+    if value != _rational(handle.value()):
+        return LeafOptimum(False, reason=f"{why}; z3 optimum does not replay", method="z3")
+    return LeafOptimum(True, False, value, point, f"z3 optimize ({why})")
+
+
+def _rational(value) -> Fraction:
+    from ..backends.z3_backend import _to_fraction
+
+    return _to_fraction(value)

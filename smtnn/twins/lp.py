@@ -1,0 +1,255 @@
+"""A growing linear program over float data, solved by HiGHS, with a rigorous dual bound.
+
+The model is min c·v subject to row_lo <= A v <= row_hi and col_lo <= v <= col_hi, all data floats.
+HiGHS (through ``highspy``, or ``scipy.optimize.linprog(method='highs')`` when highspy is missing)
+returns a solution and row duals y.  Whatever y is, weak duality gives the valid bound
+    min c·v >= sum_r min(y_r lo_r, y_r hi_r) + sum_i min_{v_i in [lo_i, hi_i]} (c - A^T y)_i v_i,
+which :func:`certified_min` evaluates with a-priori rounding-error bounds, so the returned
+Fraction is a true lower bound of the LP optimum, not a rounded one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.sparse as sp
+
+from .rounding import sum_error
+
+try:  # pragma: no cover - exercised when highspy is installed
+    import highspy
+except ImportError:  # pragma: no cover
+    highspy = None
+
+
+@dataclass
+class Solution:
+    """A solved LP: status, float optimum, primal point and the certified lower bound."""
+
+    ok: bool
+    value: float
+    point: np.ndarray
+    bound: Fraction | None
+    status: str
+    infeasible: bool = False   # certified by a Farkas ray
+    duals: np.ndarray | None = None
+    basis: object = None       # HiGHS's optimal basis, to warm-start related LPs
+
+
+class LinearModel:
+    """Columns and rows added over time; bounds may be overridden per solve (branching)."""
+
+    def __init__(self, backend: str | None = None):
+        self.col_lo: list[float] = []
+        self.col_hi: list[float] = []
+        self.row_lo: list[float] = []
+        self.row_hi: list[float] = []
+        self._entries: list[tuple[np.ndarray, np.ndarray]] = []
+        self._csr = None
+        self._transpose = None
+        self.backend = backend or ("highspy" if highspy is not None else "scipy")
+        self._highs = None
+        self._synced = (0, 0)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_lo)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_lo)
+
+    def add_cols(self, lo, hi) -> np.ndarray:
+        start = self.n_cols
+        self.col_lo += [float(v) for v in lo]
+        self.col_hi += [float(v) for v in hi]
+        self._csr = None
+        return np.arange(start, self.n_cols)
+
+    def add_row(self, cols, vals, lo: float, hi: float) -> int:
+        self._entries.append((np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=float)))
+        self.row_lo.append(float(lo))
+        self.row_hi.append(float(hi))
+        self._csr = None
+        return self.n_rows - 1
+
+    def transposes(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """A^T and |A|^T (cached until the model grows)."""
+        a = self.matrix()
+        if self._transpose is None or self._transpose[0].shape != (a.shape[1], a.shape[0]):
+            at = a.T.tocsr()
+            self._transpose = (at, abs(at))
+        return self._transpose
+
+    def matrix(self) -> sp.csr_matrix:
+        if self._csr is None or self._csr.shape != (self.n_rows, self.n_cols):
+            indptr = np.cumsum([0] + [len(c) for c, _ in self._entries])
+            cols = np.concatenate([c for c, _ in self._entries]) if self._entries else np.zeros(0, np.int32)
+            vals = np.concatenate([v for _, v in self._entries]) if self._entries else np.zeros(0)
+            self._csr = sp.csr_matrix((vals, cols, indptr), shape=(self.n_rows, self.n_cols))
+        return self._csr
+
+    # -- solving ---------------------------------------------------------------------------
+    def minimize(self, cost: np.ndarray, col_bounds: dict | None = None, row_bounds: dict | None = None,
+                 basis=None) -> Solution:
+        """Minimize cost·v with optional {index: (lo, hi)} overrides; bound is certified (None if no duals).
+
+        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS.
+        """
+        col_lo, col_hi = np.array(self.col_lo), np.array(self.col_hi)
+        row_lo, row_hi = np.array(self.row_lo), np.array(self.row_hi)
+        for i, (lo, hi) in (col_bounds or {}).items():
+            col_lo[i], col_hi[i] = lo, hi
+        for r, (lo, hi) in (row_bounds or {}).items():
+            row_lo[r], row_hi[r] = lo, hi
+        if (col_lo > col_hi).any() or (row_lo > row_hi).any():
+            return Solution(False, math.inf, np.zeros(0), None, "infeasible bounds")
+        if self.backend == "highspy":
+            ok, value, x, y, status = self._solve_highs(cost, col_lo, col_hi, row_lo, row_hi, basis)
+        else:
+            ok, value, x, y, status = self._solve_scipy(cost, col_lo, col_hi, row_lo, row_hi)
+        if isinstance(y, str):   # the scipy path certified infeasibility itself
+            return Solution(False, math.inf, x, None, status, infeasible=True)
+        if y is None:
+            if "nfeasible" in status and self.backend == "highspy":
+                has, ray = self._highs.getDualRay()[1:]
+                if has and self.certify_infeasible(np.asarray(ray), row_lo, row_hi, col_lo, col_hi):
+                    return Solution(False, math.inf, x, None, status, infeasible=True)
+            return Solution(ok, value, x, None, status)
+        bound = certified_min(self.transposes(), cost, y, row_lo, row_hi, col_lo, col_hi)
+        optimal = self._highs.getBasis() if self.backend == "highspy" else None
+        return Solution(ok, value, x, bound, status, duals=y, basis=optimal)
+
+    def certify_infeasible(self, ray: np.ndarray, row_lo, row_hi, col_lo, col_hi) -> bool:
+        """True when the multipliers ±ray prove (rigorously) that no point satisfies the rows and bounds."""
+        zero = np.zeros(self.n_cols)
+        for y in (ray, -ray):
+            bound = certified_min(self.transposes(), zero, y, row_lo, row_hi, col_lo, col_hi)
+            if bound is not None and bound > 0:
+                return True
+        return False
+
+    def copy(self) -> "LinearModel":
+        """An independent copy (its HiGHS instance is rebuilt on the first solve)."""
+        other = LinearModel(self.backend)
+        other.col_lo, other.col_hi = list(self.col_lo), list(self.col_hi)
+        other.row_lo, other.row_hi = list(self.row_lo), list(self.row_hi)
+        other._entries = list(self._entries)
+        return other
+
+    def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None):
+        h = self._sync()
+        if basis is not None:
+            h.setBasis(basis)
+        n, m = self.n_cols, self.n_rows
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, dtype=float))
+        h.changeColsBounds(n, np.arange(n, dtype=np.int32), col_lo, col_hi)
+        if m:
+            h.changeRowsBounds(m, np.arange(m, dtype=np.int32), _inf(row_lo, h), _inf(row_hi, h))
+        h.run()
+        status = h.getModelStatus()
+        name = h.modelStatusToString(status)
+        if status != highspy.HighsModelStatus.kOptimal:
+            return False, math.nan, np.zeros(n), None, name
+        sol = h.getSolution()
+        value = h.getInfo().objective_function_value
+        y = np.array(sol.row_dual, dtype=float) if m else np.zeros(0)
+        return True, value, np.array(sol.col_value, dtype=float), y, name
+
+    def _sync(self):
+        if self._highs is None:
+            self._highs = highspy.Highs()
+            self._highs.setOptionValue("output_flag", False)
+            self._highs.setOptionValue("presolve", "off")
+        h = self._highs
+        n0, m0 = self._synced
+        if self.n_cols > n0:
+            k = self.n_cols - n0
+            h.addCols(k, np.zeros(k), np.array(self.col_lo[n0:]), np.array(self.col_hi[n0:]), 0,
+                      np.zeros(k, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        if self.n_rows > m0:
+            rows = self._entries[m0:]
+            starts = np.cumsum([0] + [len(c) for c, _ in rows[:-1]]).astype(np.int32)
+            idx = np.concatenate([c for c, _ in rows]).astype(np.int32)
+            vals = np.concatenate([v for _, v in rows])
+            h.addRows(len(rows), _inf(np.array(self.row_lo[m0:]), h), _inf(np.array(self.row_hi[m0:]), h),
+                      len(idx), starts, idx, vals)
+        self._synced = (self.n_cols, self.n_rows)
+        return h
+
+    def _solve_scipy(self, cost, col_lo, col_hi, row_lo, row_hi):
+        ok, value, x, y, status = _linprog(self.matrix(), cost, col_lo, col_hi, row_lo, row_hi)
+        if status == "infeasible":   # the elastic LP's duals are a Farkas certificate candidate
+            m, n = self.n_rows, self.n_cols
+            elastic = sp.hstack([self.matrix(), sp.identity(m), -sp.identity(m)]).tocsr()
+            e_cost = np.concatenate([np.zeros(n), np.ones(2 * m)])
+            e_ok, _, _, e_y, _ = _linprog(elastic, e_cost, np.concatenate([col_lo, np.zeros(2 * m)]),
+                                          np.concatenate([col_hi, np.full(2 * m, np.inf)]), row_lo, row_hi)
+            if e_ok and self.certify_infeasible(e_y, row_lo, row_hi, col_lo, col_hi):
+                return False, math.inf, x, "certified infeasible", status
+        return ok, value, x, y, status
+
+
+def _linprog(A: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi):
+    """scipy.optimize.linprog(method='highs') on row_lo <= A v <= row_hi: (ok, value, v, row duals, status)."""
+    from scipy.optimize import linprog
+
+    eq = row_lo == row_hi
+    upper = ~eq & np.isfinite(row_hi)
+    lower = ~eq & np.isfinite(row_lo)
+    A_ub = sp.vstack([A[upper], -A[lower]]) if (upper.any() or lower.any()) else None
+    b_ub = np.concatenate([row_hi[upper], -row_lo[lower]]) if A_ub is not None else None
+    res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A[eq] if eq.any() else None,
+                  b_eq=row_lo[eq] if eq.any() else None, bounds=list(zip(col_lo, col_hi)), method="highs")
+    if res.status != 0:
+        return False, math.nan, np.zeros(A.shape[1]), None, "infeasible" if res.status == 2 else res.message
+    y = np.zeros(A.shape[0])
+    if eq.any():
+        y[eq] = res.eqlin.marginals
+    if A_ub is not None:
+        marg = res.ineqlin.marginals
+        k = int(upper.sum())
+        y[upper] += marg[:k]
+        y[lower] -= marg[k:]
+    return True, float(res.fun), np.asarray(res.x, dtype=float), y, "Optimal"
+
+
+def _inf(values: np.ndarray, h) -> np.ndarray:
+    out = np.array(values, dtype=float)
+    out[np.isposinf(out)] = h.getInfinity()
+    out[np.isneginf(out)] = -h.getInfinity()
+    return out
+
+
+def certified_min(transposes, cost, y, row_lo, row_hi, col_lo, col_hi) -> Fraction | None:
+    """A rigorous lower bound of min cost·v over the LP from any row multipliers y (None if unbounded).
+
+    ``transposes`` is (A^T, |A|^T) as CSR matrices.
+    """
+    y = np.array(y, dtype=float)
+    y[(y > 0) & ~np.isfinite(row_lo)] = 0.0
+    y[(y < 0) & ~np.isfinite(row_hi)] = 0.0
+    cost = np.asarray(cost, dtype=float)
+    if not cost.any() and not y.any():
+        return Fraction(0)
+    At, abs_At = transposes
+    s = At @ y
+    mag = abs_At @ np.abs(y) + np.abs(cost)
+    nnz = np.diff(At.indptr) + 1
+    g = cost - s
+    e = sum_error(nnz, mag)
+    g_lo = np.nextafter(g - e, -np.inf)
+    g_hi = np.nextafter(g + e, np.inf)
+    corners = np.stack([g_lo * col_lo, g_lo * col_hi, g_hi * col_lo, g_hi * col_hi])
+    col_terms = corners.min(axis=0)
+    col_mag = np.abs(corners).max(axis=0)
+    row_terms = np.where(y > 0, y * np.where(np.isfinite(row_lo), row_lo, 0.0),
+                         np.where(y < 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0), 0.0))
+    terms = np.concatenate([col_terms, row_terms])
+    if not np.isfinite(terms).all():
+        return None
+    total = math.fsum(terms)
+    err = float(sum_error(len(terms), math.fsum(np.concatenate([col_mag, np.abs(row_terms)]))))
+    return Fraction(total) - Fraction(err)
