@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from . import search
 from .backends import Backend, Status, get_backend
-from .bounds import decouples, extreme_at, linear_value, replay_logits
+from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
 from .encoder import Encoder, Query
 from .errors import InvalidInputError
@@ -534,19 +534,29 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
 
     session = problem.session()
     desc = problem.backend.describe()
-    lo_obj, hi_obj, best, reason = search.maximize(session, enc, objective, region, replay, tol_obj=(4 * tol if net.binary else tol),
-                                                   linear=problem.eliminated, timeout=timeout)
+    _, hi_obj, best, reason = search.maximize(session, enc, objective, region, replay, tol_obj=(4 * tol if net.binary else tol),
+                                              linear=problem.eliminated, timeout=timeout, bound=_objective_bound(problem, c))
     clock.calls += session.calls
     prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated else "; bisection"))
     if hi_obj is None:   # no flip at all
         return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
     if best is None:
-        upper = _objective_to_value(net, c, hi_obj).hi
+        upper = max(Q(0), _objective_to_value(net, c, hi_obj).hi)   # σ is 0 when nothing can flip
         return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
     flip, value = best
     witness = Witness(flip.parameters, flip.input, value.lo, value.hi)
     upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
     return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
+
+
+def _objective_bound(problem: _GlobalProblem, c: int) -> Fraction:
+    """A sound upper bound of the maximized objective over D by interval propagation of the nominal network."""
+    net, box = problem.network, problem.domain
+    z = propagate(net, [Enclosure(lo, hi) for lo, hi in zip(box.lower, box.upper)],
+                  list(problem.perturbation.nominal), list(problem.perturbation.nominal))[-1]
+    if net.binary:
+        return z[0].hi if c == 1 else -z[0].lo
+    return min(z[c].hi - z[j].lo for j in range(net.n_outputs) if j != c)
 
 
 def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Enclosure:

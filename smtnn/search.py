@@ -90,11 +90,12 @@ def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, tim
 
 
 def maximize(session, encoder, objective, region: Callable, replay: Callable, *, tol_obj: Fraction, linear: bool,
-             timeout: float | None):
+             timeout: float | None, bound: Fraction):
     """max objective over region(0); witnesses come from region(η > 0), a strict version of the region.
 
     replay(model) -> (objective value, Witness, value enclosure) or None.  Returns
     (lower, upper, (witness, value) or None, reason); upper None means region(0) is UNSAT.
+    `bound` is a sound upper bound of the objective (from interval propagation), used until UNSAT answers improve it.
     """
     m = encoder.mgr
     deadline = None if timeout is None else time.perf_counter() + timeout
@@ -110,7 +111,7 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
         return None, None, None, ""
     if first.status is Status.UNKNOWN:
         session.pop()
-        return None, Q(10) ** 9, None, first.reason or "solver returned unknown"
+        return None, bound, None, first.reason or "solver returned unknown"
     upper = None
     if linear:
         optimum = session.maximize(objective, left())
@@ -143,14 +144,14 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
     if upper is not None:
         if not try_witness(upper - tol_obj):
             reason = "no strict witness found within the tolerance of the optimum"
-        return lower if lower is not None else upper - tol_obj, upper, best, reason
+        return lower, upper, best, reason
     # bisection: the upper end from UNSAT answers on region(0), the lower end from replayed strict witnesses
     replayed = replay(first.model)
     if replayed is not None:
         lower, best = replayed[0], (replayed[1], replayed[2])
     elif not try_witness(Q(-(10 ** 12))):
-        return None, Q(10) ** 9, None, "no replayable witness of a flip found"
-    upper = _initial_upper(session, encoder, objective, region, lower, left)
+        return None, bound, None, "no replayable witness of a flip found"
+    upper = max(bound, lower)
     while upper - lower > tol_obj:
         if deadline is not None and time.perf_counter() >= deadline:
             reason = "timeout"
@@ -174,24 +175,6 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
             reason = answer.reason or "solver returned unknown"
             break
     return lower, upper, best, reason
-
-
-def _initial_upper(session, encoder, objective, region, lower, left) -> Fraction:
-    """An upper end for bisection: double the distance above `lower` until UNSAT."""
-    m = encoder.mgr
-    step = Q(1)
-    while True:
-        candidate = lower + step
-        session.push()
-        session.add(region(Q(0)))
-        session.add(m.GE(objective, encoder.real(candidate)))
-        answer = session.check(left())
-        session.pop()
-        if answer.status is Status.UNSAT:
-            return candidate
-        if answer.status is Status.UNKNOWN or step > 2 ** 40:
-            return Q(10) ** 12
-        step *= 4
 
 
 # -- branch and bound for Eq. 12 ----------------------------------------------------------

@@ -13,15 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # case_studies/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
-pytest.importorskip("h5py")
-models = pytest.importorskip("case_studies.models")
+from case_studies import models  # noqa: E402
 
 ATHLETES = ("athletes_relu", "athletes_linear")
 
 
 @pytest.fixture(scope="module")
 def trained():
-    pytest.importorskip("sklearn")
     return {name: models.build(name) for name in ATHLETES}
 
 

@@ -15,7 +15,7 @@ from smtnn.errors import InvalidInputError, ModelFileError, SmtnnError, Unsuppor
 from smtnn.loaders import load_network, save_keras_h5, save_npz
 from smtnn.network import Network
 
-onnx = pytest.importorskip("onnx")
+import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 RNG = np.random.default_rng(20240611)

@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # case_studies/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
-pytest.importorskip("h5py")
-reproduce = pytest.importorskip("case_studies.reproduce")
+from case_studies import reproduce  # noqa: E402
 
 
 @pytest.fixture(scope="module")
