@@ -586,7 +586,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
         return Estimate("global epsilon", Q(0), Q(1), tol, prov, None,
                         "global ε for multi-class networks is not supported yet; use local_epsilon per input", meta)
     result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, timeout, max_boxes)
-    method = f"branch and bound over D ({result.boxes} boxes, interval arithmetic) + exact corner replay"
+    method = f"branch and bound over D ({result.boxes} boxes, interval and mean-value bounds) + exact corner replay"
     prov = clock.provenance("none", "exact rationals for witnesses; outward-rounded binary64 intervals for bounds", method)
     return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
 

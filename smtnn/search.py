@@ -5,7 +5,8 @@
   a replayed model raises the lower end);
 - :func:`bisect_max`: the same bisection when the region is already asserted;
 - :func:`branch_and_bound_epsilon`: Eq. 12 by branch and bound over the input box with
-  outward-rounded interval arithmetic (vectorized) and exact replay of the best candidates.
+  outward-rounded interval arithmetic (vectorized), mean-value bounds and monotonicity tests
+  from interval slopes (:mod:`smtnn.slopes`), and exact replay of the best candidates.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .exact import Enclosure, sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
+from .slopes import times_interval, derivative_range, logit_slopes, mean_value_bound
 
 Q = Fraction
 BELOW_TARGET = "proved below the target (UNSAT)"
@@ -234,6 +236,60 @@ def _sigmoid_up(z):
     return s + 1e-13 * s + 1e-300
 
 
+_SIGMOID_CURVATURE = 0.0963   # max |sigmoid''| = 1/(6*sqrt(3)) = 0.09623, rounded up
+
+
+def _interval_minus(a, b):
+    lo, hi = a[0] - b[1], a[1] - b[0]
+    pad = 2 * _UNIT * np.maximum(np.abs(lo), np.abs(hi)) + 1e-300
+    return lo - pad, hi + pad
+
+
+def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
+    """Mean-value bounds of σ(z_hi) - σ(z0) and σ(z0) - σ(z_lo) over each box (:mod:`smtnn.slopes`).
+
+    The gradient of σ(z_p) - σ(z0) is enclosed as σ'(z_p)·(∇z_p - ∇z0) + σ''·(z_p - z0)·∇z0, both
+    terms of the order of the perturbation.  Returns the larger bound, its axis shares of the
+    slack, and per axis +1/-1 where every part that can still exceed `floor` is strictly
+    increasing/decreasing along it (0 otherwise).
+    """
+    low, high = logit_slopes(network, plo, phi, lo, hi)
+    nominal, _ = logit_slopes(network, p0, p0, lo, hi)
+    centre = (lo + hi) / 2
+    low_c, high_c = logit_slopes(network, plo, phi, centre, centre, gradients=False)
+    nominal_c, _ = logit_slopes(network, p0, p0, centre, centre, gradients=False)
+    radius = np.maximum(hi - centre, centre - lo) * (1 + 2 * _UNIT)
+    g0 = (nominal.glo[:, 0], nominal.ghi[:, 0])
+    g0_mag = np.maximum(np.abs(g0[0]), np.abs(g0[1]))
+    parts = []
+    for zp, zp_c, sign in ((high, high_c, 1), (low, low_c, -1)):
+        dg = _interval_minus((zp.glo[:, 0], zp.ghi[:, 0]), g0)
+        slack = (np.maximum(np.abs(dg[0]), np.abs(dg[1])) * radius).sum(axis=1) * (1 + 1e-12)
+        d_lo, d_hi = _interval_minus((zp_c.lo[:, 0], zp_c.hi[:, 0]), (nominal_c.lo[:, 0], nominal_c.hi[:, 0]))
+        r_lo, r_hi = _interval_minus((zp.lo[:, 0], zp.hi[:, 0]), (nominal.lo[:, 0], nominal.hi[:, 0]))
+        gap = np.maximum(np.maximum(np.abs(np.maximum(d_lo - slack, r_lo)), np.abs(np.minimum(d_hi + slack, r_hi))), 0.0)
+        dp = derivative_range("sigmoid", zp.lo[:, 0], zp.hi[:, 0])
+        t_lo, t_hi = times_interval(dp[0][:, None], dp[1][:, None], dg[0], dg[1])
+        curvature = _SIGMOID_CURVATURE * gap[:, None] * g0_mag * (1 + 1e-12) + 1e-300
+        glo, ghi = t_lo - curvature, t_hi + curvature
+        if sign < 0:
+            glo, ghi = -ghi, -glo
+        pad = 4 * _UNIT * np.maximum(np.abs(glo), np.abs(ghi)) + 1e-300
+        glo, ghi = glo - pad, ghi + pad
+        value = (_sigmoid_up(zp_c.hi[:, 0]) - _sigmoid_down(nominal_c.lo[:, 0]) if sign > 0
+                 else _sigmoid_up(nominal_c.hi[:, 0]) - _sigmoid_down(zp_c.lo[:, 0]))
+        bound, share = mean_value_bound(_outward(value), glo, ghi, lo, hi, centre)
+        parts.append((bound, share, np.where(glo > 0, 1, np.where(ghi < 0, -1, 0))))
+    (up, share_up, dir_up), (down, share_down, dir_down) = parts
+    up_matters, down_matters = (up > floor)[:, None], (down > floor)[:, None]
+    direction = np.where(~down_matters, dir_up, np.where(~up_matters, dir_down, np.where(dir_up == dir_down, dir_up, 0)))
+    return np.maximum(up, down), np.where((up >= down)[:, None], share_up, share_down), direction
+
+
+def _outward(v):
+    return v + 4 * _UNIT * np.abs(v) + 1e-300
+
+
 @dataclass
 class BranchAndBoundResult:
     lower: Fraction
@@ -261,8 +317,12 @@ def _certify(network, perturbation, domain, x_float):
 
 
 def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
-                             timeout: float | None, max_boxes: int, batch: int = 512) -> BranchAndBoundResult:
-    """Certified max over x in D, p in the box of |sigmoid(z_p(x)) - sigmoid(z_p0(x))| (see module docstring)."""
+                             timeout: float | None, max_boxes: int, batch: int = 512,
+                             mean_value: bool = True) -> BranchAndBoundResult:
+    """Certified max over x in D, p in the box of |sigmoid(z_p(x)) - sigmoid(z_p0(x))| (see module docstring).
+
+    `mean_value=False` keeps only first-order interval bounds (the plain reference the tests compare against).
+    """
     start = time.perf_counter()
     plo = np.array([_down(v) for v in perturbation.lower])
     phi = np.array([_up(v) for v in perturbation.upper])
@@ -272,12 +332,29 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     span = np.where(dhi > dlo, dhi - dlo, 1.0)
     splittable = dhi > dlo
 
-    def bounds(lo, hi):
+    def first_order_and_mean_value(lo, hi, floor):
         zp_lo, zp_hi = interval_logits(network, plo, phi, lo, hi)
         z0_lo, z0_hi = interval_logits(network, p0, p0, lo, hi)
         up = _sigmoid_up(zp_hi[:, 0]) - _sigmoid_down(z0_lo[:, 0])
         down = _sigmoid_up(z0_hi[:, 0]) - _sigmoid_down(zp_lo[:, 0])
-        return np.maximum(up, down) * (1 + 4 * _UNIT) + 1e-300
+        first_order = _outward(np.maximum(up, down))
+        if not mean_value:
+            return first_order, np.zeros_like(lo), np.zeros(lo.shape, dtype=int)
+        mv, share, direction = _mean_value_bounds(network, plo, phi, p0, lo, hi, floor)
+        return np.minimum(first_order, mv), share, direction
+
+    def bounds(lo, hi, floor=-np.inf):
+        """Per box (collapsed onto a face along axes where the objective is monotone): bound and axis shares."""
+        ub, share, direction = first_order_and_mean_value(lo, hi, floor)
+        for _ in range(lo.shape[1]):
+            moved = (direction != 0) & (hi > lo)
+            rows = moved.any(axis=1)
+            if not rows.any():
+                break
+            lo[rows] = np.where(direction[rows] > 0, hi[rows], lo[rows])
+            hi[rows] = np.where(direction[rows] < 0, lo[rows], hi[rows])
+            ub[rows], share[rows], direction[rows] = first_order_and_mean_value(lo[rows], hi[rows], floor)
+        return ub, share
 
     def estimates(points):
         zp_lo, zp_hi = interval_logits(network, plo, phi, points, points)
@@ -287,7 +364,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
 
     lo = dlo[None].copy()
     hi = dhi[None].copy()
-    ub = bounds(lo, hi)
+    ub, share = bounds(lo, hi)
     # seed candidates: the corners and the centre of D
     corners = np.array(np.meshgrid(*[[a, b] for a, b in zip(dlo, dhi)])).reshape(len(dlo), -1).T if len(dlo) <= 12 else dlo[None]
     seeds = np.vstack([corners, (dlo + dhi)[None] / 2])
@@ -304,7 +381,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         keep = ub > lower_f + tol_f * 0.5
         if not keep.all():
             dropped = max(dropped, float(ub[~keep].max()))
-            lo, hi, ub = lo[keep], hi[keep], ub[keep]
+            lo, hi, ub, share = lo[keep], hi[keep], ub[keep], share[keep]
         if len(ub) == 0 or float(ub.max()) <= lower_f + tol_f:
             break
         if processed >= max_boxes:
@@ -313,11 +390,15 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         if timeout is not None and time.perf_counter() - start > timeout:
             reason = "timeout"
             break
-        take = np.argsort(-ub)[:batch] if len(ub) > batch else np.arange(len(ub))
-        rest = np.setdiff1d(np.arange(len(ub)), take, assume_unique=True)
+        if len(ub) > batch:
+            order = np.argpartition(-ub, batch - 1)
+            take, rest = order[:batch], order[batch:]
+        else:
+            take, rest = np.arange(len(ub)), np.arange(0)
         tlo, thi = lo[take], hi[take]
         widths = np.where(splittable, (thi - tlo) / span, -1.0)
-        axis = widths.argmax(axis=1)
+        score = np.where(splittable & (widths > 1e-15), share[take] + 1e-30 * widths, -1.0)
+        axis = np.where(score.max(axis=1) > 1e-30 * 1e-15, score.argmax(axis=1), widths.argmax(axis=1))
         if (widths.max(axis=1) <= 1e-15).all():
             reason = "boxes shrank to points without closing the gap (the interval bound is not exact here)"
             break
@@ -327,7 +408,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         right_lo[np.arange(len(take)), axis] = mid
         new_lo = np.vstack([tlo, right_lo])
         new_hi = np.vstack([left_hi, thi])
-        new_ub = bounds(new_lo, new_hi)
+        new_ub, new_share = bounds(new_lo, new_hi, float(lower))
         centres = (new_lo + new_hi) / 2
         est = estimates(centres)
         i = int(np.argmax(est))
@@ -339,6 +420,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         lo = np.vstack([lo[rest], new_lo])
         hi = np.vstack([hi[rest], new_hi])
         ub = np.concatenate([ub[rest], new_ub])
+        share = np.vstack([share[rest], new_share])
         processed += len(take)
     active = float(ub.max()) if len(ub) else -np.inf
     upper = Fraction(max(active, dropped, float(lower)))
