@@ -7,6 +7,7 @@ by mpmath's interval arithmetic, so a reported bound is a bound, not a rounding.
 from __future__ import annotations
 
 import math
+import re
 import numbers
 from fractions import Fraction
 
@@ -27,11 +28,7 @@ def to_fraction(value) -> Fraction:
     if isinstance(value, numbers.Integral):
         return Fraction(int(value))
     if isinstance(value, str):
-        try:
-            result = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise InvalidInputError(f"{value!r} is not a number") from None
-        return result
+        return _parse_decimal(value)
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -39,6 +36,26 @@ def to_fraction(value) -> Fraction:
     if not math.isfinite(number):
         raise InvalidInputError(f"{value!r} is not a finite number")
     return Fraction(number)
+
+
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)\s*$")
+MAX_EXPONENT = 1000
+MAX_DIGITS = 4_000
+
+
+def _parse_decimal(text: str) -> Fraction:
+    """A decimal or fraction string as an exact rational; exponents beyond ±1000 are refused, not expanded."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if len(text) > MAX_DIGITS:
+        raise InvalidInputError(f"{shown!r} has more than {MAX_DIGITS} characters: give a shorter number")
+    exponent = _EXPONENT.search(text)
+    if exponent and abs(int(exponent.group(1))) > MAX_EXPONENT:
+        raise InvalidInputError(f"{shown!r} has a decimal exponent beyond ±{MAX_EXPONENT}: give a number "
+                                f"between 1e-{MAX_EXPONENT} and 1e{MAX_EXPONENT} in magnitude (or 0)")
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise InvalidInputError(f"{shown!r} is not a number") from None
 
 
 def fractions_of(values) -> list[Fraction]:

@@ -192,6 +192,9 @@ def test_nan_or_inf_weights(capsys, tmp_path, bad, fmt):
     ("--relative", "-0.5", ("non-negative",)),
     ("--per-layer", "0.1,-0.1", ("non-negative",)),
     ("--per-layer", "0.1,nan", ("not a number",)),
+    ("--delta", "1e-999999", ("exponent", "1e-1000")),
+    ("--delta", "1e999999", ("exponent",)),
+    ("--delta", "1" * 5000, ("characters",)),
 ])
 def test_bad_delta(capsys, tmp_path, model, option, value, words):
     rejected(capsys, tmp_path, ["global-label", model, option, *([] if value is None else [value]), *DOMAIN], *words)
