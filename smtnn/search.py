@@ -25,7 +25,7 @@ from .exact import Enclosure, sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
-from .slopes import times_interval, derivative_range, logit_slopes, mean_value_bound
+from .slopes import derivative_range, logit_slopes, mean_value_bound, sigmoid_second_derivative_range, times_interval
 
 Q = Fraction
 BELOW_TARGET = "proved below the target (UNSAT)"
@@ -236,9 +236,6 @@ def _sigmoid_up(z):
     return s + 1e-13 * s + 1e-300
 
 
-_SIGMOID_CURVATURE = 0.0963   # max |sigmoid''| = 1/(6*sqrt(3)) = 0.09623, rounded up
-
-
 def _interval_minus(a, b):
     lo, hi = a[0] - b[1], a[1] - b[0]
     pad = 2 * _UNIT * np.maximum(np.abs(lo), np.abs(hi)) + 1e-300
@@ -248,7 +245,7 @@ def _interval_minus(a, b):
 def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
     """Mean-value bounds of σ(z_hi) - σ(z0) and σ(z0) - σ(z_lo) over each box (:mod:`smtnn.slopes`).
 
-    The gradient of σ(z_p) - σ(z0) is enclosed as σ'(z_p)·(∇z_p - ∇z0) + σ''·(z_p - z0)·∇z0, both
+    The gradient of σ(z_p) - σ(z0) is enclosed as σ'(z_p)·(∇z_p - ∇z0) + σ''(ξ)·(z_p - z0)·∇z0, both
     terms of the order of the perturbation.  Returns the larger bound, its axis shares of the
     slack, and per axis +1/-1 where every part that can still exceed `floor` is strictly
     increasing/decreasing along it (0 otherwise).
@@ -260,18 +257,20 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
     nominal_c, _ = logit_slopes(network, p0, p0, centre, centre, gradients=False)
     radius = np.maximum(hi - centre, centre - lo) * (1 + 2 * _UNIT)
     g0 = (nominal.glo[:, 0], nominal.ghi[:, 0])
-    g0_mag = np.maximum(np.abs(g0[0]), np.abs(g0[1]))
     parts = []
     for zp, zp_c, sign in ((high, high_c, 1), (low, low_c, -1)):
         dg = _interval_minus((zp.glo[:, 0], zp.ghi[:, 0]), g0)
         slack = (np.maximum(np.abs(dg[0]), np.abs(dg[1])) * radius).sum(axis=1) * (1 + 1e-12)
         d_lo, d_hi = _interval_minus((zp_c.lo[:, 0], zp_c.hi[:, 0]), (nominal_c.lo[:, 0], nominal_c.hi[:, 0]))
         r_lo, r_hi = _interval_minus((zp.lo[:, 0], zp.hi[:, 0]), (nominal.lo[:, 0], nominal.hi[:, 0]))
-        gap = np.maximum(np.maximum(np.abs(np.maximum(d_lo - slack, r_lo)), np.abs(np.minimum(d_hi + slack, r_hi))), 0.0)
+        diff_lo, diff_hi = np.maximum(d_lo - slack, r_lo), np.minimum(d_hi + slack, r_hi)
         dp = derivative_range("sigmoid", zp.lo[:, 0], zp.hi[:, 0])
         t_lo, t_hi = times_interval(dp[0][:, None], dp[1][:, None], dg[0], dg[1])
-        curvature = _SIGMOID_CURVATURE * gap[:, None] * g0_mag * (1 + 1e-12) + 1e-300
-        glo, ghi = t_lo - curvature, t_hi + curvature
+        c_lo, c_hi = sigmoid_second_derivative_range(np.minimum(zp.lo[:, 0], nominal.lo[:, 0]),
+                                                     np.maximum(zp.hi[:, 0], nominal.hi[:, 0]))
+        k_lo, k_hi = times_interval(c_lo, c_hi, diff_lo, diff_hi)
+        k_lo, k_hi = times_interval(k_lo[:, None], k_hi[:, None], g0[0], g0[1])
+        glo, ghi = t_lo + k_lo, t_hi + k_hi
         if sign < 0:
             glo, ghi = -ghi, -glo
         pad = 4 * _UNIT * np.maximum(np.abs(glo), np.abs(ghi)) + 1e-300

@@ -126,6 +126,24 @@ def derivative_range(kind: str, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndar
     return np.maximum(bottom * (1 - 1e-12) - 1e-300, 0.0), top * (1 + 1e-12) + 1e-300
 
 
+_SIGMOID_INFLECTIONS = (-1.3169578969248166, 1.3169578969248166)   # ±ln(2+√3): extremes of sigmoid''
+
+
+def sigmoid_second_derivative_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Enclosure of sigmoid'' = s(1-s)(1-2s) over [lo, hi]: its extremes lie at the ends or at ±ln(2+√3)."""
+    def d2(v):
+        s = 1.0 / (1.0 + np.exp(-v))
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    with np.errstate(over="ignore"):
+        values = [d2(lo), d2(hi)]
+    for v in _SIGMOID_INFLECTIONS:
+        inside = (lo <= v) & (v <= hi)
+        values.append(np.where(inside, d2(np.float64(v)), values[0]))
+    bottom, top = np.minimum.reduce(values), np.maximum.reduce(values)
+    pad = 1e-12 * np.maximum(np.abs(bottom), np.abs(top)) + 1e-16
+    return bottom - pad, top + pad
+
+
 def times_interval(alo, ahi, blo, bhi):
     """Interval product, widened for rounding."""
     products = np.stack([alo * blo, alo * bhi, ahi * blo, ahi * bhi])

@@ -16,7 +16,7 @@ from smtnn import properties as pr
 from smtnn import search
 from smtnn.domain import Box
 from smtnn.network import Dense, Network
-from smtnn.slopes import logit_slopes
+from smtnn.slopes import derivative_range, logit_slopes, sigmoid_second_derivative_range
 
 ACTIVATIONS = ("relu", "linear", "tanh", "sigmoid")
 
@@ -126,3 +126,17 @@ def test_logistic_regression_matches_its_closed_form():
     by_hand = np.maximum(s(z0 + spread) - s(z0), s(z0) - s(z0 - spread)).max()
     assert by_hand <= float(est.upper) + 1e-12
     assert float(est.lower) >= by_hand - 1e-6
+
+
+def test_sigmoid_derivative_ranges_enclose_dense_samples():
+    rng = np.random.default_rng(7)
+    lo = rng.uniform(-8, 8, 500)
+    hi = lo + rng.uniform(0, 6, 500)
+    d1_lo, d1_hi = derivative_range("sigmoid", lo, hi)
+    d2_lo, d2_hi = sigmoid_second_derivative_range(lo, hi)
+    for i in range(len(lo)):
+        v = np.linspace(lo[i], hi[i], 4001)
+        s = 1 / (1 + np.exp(-v))
+        first, second = s * (1 - s), s * (1 - s) * (1 - 2 * s)
+        assert d1_lo[i] <= first.min() and first.max() <= d1_hi[i]
+        assert d2_lo[i] <= second.min() and second.max() <= d2_hi[i]
