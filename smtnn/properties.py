@@ -39,10 +39,17 @@ Q = Fraction
 class _Clock:
     start: float
     calls: int = 0
+    timeout: float | None = None
 
     @classmethod
-    def begin(cls) -> "_Clock":
-        return cls(time.perf_counter())
+    def begin(cls, timeout: float | None = None) -> "_Clock":
+        return cls(time.perf_counter(), timeout=timeout)
+
+    def remaining(self) -> float | None:
+        """What is left of the query's one time budget (its sub-queries share it); never below 1 ms."""
+        if self.timeout is None:
+            return None
+        return max(self.timeout - (time.perf_counter() - self.start), 0.001)
 
     def provenance(self, solver: str, precision: str, method: str) -> Provenance:
         return Provenance(solver, precision, method, time.perf_counter() - self.start, self.calls)
@@ -149,7 +156,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     Multi-class: the largest change of any class probability; the upper end comes from exact
     per-pair logit margins and may leave a gap (reported).
     """
-    clock = _Clock.begin()
+    clock = _Clock.begin(timeout)
     x = _check(network, perturbation, x0)
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
@@ -159,7 +166,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
     for sign in (1, -1):
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, [sign], tol_z, solver, timeout, clock)
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, [sign], tol_z, solver, clock.remaining(), clock)
         methods.add(method)
         if reason:
             reasons.append(reason)
@@ -239,7 +246,7 @@ def _verdict_from_estimate(est: Estimate, threshold: Fraction, prop: str) -> Ver
 def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solver: str = "z3",
                        timeout: float | None = None) -> VerificationResult:
     """Def. 3 via Eq. 8: holds iff no p in the box changes the label of x0."""
-    clock = _Clock.begin()
+    clock = _Clock.begin(timeout)
     x = _check(network, perturbation, x0)
     prop = "local δ-robustness of the label (Def. 3, Eq. 8)"
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
@@ -257,7 +264,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     for coeffs, _, _, _ in pairs:
         # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
         target = (-t.hi if c == 1 else t.lo) if network.binary else Q(0)
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, timeout, clock, target)
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, clock.remaining(), clock, target)
         methods.add(method)
         zw = replay_logits(network, x, params)
         try:
@@ -402,7 +409,7 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
 
 
 def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None):
-    clock = _Clock.begin()
+    clock = _Clock.begin(timeout)
     _check(network, perturbation, None, domain)
     backend = get_backend(solver)
     problem = _GlobalProblem(network, perturbation, domain, backend)
@@ -421,7 +428,7 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     if (witness is None or (extra_check is not None and not extra_check(z0))) and network.binary:
         session = problem.session()   # retry strictly: a model on the boundary need not replay
         session.add(_flip_formula(problem, sigma_levels, eta=16 * backend.precision if not backend.exact else Q(1, 10 ** 12)))
-        strict = session.check(timeout)
+        strict = session.check(clock.remaining())
         clock.calls += session.calls
         if strict.status is Status.SAT:
             witness, z0 = _replay_flip(problem, strict.model)
@@ -470,7 +477,7 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     For σ above the returned upper ends, Def. 5 holds for that class.  Keys are class indices
     (the paper's tuple is (class 1, class 0)).  An estimate [0, 0] means no label of that class can flip.
     """
-    clock = _Clock.begin()
+    clock = _Clock.begin(timeout)
     _check(network, perturbation, None, domain)
     tol = _tolerance(tolerance)
     backend = get_backend(solver)
@@ -478,7 +485,7 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     classes = (1, 0) if network.binary else range(network.n_outputs)
     for c in classes:
         problem = _GlobalProblem(network, perturbation, domain, backend)
-        out[c] = _sigma_for_class(problem, c, tol, timeout, clock)
+        out[c] = _sigma_for_class(problem, c, tol, clock.remaining(), clock)
     return out
 
 

@@ -373,6 +373,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     lower, witness = _certify(network, perturbation, domain, best_point)
     dropped = -np.inf
     processed = 0
+    per_box = None
     reason = ""
     tol_f = float(tol)
     while True:
@@ -389,9 +390,12 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         if timeout is not None and time.perf_counter() - start > timeout:
             reason = "timeout"
             break
-        if len(ub) > batch:
-            order = np.argpartition(-ub, batch - 1)
-            take, rest = order[:batch], order[batch:]
+        size = batch if per_box is None else int(min(8 * batch, max(8, 0.25 / per_box)))
+        if timeout is not None and per_box is not None:   # do not start a round that would overrun the timeout
+            size = max(1, min(size, int((timeout - (time.perf_counter() - start)) / per_box / 2)))
+        if len(ub) > size:
+            order = np.argpartition(-ub, size - 1)
+            take, rest = order[:size], order[size:]
         else:
             take, rest = np.arange(len(ub)), np.arange(0)
         tlo, thi = lo[take], hi[take]
@@ -407,7 +411,9 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         right_lo[np.arange(len(take)), axis] = mid
         new_lo = np.vstack([tlo, right_lo])
         new_hi = np.vstack([left_hi, thi])
+        round_start = time.perf_counter()
         new_ub, new_share = bounds(new_lo, new_hi, float(lower))
+        per_box = (time.perf_counter() - round_start) / len(new_ub)
         centres = (new_lo + new_hi) / 2
         est = estimates(centres)
         i = int(np.argmax(est))
