@@ -14,16 +14,15 @@ Used by ``python -m case_studies.reproduce``; needs matplotlib (Agg backend).
 from __future__ import annotations
 
 import json
-import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from case_studies.models import domain, load_case_study
-from smtnn import perturbation as perturbations
-from smtnn import properties
+from case_studies.models import NETWORK_FILES, domain, load_case_study
+from smtnn import batch
 from smtnn.result import Verdict
 
 FIGURE_FILES = {"cats": "fig6_cats.png", "athletes_relu": "fig7_athletes_relu.png",
@@ -36,31 +35,6 @@ AXIS_LABELS = {"heart_weight_g": "heart weight H (g)", "body_weight_kg": "body w
                "height_m": "height (m)", "weight_kg": "weight (kg)"}
 COLOURS = {Verdict.HOLDS: "tab:green", Verdict.VIOLATED: "tab:red", Verdict.UNKNOWN: "tab:grey"}
 DELTAS = ("0.005", "0.01")
-
-
-class _Progress:
-    """tqdm on stderr when installed, else a line every 10%."""
-
-    def __init__(self, total: int, desc: str):
-        self.total, self.desc, self.n = total, desc, 0
-        try:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, unit="query", leave=True)
-        except ImportError:
-            self.bar = None
-
-    def update(self, k: int = 1):
-        if self.bar is not None:
-            self.bar.update(k)
-            return
-        before = self.n * 10 // self.total
-        self.n += k
-        if self.n * 10 // self.total != before or self.n == self.total:
-            print(f"{self.desc}: {self.n}/{self.total}", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def random_points(name: str, count: int, seed: int) -> np.ndarray:
@@ -82,28 +56,37 @@ def global_epsilon_upper(rows: list[dict], name: str) -> dict[str, Fraction]:
     return {r["delta"]: r["upper"] for r in rows if r["network"] == name and r["quantity"] == "epsilon"}
 
 
-def analyse(name: str, points: np.ndarray, rows: list[dict], progress: _Progress) -> dict:
-    """Local ε and label verdicts for every point and δ, with the Def. 5 and global-ε cross-checks."""
+def queries(name: str, points: np.ndarray) -> list[dict]:
+    """The batch of one figure: per δ, the local ε (Eq. 11) and then the label verdict (Eq. 8) of every point."""
+    model = str(NETWORK_FILES[name])
+    out = []
+    for delta in DELTAS:
+        for command, prop in (("estimate", "local-epsilon"), ("verify", "local-label")):
+            out += [{"command": command, "property": prop, "model": model, "delta": delta, "x0": [float(v) for v in x]}
+                    for x in points]
+    return out
+
+
+def analyse(name: str, points: np.ndarray, rows: list[dict], progress=None, workers: int | None = None) -> dict:
+    """Local ε and label verdicts for every point and δ, with the Def. 5 and global-ε cross-checks.
+
+    The queries run as one batch (:func:`smtnn.batch.run_batch`, all cores unless `workers` is given);
+    `progress` names a progress bar or is a bar to advance.  The seconds are the queries' own, summed.
+    """
     network = load_case_study(name)
     bands, eps_global = sigma_bands(rows, name), global_epsilon_upper(rows, name)
     f0 = network.predict_proba(points)
+    with tempfile.TemporaryDirectory() as scratch:
+        lines = batch.run_batch(queries(name, points), Path(scratch) / "queries.jsonl", workers=workers,
+                                progress=progress if progress is not None else False)
+    results = iter(line["result"] for line in lines)
     out = {}
     for delta in DELTAS:
-        pert = perturbations.uniform(network, delta)
-        t = time.perf_counter()
-        eps = []
-        for x in points:
-            est = properties.local_epsilon(network, pert, x)
-            assert est.lower <= eps_global[delta], f"{name}: local ε {float(est.lower)} above the global upper end"
-            eps.append(est)
-            progress.update()
-        eps_seconds = time.perf_counter() - t
-        t = time.perf_counter()
-        verdicts = []
-        for x in points:
-            verdicts.append(properties.verify_local_label(network, pert, x).verdict)
-            progress.update()
-        label_seconds = time.perf_counter() - t
+        eps = [next(results) for _ in points]
+        for e in eps:
+            assert e["bounds"][0] <= float(eps_global[delta]), f"{name}: local ε {e['bounds'][0]} above the global upper end"
+        labels = [next(results) for _ in points]
+        verdicts = [Verdict(r["verdict"]) for r in labels]
         sigma_male, sigma_female = bands[delta]
         # Def. 5: a point whose label flips lies inside the σ band of its class
         for x, f, v in zip(points, f0, verdicts):
@@ -111,11 +94,11 @@ def analyse(name: str, points: np.ndarray, rows: list[dict], progress: _Progress
                 limit = float(sigma_male) if f >= 0.5 else float(sigma_female)
                 assert abs(f - 0.5) <= limit + 1e-12, f"{name} δ={delta}: {x} flips at |f - 0.5| = {abs(f - 0.5)} > σ = {limit}"
         out[delta] = {
-            "epsilon": np.array([float(e.upper) for e in eps]),
-            "epsilon_gap_max": float(max(e.gap for e in eps)),
+            "epsilon": np.array([e["bounds"][1] for e in eps]),
+            "epsilon_gap_max": max(e["gap"] for e in eps),
             "verdicts": verdicts,
-            "seconds_local_epsilon": eps_seconds,
-            "seconds_labels": label_seconds,
+            "seconds_local_epsilon": sum(e["seconds"] for e in eps),
+            "seconds_labels": sum(r["seconds"] for r in labels),
             "sigma": (float(sigma_male), float(sigma_female)),
         }
     return out
@@ -184,9 +167,7 @@ def draw_all(names, rows: list[dict], *, points: int = 1000, seed: int = 0, out:
     for name in names:
         start = time.perf_counter()
         pts = random_points(name, points, seed)
-        progress = _Progress(2 * 2 * len(pts), f"Figure {FIGURE_NUMBER[name]} {name}")
-        analysis = analyse(name, pts, rows, progress)
-        progress.close()
+        analysis = analyse(name, pts, rows, f"Figure {FIGURE_NUMBER[name]} {name}")
         path = out / FIGURE_FILES[name]
         draw(name, pts, analysis, path)
         record = {"file": path.name, "points": len(pts), "seed": seed, "seconds": time.perf_counter() - start}

@@ -9,16 +9,21 @@ import argparse
 import logging
 import math
 import sys
+import time
+from dataclasses import dataclass
 
 from . import perturbation as perturbations
 from . import properties
 from .domain import Box
 from .errors import InvalidInputError, SmtnnError
-from .result import Estimate, Verdict, to_json
+from .network import Network
+from .perturbation import Perturbation
+from .result import Estimate, Provenance, Verdict, VerificationResult, to_json
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 VERIFY = ("local-epsilon", "global-epsilon", "local-label", "global-label", "global-sigma")
 ESTIMATE = ("local-epsilon", "global-epsilon", "global-sigma")
+MEMORY_HELP = "memory cap in MB: the query ends unknown (with its bounds so far) instead of exhausting the machine"
 log = logging.getLogger("smtnn")
 
 
@@ -61,7 +66,23 @@ def _domain(text: str | None) -> Box | None:
     return Box(tuple(lower), tuple(upper))
 
 
+_PERTURBATIONS: dict = {}
+
+
 def _perturbation(args, network):
+    """The perturbation model the options choose (cached per network and options: a batch builds each once)."""
+    options = tuple(getattr(args, name) for name in ("delta", "layers", "relative", "per_layer", "quantize"))
+    cached = _PERTURBATIONS.get((id(network), options))
+    if cached is not None and cached[0] is network:
+        return cached[1]
+    if len(_PERTURBATIONS) >= 256:
+        _PERTURBATIONS.clear()
+    pert = _new_perturbation(args, network)
+    _PERTURBATIONS[(id(network), options)] = (network, pert)
+    return pert
+
+
+def _new_perturbation(args, network):
     chosen = [name for name in ("delta", "relative", "per_layer", "quantize") if getattr(args, name) is not None]
     if len(chosen) != 1:
         raise InvalidInputError("give exactly one perturbation model: --delta, --relative, --per-layer or --quantize")
@@ -102,7 +123,7 @@ def _common(p):
     p.add_argument("--threshold", help="decision level l of a sigmoid output (default 0.5)")
     p.add_argument("--activations", help="activations per layer for .weights.h5 files (e.g. relu,sigmoid)")
     p.add_argument("--solver", default="z3", help="z3 (default) or dreal")
-    p.add_argument("--timeout", type=float, help="seconds per query")
+    p.add_argument("--timeout", type=float, help="seconds per query (wall clock; the query ends unknown with its bounds so far)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -115,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v)
     v.add_argument("--epsilon", help="ε for local-epsilon / global-epsilon")
     v.add_argument("--sigma", help="σ for global-sigma")
+    v.add_argument("--memory", help=MEMORY_HELP)
     e = sub.add_parser("estimate", help=f"certified interval of the largest ε or σ: {', '.join(ESTIMATE)}")
     _common(e)
     e.add_argument("--tolerance", default="1e-6", help="target gap between the bounds (default 1e-6)")
+    e.add_argument("--memory", help=MEMORY_HELP)
     x = sub.add_parser("export", help="write the negated query as SMT-LIB 2")
     _common(x)
     x.add_argument("--epsilon")
@@ -126,20 +149,42 @@ def build_parser() -> argparse.ArgumentParser:
     from .twins.command import add_arguments as twins_arguments
 
     twins_arguments(sub.add_parser("twins", help="compare two networks: lrsm, decisions, epsilon (relative safety margins)"))
+    from .batch import add_arguments as batch_arguments
+
+    batch_arguments(sub.add_parser("batch", help="run a file of independent queries in parallel, resumably (JSON Lines)"))
     return parser
 
 
+_NETWORKS: dict = {}
+
+
 def _load(args):
+    """The network of args.model (cached per file version, so batches load each file once per process)."""
     from .loaders import load_network
 
     activations = args.activations.split(",") if args.activations else None
     kwargs = {"activations": activations} if activations else {}
-    network = load_network(args.model, **kwargs)
+    network = _cached_network(args.model, load_network, **kwargs)
     if args.threshold is not None:
         from dataclasses import replace
 
         network = replace(network, threshold=_number(args.threshold, "--threshold"))
     return network
+
+
+def _cached_network(path, load, **kwargs):
+    import os
+
+    try:
+        stat = os.stat(path)
+        version = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size, repr(sorted(kwargs.items())))
+    except OSError:
+        return load(path, **kwargs)   # the loader says what is wrong with the path
+    if version not in _NETWORKS:
+        if len(_NETWORKS) >= 32:
+            _NETWORKS.clear()
+        _NETWORKS[version] = load(path, **kwargs)
+    return _NETWORKS[version]
 
 
 def _needs(args, *names):
@@ -148,18 +193,116 @@ def _needs(args, *names):
             raise InvalidInputError(f"{args.property} needs --{name.replace('_', '-')}")
 
 
-def run(args) -> int:
-    if args.command == "twins":
-        from .twins.command import run as run_twins
+def _memory(value) -> int | None:
+    if value is None:
+        return None
+    try:
+        mb = float(value)
+    except (TypeError, ValueError):
+        mb = math.nan
+    if not (math.isfinite(mb) and mb >= 1):
+        raise InvalidInputError(f"--memory: '{value}' is not a number of megabytes (give at least 1, e.g. --memory 2000)")
+    return int(mb)
 
-        return run_twins(args)
+
+def _timeout(value) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InvalidInputError("--timeout must be a positive, finite number of seconds")
+    return value
+
+
+@dataclass
+class Task:
+    """One verify or estimate query, checked and loaded: what the CLI and `smtnn batch` run.
+
+    ``timeout`` is the wall-clock budget of the whole query (shared by its searches);
+    ``memory_mb`` caps Z3's memory and the branch and bound's boxes, see :func:`execute`.
+    """
+
+    command: str
+    property: str
+    network: Network
+    perturbation: Perturbation
+    x0: list | None = None
+    domain: Box | None = None
+    epsilon: str | None = None
+    sigma: str | None = None
+    tolerance: str | None = None
+    solver: str = "z3"
+    timeout: float | None = None
+    memory_mb: int | None = None
+
+    def compute(self):
+        """The result object (a VerificationResult, an Estimate, or a dict of per-class Estimates)."""
+        net, pert, local = self.network, self.perturbation, self.property.startswith("local")
+        opts = {"solver": self.solver, "timeout": None if self.timeout is None else self.timeout / self._searches()}
+        if self.property == "global-epsilon" and self.memory_mb is not None:
+            opts["max_boxes"] = box_limit(net, self.memory_mb)
+        if self.command == "estimate":
+            if self.property == "local-epsilon":
+                result = properties.local_epsilon(net, pert, self.x0, tolerance=self.tolerance, **opts)
+            elif self.property == "global-epsilon":
+                result = properties.global_epsilon(net, pert, self.domain, tolerance=self.tolerance, **opts)
+            else:
+                result = properties.global_sigma(net, pert, self.domain, tolerance=self.tolerance, **opts)
+        elif self.property.endswith("epsilon"):
+            fn = properties.verify_local_epsilon if local else properties.verify_global_epsilon
+            result = fn(net, pert, self.x0 if local else self.domain, self.epsilon, **opts)
+        elif self.property == "local-label":
+            result = properties.verify_local_label(net, pert, self.x0, **opts)
+        elif self.property == "global-label":
+            result = properties.verify_global_label(net, pert, self.domain, **opts)
+        else:
+            result = properties.verify_global_sigma(net, pert, self.domain, self.sigma, **opts)
+        if "max_boxes" in opts and "max_boxes" in getattr(result, "reason", ""):
+            from dataclasses import replace
+
+            result = replace(result, reason=result.reason.replace(
+                "(max_boxes)", f"(the box limit for the memory cap of {self.memory_mb} MB)"))
+        return result
+
+    def _searches(self) -> int:
+        """How many searches run one after another, each given an equal share of the timeout."""
+        net = self.network
+        if self.command == "estimate" and self.property == "global-sigma":
+            return net.n_classes
+        if self.property == "local-epsilon":
+            return 2 if net.binary else 1
+        if self.property == "local-label":
+            return 1 if net.binary else net.n_outputs - 1
+        return 1
+
+    def stopped(self, reason: str, seconds: float) -> VerificationResult:
+        """The UNKNOWN answer of a query stopped from outside (timeout, memory cap)."""
+        return VerificationResult(self.property, Verdict.UNKNOWN, Provenance(self.solver, "-", "stopped", seconds), None, reason,
+                                  {"network": self.network.name, "property": self.property,
+                                   "perturbation": self.perturbation.description})
+
+    def exit_code(self, result) -> int:
+        return _exit_code(result)
+
+    def text(self, result) -> str:
+        return _text(result)
+
+
+def box_limit(network: Network, memory_mb: int) -> int:
+    """The most boxes the global-ε branch and bound may split within memory_mb (measured ~440 B/box at 8 inputs; 2x margin)."""
+    n = network.n_inputs
+    width = max(layer.outputs for layer in network.layers)
+    per_box = 2 * (3 * 8 * (3 * n + 1) + 16)   # lo, hi, axis shares and bound, copied up to 3x while splitting
+    per_step = 1024 * width * n * 8 * 16        # slope enclosures of one step's 1024 new boxes
+    return max(1, (memory_mb * 2 ** 20 - per_step) // per_box)
+
+
+def prepare(args) -> Task:
+    """Check a parsed verify/estimate/export command line and load its network: every bad input fails here."""
     choices = {"verify": VERIFY, "estimate": ESTIMATE, "export": VERIFY}[args.command]
     if args.property not in choices:
         raise InvalidInputError(f"unknown property '{args.property}' for {args.command}; choose one of {', '.join(choices)}")
     if args.solver not in ("z3", "dreal"):
         raise InvalidInputError(f"unknown solver '{args.solver}'; choose z3 or dreal")
-    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise InvalidInputError("--timeout must be a positive, finite number of seconds")
+    timeout = _timeout(args.timeout)
+    memory_mb = _memory(getattr(args, "memory", None))
     from .backends import get_backend
 
     get_backend(args.solver)
@@ -175,39 +318,87 @@ def run(args) -> int:
         x0 = network.check_input(x0)
         if domain is not None:
             domain.check_point(x0)
-    opts = {"solver": args.solver, "timeout": args.timeout}
+    epsilon = None if getattr(args, "epsilon", None) is None else _number(args.epsilon, "--epsilon")
+    sigma = None if getattr(args, "sigma", None) is None else _number(args.sigma, "--sigma")
+    if args.command == "verify":
+        if args.property.endswith("epsilon"):
+            _needs(args, "epsilon")
+        elif args.property == "global-sigma":
+            _needs(args, "sigma")
+    tolerance = _number(args.tolerance, "--tolerance") if args.command == "estimate" else None
+    return Task(args.command, args.property, network, pert, x0, domain, epsilon, sigma, tolerance, args.solver, timeout, memory_mb)
+
+
+def grace(timeout: float) -> float:
+    """Extra seconds a query gets past its timeout to stop by itself (with its bounds) before it is killed."""
+    return max(2.0, 0.1 * timeout)
+
+
+ADDRESS_SPACE_SLACK_MB = 64
+
+
+def execute(task):
+    """Run a task: in this process, or, with a timeout or memory cap, in a child stopped when it exceeds them.
+
+    Z3's memory_max_size and the branch and bound's box limit let a capped query end UNKNOWN with
+    its bounds; the child's address space (cap + 64 MB) and a kill at timeout + grace are the backstops.
+    """
+    if task.timeout is None and task.memory_mb is None:
+        return task.compute()
+    from .child import DIED, DONE, ERROR, MEMORY, TIMEOUT, run_in_child
+
+    start = time.perf_counter()
+    outcome = run_in_child(_compute_capped, task,
+                           timeout=None if task.timeout is None else task.timeout + grace(task.timeout),
+                           memory_mb=None if task.memory_mb is None else task.memory_mb + ADDRESS_SPACE_SLACK_MB)
+    if outcome.status == DONE:
+        return outcome.value
+    if outcome.status == ERROR:
+        raise outcome.value
+    reason = {TIMEOUT: f"timeout: stopped after {task.timeout:g} s" if task.timeout else "timeout",
+              MEMORY: f"memory cap of {task.memory_mb} MB reached" + (f" ({outcome.detail})" if outcome.detail else ""),
+              DIED: f"the query process died ({outcome.detail})"}[outcome.status]
+    return task.stopped(reason, time.perf_counter() - start)
+
+
+def _compute_capped(task):
+    if task.memory_mb is not None:
+        try:
+            from .backends.z3_backend import limit_memory
+        except ImportError:
+            pass
+        else:
+            limit_memory(task.memory_mb)
+    try:
+        return task.compute()
+    except Exception as err:
+        if task.memory_mb is not None and type(err).__name__ == "Z3Exception" and "memory" in str(err):
+            raise MemoryError(str(err)) from None
+        raise
+
+
+def run(args) -> int:
+    if args.command == "twins":
+        from .twins.command import prepare as prepare_twins
+
+        task = prepare_twins(args)
+    elif args.command == "batch":
+        from .batch import run_command
+
+        return run_command(args)
+    else:
+        task = prepare(args)
     if args.command == "export":
         from .export import negated_query, to_smtlib, write_atomically
 
-        text = to_smtlib(negated_query(args.property, network, pert, x0=x0, domain=domain,
-                                       epsilon=None if args.epsilon is None else _number(args.epsilon, "--epsilon"),
-                                       sigma=None if args.sigma is None else _number(args.sigma, "--sigma")))
+        text = to_smtlib(negated_query(args.property, task.network, task.perturbation, x0=task.x0, domain=task.domain,
+                                       epsilon=task.epsilon, sigma=task.sigma))
         write_atomically(args.output, text)
         print(args.output)
         return EXIT_OK
-    if args.command == "estimate":
-        tol = _number(args.tolerance, "--tolerance")
-        if args.property == "local-epsilon":
-            result = properties.local_epsilon(network, pert, x0, tolerance=tol, **opts)
-        elif args.property == "global-epsilon":
-            result = properties.global_epsilon(network, pert, domain, tolerance=tol, **opts)
-        else:
-            result = properties.global_sigma(network, pert, domain, tolerance=tol, **opts)
-    else:
-        if args.property.endswith("epsilon"):
-            _needs(args, "epsilon")
-            eps = _number(args.epsilon, "--epsilon")
-            fn = properties.verify_local_epsilon if local else properties.verify_global_epsilon
-            result = fn(network, pert, x0 if local else domain, eps, **opts)
-        elif args.property == "local-label":
-            result = properties.verify_local_label(network, pert, x0, **opts)
-        elif args.property == "global-label":
-            result = properties.verify_global_label(network, pert, domain, **opts)
-        else:
-            _needs(args, "sigma")
-            result = properties.verify_global_sigma(network, pert, domain, _number(args.sigma, "--sigma"), **opts)
-    print(to_json(result, indent=2) if args.json else _text(result))
-    return _exit_code(result)
+    result = execute(task)
+    print(to_json(result, indent=2) if args.json else task.text(result))
+    return task.exit_code(result)
 
 
 def _exit_code(result) -> int:
@@ -251,8 +442,8 @@ def main(argv=None) -> int:
             raise
         print(f"smtnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("smtnn: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"smtnn: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
 
 

@@ -19,6 +19,11 @@ def _networks():
     return _CACHE["nets"], _CACHE["data"]
 
 
+def row(task: dict) -> dict:
+    """The batch form of :func:`query`: task = {"twin", "radius", "index", "timeout"} (``smtnn.batch.run_batch`` runner)."""
+    return query((task["twin"], task["radius"], task["index"], task["timeout"]))
+
+
 def query(task: tuple) -> dict:
     """task = (twin name, radius string, test index, timeout seconds): one row of the results."""
     from case_studies.twins import digits

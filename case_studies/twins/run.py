@@ -15,28 +15,29 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from case_studies.twins import digits, report
-from case_studies.twins.experiment import query
+from case_studies.twins import digits, experiment, report
+from smtnn import batch
 
 RADII = ("0.01", "0.02", "0.05")
 
 
-def digits_rows(args) -> tuple[list[dict], dict]:
-    """Run every (twin, radius, input) query in worker processes; the rows and the set-up description."""
+def digits_rows(args, out: Path) -> tuple[list[dict], dict]:
+    """Run every (twin, radius, input) query as one batch on `args.workers` processes; the rows and the set-up description.
+
+    Rows are kept in ``.twins_digits.jsonl`` under `out` as they finish, so an interrupted run resumes;
+    the file is removed once every row is in.
+    """
     radii = [r.strip() for r in args.radii.split(",") if r.strip()]
     twins = [t.strip() for t in args.twins.split(",") if t.strip()]
-    tasks = [(t, r, i, args.timeout) for r in radii for i in range(args.inputs) for t in twins]
-    tasks.sort(key=lambda task: -float(task[1]))          # the slow radius first, for balance
+    tasks = [{"twin": t, "radius": r, "index": i, "timeout": args.timeout} for r in radii for i in range(args.inputs) for t in twins]
+    tasks.sort(key=lambda task: -float(task["radius"]))          # the slow radius first, for balance
     start = time.perf_counter()
-    rows = []
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        for k, row in enumerate(pool.map(query, tasks, chunksize=1), 1):
-            rows.append(row)
-            if k % 25 == 0 or k == len(tasks):
-                print(f"digits: {k}/{len(tasks)} queries, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    progress_file = out / ".twins_digits.jsonl"
+    lines = batch.run_batch(tasks, progress_file, workers=max(1, args.workers), runner=experiment.row, progress="digits")
+    rows = [line["result"] for line in lines]
+    progress_file.unlink()
     setup = {
         "reference": f"`{digits.REFERENCE}`: 64-64 ReLU MLP, softmax output, scikit-learn MLPClassifier (adam, seed {digits.SEED}) "
                      "on load_digits scaled to [0, 1] (70/30 stratified split, seed 0)",
@@ -71,7 +72,11 @@ def main(argv=None) -> int:
         if args.retrain or not all(digits.path(n).exists() for n in [digits.REFERENCE, *digits.TWINS]):
             digits.main([])
         models = json.loads((digits.MODEL_DIR / "models.json").read_text())
-        rows, setup = digits_rows(args)
+        try:
+            rows, setup = digits_rows(args, out)
+        except batch.BatchInterrupted as err:
+            print(f"interrupted: {err}", file=sys.stderr)
+            return 130
     rows.sort(key=lambda r: (report.SCHEME_ORDER.index(r["twin"]), float(r["radius"]), r["index"]))
     summary = report.aggregate(rows)
     report.digits_figure(rows, summary, out / files["digits_png"])

@@ -1,7 +1,6 @@
 """dReal 4 through its Python API: δ-complete.  "unsat" is a proof; "δ-sat" is only a candidate to replay."""
 from __future__ import annotations
 
-import multiprocessing
 from fractions import Fraction
 from typing import Sequence
 
@@ -9,6 +8,7 @@ import dreal  # noqa: F401  (ImportError here makes the backend unavailable, see
 from pysmt import operators as op
 from pysmt.fnode import FNode
 
+from ..child import DONE, ERROR, TIMEOUT, run_in_child
 from ..encoder import Definition, Encoder
 from .base import Answer, Backend, Session, Status
 
@@ -122,23 +122,14 @@ def _solve(formula, precision: float, variables: dict) -> dict | None:
 
 def _solve_with_timeout(formula, precision: float, variables: dict, timeout: float):
     """dReal's API has no timeout: solve in a forked child and stop it when time is up."""
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-
-    def child():
-        sender.send(_solve(formula, precision, variables))
-
-    process = ctx.Process(target=child, daemon=True)
-    process.start()
-    sender.close()
-    try:
-        if receiver.poll(timeout):
-            return receiver.recv()
+    outcome = run_in_child(_solve, formula, precision, variables, timeout=timeout)
+    if outcome.status == DONE:
+        return outcome.value
+    if outcome.status == TIMEOUT:
         return "timeout"
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
+    if outcome.status == ERROR:
+        raise outcome.value
+    raise RuntimeError(f"dreal: {outcome.detail}")
 
 
 class DRealBackend(Backend):

@@ -23,6 +23,25 @@ def _to_fraction(value) -> Fraction:
     raise ValueError(f"unexpected model value {value}")
 
 
+_memory_cap_mb: int | None = None
+
+
+def limit_memory(memory_mb: int | None) -> None:
+    """Cap Z3's memory in this process (Z3's global memory_max_size, MB); a check that reaches it answers unknown."""
+    global _memory_cap_mb
+    _memory_cap_mb = None if memory_mb is None else max(1, int(memory_mb))
+    z3.set_param("memory_max_size", _memory_cap_mb or 0)
+
+
+def _unknown(what: str, reason: str) -> str:
+    """Z3's reason for unknown, naming the memory cap when Z3 ran out of the memory it was allowed."""
+    if _memory_cap_mb is not None and "memory" in reason:
+        return f"{what}: memory cap of {_memory_cap_mb} MB reached ({reason})"
+    if reason in ("canceled", "timeout"):   # Z3 says "canceled" when its timeout stops it
+        return f"{what}: timeout"
+    return f"{what}: {reason or 'unknown'}"
+
+
 def _milliseconds(timeout) -> int:
     """Z3's timeout parameter: 0 means no limit, so a positive timeout below 1 ms must not round down to it."""
     return max(1, math.ceil(1000 * timeout)) if timeout else 0
@@ -61,12 +80,17 @@ class Z3Session(Session):
 
     def _check(self, timeout):
         self.solver.set("timeout", _milliseconds(timeout))
-        result = self.solver.check()
+        try:
+            result = self.solver.check()
+        except z3.Z3Exception as err:
+            if "memory" not in str(err):
+                raise
+            return Answer(Status.UNKNOWN, reason=_unknown("z3", str(err)))
         if result == z3.sat:
             return Answer(Status.SAT, self._model(self.solver.model()))
         if result == z3.unsat:
             return Answer(Status.UNSAT)
-        return Answer(Status.UNKNOWN, reason=f"z3: {self.solver.reason_unknown() or 'unknown'}")
+        return Answer(Status.UNKNOWN, reason=_unknown("z3", self.solver.reason_unknown()))
 
     def maximize(self, objective: FNode, timeout=None) -> Answer:
         import time
@@ -79,14 +103,20 @@ class Z3Session(Session):
             for f in level:
                 opt.add(self.converter.convert(f))
         handle = opt.maximize(self.converter.convert(objective))
-        result = opt.check()
+        try:
+            result = opt.check()
+        except z3.Z3Exception as err:
+            if "memory" not in str(err):
+                raise
+            result, memory_error = None, str(err)
         self.calls += 1
         seconds = time.perf_counter() - start
         self.seconds += seconds
         if result == z3.unsat:
             return Answer(Status.UNSAT, seconds=seconds)
         if result != z3.sat:
-            return Answer(Status.UNKNOWN, reason=f"z3 optimize: {opt.reason_unknown()}", seconds=seconds)
+            reason = memory_error if result is None else opt.reason_unknown()
+            return Answer(Status.UNKNOWN, reason=_unknown("z3 optimize", reason), seconds=seconds)
         value = handle.value()
         if not (isinstance(value, z3.RatNumRef) or isinstance(value, z3.IntNumRef)):
             return Answer(Status.UNKNOWN, reason=f"z3 optimize returned a non-rational optimum {value}", seconds=seconds)

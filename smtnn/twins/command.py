@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from ..errors import InvalidInputError
-from ..result import Verdict, to_json
+from ..result import Provenance, Verdict, VerificationResult, to_json
 
 PROPERTIES = ("lrsm", "decisions", "epsilon")
 EXIT_OK, EXIT_VIOLATED, EXIT_UNKNOWN = 0, 1, 3
@@ -24,22 +25,78 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", default="relaxation", help="engines run as well, comma-separated ('' for none)")
     p.add_argument("--epsilon", help="ε for the epsilon property")
     p.add_argument("--timeout", type=float, help="seconds per query")
+    p.add_argument("--memory", help="memory cap in MB: the query ends unknown instead of exhausting the machine")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def run(args) -> int:
-    from ..cli import _domain, _numbers
+@dataclass
+class TwinsTask:
+    """One checked twins query (lrsm, decisions or epsilon) with both networks loaded; run by the CLI and `smtnn batch`."""
+
+    property: str
+    first: object
+    second: object
+    region: dict
+    engine: str
+    timeout: float | None
+    ci: int | None = None
+    cj: int | None = None
+    compare: tuple = ()
+    epsilon: str | None = None
+    memory_mb: int | None = None
+    command: str = "twins"
+
+    @property
+    def solver(self) -> str:
+        return self.engine
+
+    def compute(self):
+        from . import decisions, epsilon_equivalence, lrsm
+
+        common = {"engine": self.engine, "timeout": self.timeout}
+        if self.property == "lrsm":
+            return lrsm(self.first, self.second, **self.region, ci=self.ci, cj=self.cj, compare=self.compare, **common)
+        if self.property == "decisions":
+            return decisions(self.first, self.second, **self.region, **common)
+        return epsilon_equivalence(self.first, self.second, **self.region, epsilon=self.epsilon, **common)
+
+    def exit_code(self, result) -> int:
+        if isinstance(result, VerificationResult):   # stopped from outside (timeout, memory cap)
+            return EXIT_UNKNOWN
+        if self.property == "lrsm":
+            return EXIT_OK if self.engine == "relaxation" or (
+                result.worst_min().exact and all(v.exact for v in result.worst.maximum.values() if v.engine == self.engine)) else EXIT_UNKNOWN
+        if self.property == "decisions" or result.verdict is not None:
+            return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
+        return EXIT_OK if result.maximum.exact or self.engine == "relaxation" else EXIT_UNKNOWN
+
+    def text(self, result) -> str:
+        if isinstance(result, VerificationResult):
+            from ..cli import _text
+
+            return _text(result)
+        return text(result)
+
+    def stopped(self, reason: str, seconds: float) -> VerificationResult:
+        """The UNKNOWN answer of a query stopped from outside (timeout, memory cap)."""
+        return VerificationResult(f"twins {self.property}", Verdict.UNKNOWN, Provenance(self.engine, "-", "stopped", seconds),
+                                  None, reason, {"first": self.first.name, "second": self.second.name})
+
+
+def prepare(args) -> TwinsTask:
+    """Check a parsed `smtnn twins` command line and load both networks."""
+    from ..cli import _cached_network, _domain, _memory, _numbers, _timeout
     from ..loaders import load_network
-    from . import decisions, epsilon_equivalence, lrsm
 
     if args.property not in PROPERTIES:
         raise InvalidInputError(f"unknown twins property '{args.property}'; choose one of {', '.join(PROPERTIES)}")
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidInputError("--timeout must be positive")
+    timeout, memory_mb = _timeout(args.timeout), _memory(getattr(args, "memory", None))
     ball = args.x0 is not None or args.radius is not None
     if ball == (args.domain is not None) or (ball and (args.x0 is None or args.radius is None)):
         raise InvalidInputError("give --x0 with --radius (a ball), or --domain (a box)")
-    first, second = load_network(args.first), load_network(args.second)
+    first, second = _cached_network(args.first, load_network), _cached_network(args.second, load_network)
     region = {"box": _domain(args.domain)}
     if ball:
         clip = None
@@ -49,24 +106,19 @@ def run(args) -> int:
                 raise InvalidInputError(f"--clip: '{args.clip}' is not lo:hi (example: --clip 0:1)")
             clip = tuple(_numbers(",".join(parts), "--clip"))
         region = {"x0": _numbers(args.x0, "--x0"), "radius": _numbers(args.radius, "--radius")[0], "clip": clip}
-    common = {"engine": args.engine, "timeout": args.timeout}
-    if args.property == "lrsm":
-        compare = tuple(e for e in args.compare.split(",") if e.strip())
-        result = lrsm(first, second, **region, ci=args.ci, cj=args.cj, compare=compare, **common)
-        code = EXIT_OK if args.engine == "relaxation" or (
-            result.worst_min().exact and all(v.exact for v in result.worst.maximum.values() if v.engine == args.engine)) else EXIT_UNKNOWN
-    elif args.property == "decisions":
-        result = decisions(first, second, **region, **common)
-        code = {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
-    else:
-        eps = _numbers(args.epsilon, "--epsilon")[0] if args.epsilon is not None else None
-        result = epsilon_equivalence(first, second, **region, epsilon=eps, **common)
-        if result.verdict is not None:
-            code = {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
-        else:
-            code = EXIT_OK if result.maximum.exact or args.engine == "relaxation" else EXIT_UNKNOWN
-    print(to_json(result, indent=2) if args.json else text(result))
-    return code
+    compare = tuple(e for e in args.compare.split(",") if e.strip())
+    eps = _numbers(args.epsilon, "--epsilon")[0] if args.epsilon is not None else None
+    return TwinsTask(args.property, first, second, region, args.engine, timeout, args.ci, args.cj, compare, eps, memory_mb)
+
+
+def run(args) -> int:
+    """`smtnn twins ...`: print the result; the exit code says holds / violated / unknown."""
+    from ..cli import execute
+
+    task = prepare(args)
+    result = execute(task)
+    print(to_json(result, indent=2) if args.json else task.text(result))
+    return task.exit_code(result)
 
 
 def _interval(e) -> str:
