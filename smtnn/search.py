@@ -273,7 +273,7 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
         glo, ghi = t_lo + k_lo, t_hi + k_hi
         if sign < 0:
             glo, ghi = -ghi, -glo
-        pad = 4 * _UNIT * np.maximum(np.abs(glo), np.abs(ghi)) + 1e-300
+        pad = 4 * _UNIT * (np.maximum(np.abs(t_lo), np.abs(t_hi)) + np.maximum(np.abs(k_lo), np.abs(k_hi))) + 1e-300
         glo, ghi = glo - pad, ghi + pad
         value = (_sigmoid_up(zp_c.hi[:, 0]) - _sigmoid_down(nominal_c.lo[:, 0]) if sign > 0
                  else _sigmoid_up(nominal_c.hi[:, 0]) - _sigmoid_down(zp_c.lo[:, 0]))

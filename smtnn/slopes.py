@@ -83,10 +83,8 @@ def _affine(wlo, whi, blo, bhi, low: Slope, high: Slope) -> tuple[Slope, Slope]:
     for end, bias in (("low", blo), ("high", bhi)):
         lo, hi, glo, ghi = acc[end]
         out.append(Slope(lo + bias[None] - pad_v, hi + bias[None] + pad_v, glo - pad_g, ghi + pad_g))
-    if len(candidates) == 1:   # point parameters on a single function: both ends are the same function
-        merged = Slope(np.minimum(out[0].lo, out[1].lo), np.maximum(out[0].hi, out[1].hi),
-                       np.minimum(out[0].glo, out[1].glo), np.maximum(out[0].ghi, out[1].ghi))
-        return merged, merged
+    if len(weights) == 1 and high is low and np.array_equal(blo, bhi):   # point parameters, one function: one end
+        return out[0], out[0]
     return out[0], out[1]
 
 

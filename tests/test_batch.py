@@ -97,7 +97,7 @@ def test_two_local_workers_give_the_serial_results(serial, tmp_path):
 
 
 def test_dask_cluster_gives_the_serial_results(serial, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed   # part of the test extra (dask[distributed]); a missing install fails here, it is not skipped
     _, lines = serial
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
