@@ -16,73 +16,30 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from .exact import Enclosure, sigmoid_enclosure, tanh_enclosure
+from .exact import Enclosure
 from .network import Network
 from .perturbation import Perturbation
+from .semantics import walk
+from .semantics.corners import CornerNumbers, corner_extreme
+from .semantics.enclosures import EnclosureDomain, activate, add, mul
 
 Q = Fraction
 
-
-def activate(activation: str, value: Enclosure) -> Enclosure:
-    """Enclosure of a monotone activation over an enclosure."""
-    if activation == "linear":
-        return value
-    if activation == "relu":
-        return Enclosure(max(value.lo, Q(0)), max(value.hi, Q(0)))
-    if activation == "sigmoid":
-        return Enclosure(sigmoid_enclosure(value.lo).lo, sigmoid_enclosure(value.hi).hi)
-    if activation == "tanh":
-        return Enclosure(tanh_enclosure(value.lo).lo, tanh_enclosure(value.hi).hi)
-    raise ValueError(activation)
-
-
-def _mul(a: Enclosure, b: Enclosure) -> Enclosure:
-    products = (a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi)
-    return Enclosure(min(products), max(products))
-
-
-def _add(a: Enclosure, b: Enclosure) -> Enclosure:
-    return Enclosure(a.lo + b.lo, a.hi + b.hi)
-
-
-def _affine(weights: Sequence[Sequence[Enclosure]], bias: Sequence[Enclosure], inputs: Sequence[Enclosure]) -> list[Enclosure]:
-    out = []
-    for row, b in zip(weights, bias):
-        acc = b
-        for w, h in zip(row, inputs):
-            acc = _add(acc, _mul(w, h))
-        out.append(acc)
-    return out
-
-
-def _layer_views(network: Network, lower, upper):
-    """Per layer: weight rows and biases as enclosures between the given flat bounds."""
-    views = []
-    for layer, (ws, bs) in zip(network.layers, network.layer_slices()):
-        lo_w, hi_w = lower[ws], upper[ws]
-        n_in = layer.inputs
-        rows = [[Enclosure(lo_w[r * n_in + c], hi_w[r * n_in + c]) for c in range(n_in)] for r in range(layer.outputs)]
-        views.append((rows, [Enclosure(l, h) for l, h in zip(lower[bs], upper[bs])]))
-    return views
+__all__ = ["activate", "propagate", "replay_logits", "linear_value", "Extreme", "first_perturbed_layer", "decouples",
+           "extreme_at"]
 
 
 def propagate(network: Network, inputs: Sequence[Enclosure], lower, upper, upto: int | None = None) -> list[list[Enclosure]]:
     """Interval propagation: the enclosures of every layer's pre-activations (sound for boxes of inputs and parameters)."""
-    views = _layer_views(network, list(lower), list(upper))
-    h, pre = list(inputs), []
-    last = len(network.layers) if upto is None else upto
-    for k in range(last):
-        a = _affine(*views[k], h)
-        pre.append(a)
-        if k < len(network.layers) - 1:
-            h = [activate(network.layers[k].activation, v) for v in a]
+    pre: list[list[Enclosure]] = []
+    walk(network, EnclosureDomain(network, lower, upper), list(inputs), stop=upto, record=pre)
     return pre
 
 
 def replay_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
-    """The logits of the network with these exact parameters at this exact input (zero width for relu/linear)."""
+    """The logits of the network with these exact parameters at this exact input (zero width for piecewise-linear units)."""
     params = list(params)
-    return propagate(network, [Enclosure.point(v) for v in x], params, params)[-1]
+    return walk(network, EnclosureDomain(network, params, params), [Enclosure.point(v) for v in x])
 
 
 def linear_value(coeffs: Sequence[int], logits: Sequence[Enclosure]) -> Enclosure:
@@ -90,7 +47,7 @@ def linear_value(coeffs: Sequence[int], logits: Sequence[Enclosure]) -> Enclosur
     acc = Enclosure.point(Q(0))
     for c, z in zip(coeffs, logits):
         if c:
-            acc = _add(acc, _mul(Enclosure.point(Q(c)), z))
+            acc = add(acc, mul(Enclosure.point(Q(c)), z))
     return acc
 
 
@@ -119,90 +76,26 @@ def decouples(network: Network, perturbation: Perturbation) -> bool:
 
 
 def extreme_at(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int]) -> Extreme:
-    """Maximize c·z(x, p) over the perturbation box at a fixed input x (see the module docstring)."""
+    """Maximize c·z(x, p) over the perturbation box at a fixed input x (see the module docstring).
+
+    The corner bound and witness come from :func:`smtnn.semantics.corners.corner_extreme`, the
+    derivation :meth:`smtnn.encoder.Encoder.eliminated_extreme` also builds its terms from.
+    """
     lower, upper, nominal = list(perturbation.lower), list(perturbation.upper), list(perturbation.nominal)
-    n_layers = len(network.layers)
-    split = max(n_layers - 2, 0)
+    split = max(len(network.layers) - 2, 0)
     exact = decouples(network, perturbation)
     inputs = [Enclosure.point(v) for v in x]
     # layers before `split` run on nominal parameters for the witness; the bound uses their full boxes
     if split:
-        prefix_bound = propagate(network, inputs, lower, upper, upto=split)[-1]
-        prefix_nominal = propagate(network, inputs, nominal, nominal, upto=split)[-1]
-        act = network.layers[split - 1].activation
-        u_bound = [activate(act, v) for v in prefix_bound]
-        u_witness = [activate(act, v) for v in prefix_nominal]
+        hidden = walk(network, EnclosureDomain(network, lower, upper), inputs, stop=split)
+        signs = walk(network, EnclosureDomain(network, nominal, nominal), inputs, stop=split)
     else:
-        u_bound = u_witness = inputs
-    witness = list(nominal)
-    slices = network.layer_slices()
-    out_layer, (out_ws, out_bs) = network.layers[-1], slices[-1]
-    n_hidden = out_layer.inputs
-    # coefficient g_k = sum_c coeffs_c * W_out[c, k] and constant sum_c coeffs_c * b_out[c]: independent parameters
-    def g_interval(k):
-        lo = hi = Q(0)
-        for c, a in enumerate(coeffs):
-            if a:
-                i = out_ws.start + c * n_hidden + k
-                lo += min(a * lower[i], a * upper[i])
-                hi += max(a * lower[i], a * upper[i])
-        return Enclosure(lo, hi)
-
-    def set_g(k, end):  # put every output weight of column k at the end giving g's `end`
-        for c, a in enumerate(coeffs):
-            if a:
-                i = out_ws.start + c * n_hidden + k
-                witness[i] = upper[i] if (a > 0) == (end == "hi") else lower[i]
-
-    const_hi = sum((max(a * lower[out_bs.start + c], a * upper[out_bs.start + c]) for c, a in enumerate(coeffs) if a), Q(0))
-    for c, a in enumerate(coeffs):
-        if a:
-            i = out_bs.start + c
-            witness[i] = upper[i] if a > 0 else lower[i]
-    bound = const_hi
-    if n_layers == 1:
-        hidden_bounds = [(v, v, None) for v in u_bound]
-    else:
-        hidden = network.layers[-2]
-        hws, hbs = slices[-2]
-        hidden_bounds = []
-        for k in range(n_hidden):
-            lo_pre = hi_pre = Q(0)
-            lo_pick, hi_pick = [], []
-            for j in range(hidden.inputs):
-                i = hws.start + k * hidden.inputs + j
-                u = u_bound[j]
-                cands = [(lower[i] * u.lo, lower[i]), (lower[i] * u.hi, lower[i]), (upper[i] * u.lo, upper[i]), (upper[i] * u.hi, upper[i])]
-                lo_pre += min(cands)[0]
-                hi_pre += max(cands)[0]
-                uw = u_witness[j].lo
-                lo_pick.append((i, lower[i] if uw >= 0 else upper[i]))
-                hi_pick.append((i, upper[i] if uw >= 0 else lower[i]))
-            ib = hbs.start + k
-            lo_pre += lower[ib]
-            hi_pre += upper[ib]
-            lo_pick.append((ib, lower[ib]))
-            hi_pick.append((ib, upper[ib]))
-            h_lo = activate(hidden.activation, Enclosure.point(lo_pre))
-            h_hi = activate(hidden.activation, Enclosure.point(hi_pre))
-            hidden_bounds.append((h_lo, h_hi, (lo_pick, hi_pick)))
-    for k, (h_lo, h_hi, picks) in enumerate(hidden_bounds):
-        g = g_interval(k)
-        best = None
-        for g_end, g_val in (("lo", g.lo), ("hi", g.hi)):
-            for h_end, h_val in (("lo", h_lo), ("hi", h_hi)):
-                prod = _mul(Enclosure.point(g_val), h_val)
-                key = (prod.lo + prod.hi) / 2
-                if best is None or key > best[0]:
-                    best = (key, g_end, h_end)
-        products = [_mul(Enclosure.point(gv), hv).hi for gv in (g.lo, g.hi) for hv in (h_lo, h_hi)]
-        bound += max(products)
-        set_g(k, best[1])
-        if picks is not None:
-            for i, v in picks[0 if best[2] == "lo" else 1]:
-                witness[i] = v
+        hidden = signs = inputs
+    corners = CornerNumbers(nominal)
+    bound = corner_extreme(corners, network, perturbation, coeffs, hidden, signs)
+    witness = corners.witness
     value = linear_value(coeffs, replay_logits(network, x, witness))
     if not exact:
-        full = linear_value(coeffs, propagate(network, inputs, lower, upper)[-1])
+        full = linear_value(coeffs, walk(network, EnclosureDomain(network, lower, upper), inputs))
         bound = min(bound, full.hi) if split == 0 else full.hi
     return Extreme(upper=max(bound, value.lo), witness=tuple(witness), witness_value=value, exact=exact)

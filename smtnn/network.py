@@ -1,10 +1,10 @@
 """Feed-forward dense networks: the object every stage of smtnn reads.
 
-A :class:`Network` is a chain of :class:`Dense` layers.  Hidden layers use relu, linear,
-sigmoid or tanh; the last layer is the output: one sigmoid unit (binary, class 1 when the
-confidence is at least the level ``threshold``) or k >= 2 logits read by argmax (softmax or
-linear).  Weights are stored as the float64 values the model file holds; :meth:`Network.exact_parameters`
-gives the rationals they denote.  Shapes and finiteness are checked at construction.
+A :class:`Network` is a chain of :class:`Dense` layers.  Hidden layers use relu, leaky relu
+(negative slope ``alpha`` in [0, 1]), linear, sigmoid or tanh; the last layer is the output:
+one sigmoid unit (binary, class 1 when the confidence is at least the level ``threshold``) or
+k >= 2 logits read by argmax (softmax or linear).  Weights are stored as the float64 values the
+model file holds; :meth:`Network.exact_parameters` gives the rationals they denote.  Shapes and finiteness are checked at construction.
 """
 from __future__ import annotations
 
@@ -15,20 +15,27 @@ import numpy as np
 
 from .errors import InvalidInputError, UnsupportedModelError
 from .exact import to_fraction
+from .semantics import walk
+from .semantics.floats import FloatDomain
 
-HIDDEN_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+HIDDEN_ACTIVATIONS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
-PIECEWISE_LINEAR = ("relu", "linear")
+PIECEWISE_LINEAR = ("relu", "leaky_relu", "linear")
 
 
 @dataclass(frozen=True)
 class Dense:
-    """y = activation(W x + b) with W of shape (outputs, inputs)."""
+    """y = activation(W x + b) with W of shape (outputs, inputs).
+
+    ``alpha`` is leaky relu's negative slope (leaky_relu(a) = a for a >= 0, alpha·a below), the
+    exact rational of the model file's float; it is None for every other activation.
+    """
 
     weights: np.ndarray
     bias: np.ndarray
     activation: str
     name: str = ""
+    alpha: Fraction | None = None
 
     @property
     def inputs(self) -> int:
@@ -109,22 +116,26 @@ class Network:
         object.__setattr__(self, "input_names", names)
 
     @classmethod
-    def from_arrays(cls, weights, biases, activations, *, kernel_layout="out_in", **kwargs) -> "Network":
+    def from_arrays(cls, weights, biases, activations, *, kernel_layout="out_in", alphas=None, **kwargs) -> "Network":
         """Build from lists of weight matrices, bias vectors and activation names.
 
-        ``kernel_layout='in_out'`` takes Keras-style kernels of shape (inputs, outputs).
+        ``kernel_layout='in_out'`` takes Keras-style kernels of shape (inputs, outputs);
+        ``alphas`` gives per layer the negative slope of a leaky_relu layer (None elsewhere).
         """
         if not (len(weights) == len(biases) == len(activations)):
             raise UnsupportedModelError(
                 f"got {len(weights)} weight matrices, {len(biases)} bias vectors and "
                 f"{len(activations)} activations; give one of each per layer"
             )
+        alphas = [None] * len(weights) if alphas is None else list(alphas)
+        if len(alphas) != len(weights):
+            raise UnsupportedModelError(f"got {len(alphas)} leaky relu slopes for {len(weights)} layers; give one per layer")
         layers = []
-        for i, (w, b, act) in enumerate(zip(weights, biases, activations)):
+        for i, (w, b, act, alpha) in enumerate(zip(weights, biases, activations, alphas)):
             w = np.atleast_2d(np.asarray(w, dtype=np.float64))
             if kernel_layout == "in_out":
                 w = w.T
-            layers.append(Dense(w, np.asarray(b, dtype=np.float64).reshape(-1), str(act), f"dense_{i}"))
+            layers.append(Dense(w, np.asarray(b, dtype=np.float64).reshape(-1), str(act), f"dense_{i}", alpha))
         return cls(tuple(layers), **kwargs)
 
     # -- shape -------------------------------------------------------------------------
@@ -151,7 +162,7 @@ class Network:
 
     @property
     def piecewise_linear(self) -> bool:
-        """True when every hidden activation is relu or linear (the logits are polynomial in x and p)."""
+        """True when every hidden activation is relu, leaky relu or linear (the logits are polynomial in x and p)."""
         return all(layer.activation in PIECEWISE_LINEAR for layer in self.layers[:-1])
 
     def parameter_names(self) -> list[ParameterName]:
@@ -187,20 +198,15 @@ class Network:
             raise InvalidInputError(f"expected {self.n_parameters} parameters, got {vector.size}")
         layers = []
         for layer, (ws, bs) in zip(self.layers, self.layer_slices()):
-            layers.append(Dense(vector[ws].reshape(layer.weights.shape), vector[bs].copy(), layer.activation, layer.name))
+            layers.append(Dense(vector[ws].reshape(layer.weights.shape), vector[bs].copy(), layer.activation, layer.name, layer.alpha))
         return Network(tuple(layers), self.threshold, self.name, self.input_names)
 
     # -- numeric forward pass (the float reference) -------------------------------------
     def logits(self, inputs) -> np.ndarray:
         """Pre-output values z for a batch (rows) or a single input, in float64."""
         x = np.asarray(inputs, dtype=np.float64)
-        single = x.ndim == 1
-        h = np.atleast_2d(x)
-        for layer in self.layers[:-1]:
-            h = _ACTIVATE[layer.activation](h @ layer.weights.T + layer.bias)
-        out = self.layers[-1]
-        z = h @ out.weights.T + out.bias
-        return z[0] if single else z
+        z = walk(self, FloatDomain(), np.atleast_2d(x))
+        return z[0] if x.ndim == 1 else z
 
     def predict_proba(self, inputs) -> np.ndarray:
         """Confidence f(x): sigmoid of the single logit, or softmax of the logits."""
@@ -250,12 +256,24 @@ def _checked_layer(index: int, layer: Dense) -> Dense:
         raise UnsupportedModelError(f"layer {index} '{name}' has NaN or infinite weights; retrain or repair the model")
     w.flags.writeable = False
     b.flags.writeable = False
-    return Dense(w, b, str(layer.activation).lower(), name)
+    activation = str(layer.activation).lower()
+    return Dense(w, b, activation, name, _checked_alpha(index, name, activation, layer.alpha))
 
 
-_ACTIVATE = {
-    "relu": lambda a: np.maximum(a, 0.0),
-    "linear": lambda a: a,
-    "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),
-    "tanh": np.tanh,
-}
+def _checked_alpha(index: int, name: str, activation: str, alpha) -> Fraction | None:
+    """Leaky relu's negative slope as an exact rational in [0, 1] (monotone and convex); None for other activations."""
+    if activation != "leaky_relu":
+        if alpha is not None:
+            raise UnsupportedModelError(f"layer {index} '{name}' has a negative slope alpha but activation '{activation}'; "
+                                        "only leaky_relu layers take one")
+        return None
+    if alpha is None:
+        raise UnsupportedModelError(f"leaky_relu layer {index} '{name}' has no negative slope alpha; give one in [0, 1]")
+    try:
+        value = to_fraction(alpha)
+    except InvalidInputError:
+        raise UnsupportedModelError(f"leaky_relu layer {index} '{name}' has slope {alpha!r}, not a finite number") from None
+    if not 0 <= value <= 1:
+        raise UnsupportedModelError(f"leaky_relu layer {index} '{name}' has negative slope {float(value)}; "
+                                    "smtnn supports slopes in [0, 1] (monotone, convex)")
+    return value

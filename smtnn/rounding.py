@@ -1,0 +1,63 @@
+"""Outward rounding: the one place smtnn turns exact numbers into sound float64 bounds.
+
+Every float64 bound in the package (interval propagation, interval slopes, the LP relaxation
+of twins) is widened with these helpers, so soundness of rounding is argued here once.
+
+- :func:`round_down` / :func:`round_up`: the next binary64 toward -inf / +inf (elementwise);
+- :func:`float_down` / :func:`float_up`: the largest float <= q / the smallest float >= q of a rational;
+- :func:`sum_error`: an a-priori bound of the rounding error of a float sum (Higham, gamma_n).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+UNIT = 2.0 ** -53
+"""Unit roundoff of binary64: |fl(a op b) - a op b| <= UNIT |a op b| for normal results."""
+ULP_ONE = 2 * UNIT
+"""The gap between 1 and the next float (2^-52), the relative rounding pad of interval sums."""
+TINY = np.finfo(float).tiny
+"""The smallest normal float: absorbs underflow of one product."""
+UNDERFLOW = 1e-290
+"""Absorbs the underflow of many products of tiny numbers in a sum."""
+
+
+def round_down(x):
+    """The next binary64 toward -inf (elementwise on floats or NumPy arrays)."""
+    if isinstance(x, np.ndarray):
+        return np.nextafter(x, -np.inf)
+    return math.nextafter(float(x), -math.inf)
+
+
+def round_up(x):
+    """The next binary64 toward +inf (elementwise on floats or NumPy arrays)."""
+    if isinstance(x, np.ndarray):
+        return np.nextafter(x, np.inf)
+    return math.nextafter(float(x), math.inf)
+
+
+def float_down(q: Fraction) -> float:
+    """The largest float <= q."""
+    f = float(q)
+    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
+
+
+def float_up(q: Fraction) -> float:
+    """The smallest float >= q."""
+    f = float(q)
+    return f if Fraction(f) >= q else math.nextafter(f, math.inf)
+
+
+def sum_error(terms: int, magnitude) -> np.ndarray | float:
+    """A bound on |fl(sum) - sum| for `terms` rounded products summed in any order, given sum of |products|.
+
+    gamma_{n+1} = (n+1)u / (1 - (n+1)u) <= 2 (n+1) u; doubled again to cover rounding of the bound itself.
+    """
+    return 4.0 * (terms + 2) * UNIT * np.asarray(magnitude) + UNDERFLOW
+
+
+def sum_pad(magnitude, terms: int):
+    """The outward pad of a float interval sum of `terms` products plus a bias: (terms + 2)·2^-52·magnitude."""
+    return (terms + 2) * ULP_ONE * magnitude + TINY

@@ -1,0 +1,67 @@
+"""The one walk over a network's layers.
+
+A network computes, layer after layer, an affine step followed (on hidden layers) by an
+activation; the output layer's affine values are the logits.  :func:`walk` is the only loop
+over the layers in smtnn: what a step means depends on the *domain* it is given (exact
+rationals, integers, outward-rounded float intervals, interval slopes, pySMT terms, LP rows,
+floats with gradients).  A domain implements
+
+- ``affine(index, layer, value)``: the values of W h + b from the values h of the layer's inputs;
+- one method per hidden activation kind, named after it (``relu``, ``leaky_relu``, ``linear``,
+  ``sigmoid``, ``tanh``), with the signature ``kind(index, layer, pre)``.
+
+A new activation is one method per domain; a new arithmetic is one new domain.  A domain
+without a method for an activation the network uses is rejected before any step runs, with a
+message listing what that domain supports.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..errors import UnsupportedModelError
+
+ACTIVATION_KINDS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
+"""The hidden activations a domain may implement, one method each."""
+
+
+class Domain(Protocol):
+    """An arithmetic the walk runs in (see the module docstring)."""
+
+    def affine(self, index: int, layer, value: Any) -> Any: ...
+
+
+def supported(domain) -> tuple[str, ...]:
+    """The hidden activation kinds the domain implements."""
+    return tuple(kind for kind in ACTIVATION_KINDS if callable(getattr(domain, kind, None)))
+
+
+def check_supported(network, domain, stop: int | None = None) -> None:
+    """Raise UnsupportedModelError unless the domain implements every hidden activation the walk will meet."""
+    last = len(network.layers) - 1
+    kinds = supported(domain)
+    for index, layer in enumerate(network.layers[:last][:stop]):
+        if layer.activation not in kinds:
+            raise UnsupportedModelError(
+                f"hidden layer {index} '{layer.name}' uses activation '{layer.activation}', which "
+                f"{getattr(domain, 'description', type(domain).__name__)} does not support; "
+                f"supported: {', '.join(kinds)}")
+
+
+def walk(network, domain, inputs, *, stop: int | None = None, record: list | None = None):
+    """Feed `inputs` through the layers in `domain`.
+
+    Returns the logits (the output layer's affine values), or, with ``stop`` below the number
+    of layers, the activations of layer ``stop - 1``.  ``record`` (a list) receives every
+    walked layer's affine values (pre-activations) in order.
+    """
+    check_supported(network, domain, stop)
+    last = len(network.layers) - 1
+    value = inputs
+    for index, layer in enumerate(network.layers[:stop]):
+        pre = domain.affine(index, layer, value)
+        if record is not None:
+            record.append(pre)
+        if index == last:
+            return pre
+        value = getattr(domain, layer.activation)(index, layer, pre)
+    return value
