@@ -25,6 +25,9 @@ from .exact import Enclosure, sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
+from .rounding import ULP_ONE, float_down, float_up
+from .semantics import walk
+from .semantics.intervals import IntervalDomain
 from .slopes import derivative_range, logit_slopes, mean_value_bound, sigmoid_second_derivative_range, times_interval
 
 Q = Fraction
@@ -180,50 +183,9 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
 
 
 # -- branch and bound for Eq. 12 ----------------------------------------------------------
-_UNIT = 2.0 ** -52
-
-
-def _down(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
-
-
-def _up(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
-
-
-def _widen(lo, hi, magnitude, terms):
-    pad = (terms + 2) * _UNIT * magnitude + np.finfo(float).tiny
-    return lo - pad, hi + pad
-
-
-def _activate(kind, lo, hi):
-    if kind == "linear":
-        return lo, hi
-    if kind == "relu":
-        return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
-    f = (lambda a: 1.0 / (1.0 + np.exp(-a))) if kind == "sigmoid" else np.tanh
-    a, b = f(lo), f(hi)
-    return a - 1e-13 * np.abs(a) - 1e-300, b + 1e-13 * np.abs(b) + 1e-300
-
-
 def interval_logits(network: Network, plo, phi, xlo, xhi):
     """Sound float64 bounds of the logits over boxes of inputs (rows of xlo/xhi) and one parameter box."""
-    hlo, hhi = xlo, xhi
-    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
-        wlo = plo[ws].reshape(layer.weights.shape)
-        whi = phi[ws].reshape(layer.weights.shape)
-        prods = np.stack([wlo[None] * hlo[:, None, :], wlo[None] * hhi[:, None, :],
-                          whi[None] * hlo[:, None, :], whi[None] * hhi[:, None, :]])
-        lo = prods.min(axis=0).sum(axis=2) + plo[bs]
-        hi = prods.max(axis=0).sum(axis=2) + phi[bs]
-        magnitude = np.abs(prods).max(axis=0).sum(axis=2) + np.maximum(np.abs(plo[bs]), np.abs(phi[bs]))
-        lo, hi = _widen(lo, hi, magnitude, layer.inputs)
-        if k == len(network.layers) - 1:
-            return lo, hi
-        hlo, hhi = _activate(layer.activation, lo, hi)
-    raise AssertionError("unreachable")
+    return walk(network, IntervalDomain(network, plo, phi), (xlo, xhi))
 
 
 def _sigmoid_down(z):
@@ -238,7 +200,7 @@ def _sigmoid_up(z):
 
 def _interval_minus(a, b):
     lo, hi = a[0] - b[1], a[1] - b[0]
-    pad = 2 * _UNIT * np.maximum(np.abs(lo), np.abs(hi)) + 1e-300
+    pad = 2 * ULP_ONE * np.maximum(np.abs(lo), np.abs(hi)) + 1e-300
     return lo - pad, hi + pad
 
 
@@ -255,7 +217,7 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
     centre = (lo + hi) / 2
     low_c, high_c = logit_slopes(network, plo, phi, centre, centre, gradients=False)
     nominal_c, _ = logit_slopes(network, p0, p0, centre, centre, gradients=False)
-    radius = np.maximum(hi - centre, centre - lo) * (1 + 2 * _UNIT)
+    radius = np.maximum(hi - centre, centre - lo) * (1 + 2 * ULP_ONE)
     g0 = (nominal.glo[:, 0], nominal.ghi[:, 0])
     parts = []
     for zp, zp_c, sign in ((high, high_c, 1), (low, low_c, -1)):
@@ -273,7 +235,7 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
         glo, ghi = t_lo + k_lo, t_hi + k_hi
         if sign < 0:
             glo, ghi = -ghi, -glo
-        pad = 4 * _UNIT * (np.maximum(np.abs(t_lo), np.abs(t_hi)) + np.maximum(np.abs(k_lo), np.abs(k_hi))) + 1e-300
+        pad = 4 * ULP_ONE * (np.maximum(np.abs(t_lo), np.abs(t_hi)) + np.maximum(np.abs(k_lo), np.abs(k_hi))) + 1e-300
         glo, ghi = glo - pad, ghi + pad
         value = (_sigmoid_up(zp_c.hi[:, 0]) - _sigmoid_down(nominal_c.lo[:, 0]) if sign > 0
                  else _sigmoid_up(nominal_c.hi[:, 0]) - _sigmoid_down(zp_c.lo[:, 0]))
@@ -286,7 +248,7 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
 
 
 def _outward(v):
-    return v + 4 * _UNIT * np.abs(v) + 1e-300
+    return v + 4 * ULP_ONE * np.abs(v) + 1e-300
 
 
 @dataclass
@@ -323,11 +285,11 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     `mean_value=False` keeps only first-order interval bounds (the plain reference the tests compare against).
     """
     start = time.perf_counter()
-    plo = np.array([_down(v) for v in perturbation.lower])
-    phi = np.array([_up(v) for v in perturbation.upper])
+    plo = np.array([float_down(v) for v in perturbation.lower])
+    phi = np.array([float_up(v) for v in perturbation.upper])
     p0 = network.parameter_vector()
-    dlo = np.array([_down(v) for v in domain.lower])
-    dhi = np.array([_up(v) for v in domain.upper])
+    dlo = np.array([float_down(v) for v in domain.lower])
+    dhi = np.array([float_up(v) for v in domain.upper])
     span = np.where(dhi > dlo, dhi - dlo, 1.0)
     splittable = dhi > dlo
 

@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 
 from ..network import Network
+from ..semantics import walk
+from ..semantics.floats import FloatGradients
 
 Form = Sequence[Sequence[int]]   # coefficients per network over its outputs
 
@@ -13,24 +15,16 @@ Form = Sequence[Sequence[int]]   # coefficients per network over its outputs
 def values_and_gradients(networks: Sequence[Network], forms: Sequence[Form], xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """min_i form_i(z(x)) for a batch and its (sub)gradient with respect to x."""
     xs = np.atleast_2d(np.asarray(xs, dtype=float))
-    caches, values = [], np.zeros((xs.shape[0], len(forms)))
+    passes, values = [], np.zeros((xs.shape[0], len(forms)))
     for t, net in enumerate(networks):
-        h, masks = xs, []
-        for layer in net.layers[:-1]:
-            a = h @ layer.weights.T + layer.bias
-            mask = (a >= 0) if layer.activation == "relu" else np.ones_like(a, dtype=bool)
-            masks.append(mask)
-            h = np.where(mask, a, 0.0) if layer.activation == "relu" else a
-        z = h @ net.layers[-1].weights.T + net.layers[-1].bias
+        domain = FloatGradients()
+        z = walk(net, domain, xs)
         values += z @ np.array([form[t] for form in forms], dtype=float).T
-        caches.append(masks)
+        passes.append(domain)
     pick = values.argmin(axis=1)
     grad = np.zeros_like(xs)
-    for t, net in enumerate(networks):
-        g = np.array([forms[i][t] for i in pick], dtype=float) @ net.layers[-1].weights
-        for k in range(len(net.layers) - 2, -1, -1):
-            g = (g * caches[t][k]) @ net.layers[k].weights
-        grad += g
+    for t, domain in enumerate(passes):
+        grad += domain.pullback(np.array([forms[i][t] for i in pick], dtype=float))
     return values[np.arange(len(pick)), pick], grad
 
 

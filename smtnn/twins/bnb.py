@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..domain import Box
+from ..rounding import float_down as down, float_up as up
 from .attack import pgd
 from .exactnet import ExactNetwork
 from .leaf import LeafLP, solve_leaf
@@ -86,8 +87,6 @@ class Search:
             return
         ends = [r.interval(f) for f in self.forms]
         self.t_bounds = (min(lo for lo, _ in ends), min(hi for _, hi in ends))
-        from .rounding import down, up
-
         (self.t_col,) = m.add_cols([down(self.t_bounds[0])], [up(self.t_bounds[1])])
         for f in self.forms:
             c = r.cost(f)
@@ -112,7 +111,7 @@ class Search:
         return min(lin(f) for f in self.forms)
 
     # -- nodes ------------------------------------------------------------------------------
-    def _bound(self, phases: dict[Key, bool], basis=None):
+    def bound(self, phases: dict[Key, bool], basis=None):
         cols, rows = self.relax.overrides(phases)
         sol = self.model.minimize(self.cost, cols, rows, basis)
         self.lp_calls += 1
@@ -143,14 +142,16 @@ class Search:
                 eye = np.zeros((len(keys), layer.outputs), dtype=object)
                 for i, key in enumerate(keys):
                     eye[i, key[2]] = 1
-                p, e, q = en.forms(k, eye, masks)
+                form = en.forms(k, eye, masks)
+                p, e, q = form.numerators, form.exponent, form.constants
                 for i, key in enumerate(keys):
                     s = 1 if phases[key] else -1
                     rows.append((tuple(Fraction(s * int(v), 1 << e) for v in p[i]), s * q[i]))
             last = len(en.network.layers) - 1
             everything = self.forms + self.constraints
             coeff = np.array([list(f[t]) for f in everything], dtype=object)
-            p, e, q = en.forms(last, coeff, masks)
+            form = en.forms(last, coeff, masks)
+            p, e, q = form.numerators, form.exponent, form.constants
             forms_x.append([([Fraction(int(v), 1 << e) for v in p[i]], q[i]) for i in range(len(everything))])
         combined = []
         for i in range(len(self.forms) + len(self.constraints)):
@@ -192,7 +193,7 @@ class Search:
         hi_f = np.array([float(v) for v in box.upper])
         if attack:
             for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]:
-                candidates.append(self._clip(x))
+                candidates.append(self.clip(x))
         candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
         best_x = max(candidates, key=self.value)
         best = self.value(best_x)
@@ -200,7 +201,7 @@ class Search:
         unresolved: list[Fraction] = []
         reasons: set[str] = set()
         counter = itertools.count()
-        upper, point, infeasible = self._bound({})
+        upper, point, infeasible = self.bound({})
         if upper is None:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
         heap: list[_Node] = [] if infeasible else [_Node(-float(upper), next(counter), upper, {}, point, self._duals, self._basis)]
@@ -226,7 +227,7 @@ class Search:
             if node.point is not None:
                 guess = self.float_value(node.point[self.relax.x])
                 if guess >= float(best) - 1e-9 * (1 + abs(guess)):
-                    x = self._clip(node.point[self.relax.x])
+                    x = self.clip(node.point[self.relax.x])
                     v = self.value(x)
                     if v > best:
                         best, best_x = v, x
@@ -247,7 +248,7 @@ class Search:
             for phase in (True, False):
                 child = dict(node.phases)
                 child[unit] = phase
-                up_c, pt, infeasible = self._bound(child, node.basis)
+                up_c, pt, infeasible = self.bound(child, node.basis)
                 if infeasible:
                     continue
                 if up_c is None:
@@ -269,5 +270,5 @@ class Search:
         return Outcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason, nodes, leaves, self.lp_calls,
                        time.perf_counter() - start, {"stopped": stop, "unresolved_leaves": len(unresolved), "below_floor": floored and upper_end == floor})
 
-    def _clip(self, x) -> tuple[Fraction, ...]:
+    def clip(self, x) -> tuple[Fraction, ...]:
         return tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, self.box.lower, self.box.upper))

@@ -66,7 +66,7 @@ def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engin
     possible = []
     for a in range(twins.n_classes):
         strict, weak = picks(twins, 0, a)
-        bound, _, infeasible = Search(relax, strict + weak, exact)._bound({})
+        bound, _, infeasible = Search(relax, strict + weak, exact).bound({})
         if not infeasible and (bound is None or bound >= 0):
             possible.append(a)
     stats = {"classes_N1": possible, "pairs_screened": 0, "pairs_searched": 0, "ties": 0}
@@ -80,11 +80,11 @@ def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engin
             s2, w2 = beats(twins, a, k)
             strict, weak = s1 + s2, w1 + w2
             search = Search(relax, strict + weak, exact)
-            bound, point, infeasible = search._bound({})
+            bound, point, infeasible = search.bound({})
             if infeasible or (bound is not None and bound < 0):
                 continue
             if engine == "relaxation":
-                wit = search._clip(point[relax.x]) if point is not None else None
+                wit = search.clip(point[relax.x]) if point is not None else None
                 if wit is not None and _disagree(twins, wit):
                     return _violated(twins, wit, engine, start, stats)
                 unknown.append(f"N1 picks {a}, N2 prefers {k}: the relaxation cannot exclude it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import intervals
-from .rounding import UNIT
+from ..rounding import UNIT
 
 
 def affine(w1, b1, w2, b2, h1_lo, h1_hi, delta_lo, delta_hi) -> tuple[np.ndarray, np.ndarray]:

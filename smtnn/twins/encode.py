@@ -1,10 +1,11 @@
 """Both networks as one pySMT formula over shared inputs, relu phases fixed by certified bounds.
 
-Each network is encoded with its :class:`~smtnn.encoder.Encoder` (nominal parameters as
-constants).  A relu unit whose certified bounds fix its phase becomes its pre-activation or 0;
-an unstable one becomes a variable h with h = ite(a >= 0, a, 0) plus the redundant triangle
-lemmas h >= 0, h >= a, h <= s (a - lo) and lo <= a <= hi, which give Z3's simplex the LP
-relaxation before any case split.
+Each network is walked in pySMT terms (:class:`~smtnn.semantics.terms.TermDomain`, nominal
+parameters as constants).  A relu unit whose certified bounds fix its phase becomes its
+pre-activation or 0; an unstable one becomes a variable h with h = ite(a >= 0, a, 0) plus the
+redundant triangle lemmas h >= 0, h >= a, h <= s (a - lo) and lo <= a <= hi, which give Z3's
+simplex the LP relaxation before any case split.  Leaky relu is the same with alpha·a below 0
+(lemmas h >= alpha·a, h >= a and the chord above).
 """
 from __future__ import annotations
 
@@ -16,7 +17,58 @@ from pysmt.fnode import FNode
 
 from .. import perturbation
 from ..encoder import Encoder
+from ..semantics import walk
+from ..semantics.terms import TermDomain
 from .relaxation import Relaxation
+
+
+class _PhaseTerms(TermDomain):
+    """Terms of one network of the pair: relu and leaky relu phases come from the relaxation's certified bounds."""
+
+    def __init__(self, pair: "PairEncoding", t: int, enc: Encoder, relax: Relaxation, parts: list[FNode]):
+        super().__init__(enc, enc.parameter_terms())
+        self.pair, self.t, self.relax, self.parts = pair, t, relax, parts
+
+    def _phases(self, k: int, layer, pre: list[FNode], alpha: Fraction) -> list[FNode]:
+        enc, out = self.encoder, []
+        for j, a in enumerate(pre):
+            unit = self.relax.units[(self.t, k, j)]
+            if unit.lo >= 0:
+                out.append(a)
+            elif unit.hi <= 0:
+                out.append(enc.real(0) if alpha == 0 else self.mgr.Times(enc.real(alpha), a))
+            else:
+                out.append(self._open(a, Fraction(unit.lo), Fraction(unit.hi), alpha, f"n{self.t}_l{k}_u{j}"))
+        return out
+
+    def _open(self, pre: FNode, lo: Fraction, hi: Fraction, alpha: Fraction, name: str) -> FNode:
+        """h = ite(a >= 0, a, alpha·a) for an open unit, with the triangle lemmas (alpha = 0: relu)."""
+        m, enc = self.mgr, self.encoder
+        self.pair.unstable += 1
+        a, h = enc.symbol("a_" + name), enc.symbol("h_" + name)
+        zero = enc.real(0)
+        if alpha == 0:
+            below = zero
+            upper = m.Times(enc.real(hi / (hi - lo)), m.Minus(a, enc.real(lo)))
+            lemmas = [m.GE(h, zero), m.GE(h, a), m.LE(h, upper)]
+        else:
+            below = m.Times(enc.real(alpha), a)
+            slope = (hi - alpha * lo) / (hi - lo)
+            offset = alpha * lo - slope * lo
+            lemmas = [m.GE(h, below), m.GE(h, a), m.LE(h, m.Plus(m.Times(enc.real(slope), a), enc.real(offset)))]
+        self.parts += [
+            m.Equals(a, pre),
+            m.Equals(h, m.Ite(m.GE(a, zero), a, below)),
+            m.GE(a, enc.real(lo)), m.LE(a, enc.real(hi)),
+            *lemmas,
+        ]
+        return h
+
+    def relu(self, k, layer, pre):
+        return self._phases(k, layer, pre, Fraction(0))
+
+    def leaky_relu(self, k, layer, pre):
+        return self._phases(k, layer, pre, Fraction(layer.alpha))
 
 
 class PairEncoding:
@@ -37,40 +89,7 @@ class PairEncoding:
         self.formula = self.mgr.And(parts)
 
     def _network(self, t: int, enc: Encoder, relax: Relaxation, parts: list[FNode]) -> list[FNode]:
-        net = enc.network
-        params = enc.parameter_terms()
-        h: list[FNode] = list(self.inputs)
-        for k, (layer, (ws, bs)) in enumerate(zip(net.layers, net.layer_slices())):
-            w, b = params[ws], params[bs]
-            pre = [enc.affine(w[r * layer.inputs:(r + 1) * layer.inputs], h, b[r]) for r in range(layer.outputs)]
-            if k == len(net.layers) - 1:
-                return pre
-            out = []
-            for j, a in enumerate(pre):
-                unit = relax.units[(t, k, j)]
-                if unit.kind == "linear" or unit.lo >= 0:
-                    out.append(a)
-                elif unit.hi <= 0:
-                    out.append(enc.real(0))
-                else:
-                    out.append(self._relu(enc, a, Fraction(unit.lo), Fraction(unit.hi), parts, f"n{t}_l{k}_u{j}"))
-            h = out
-        raise AssertionError("unreachable")
-
-    def _relu(self, enc: Encoder, pre: FNode, lo: Fraction, hi: Fraction, parts: list[FNode], name: str) -> FNode:
-        m = self.mgr
-        self.unstable += 1
-        a, h = enc.symbol("a_" + name), enc.symbol("h_" + name)
-        zero = enc.real(0)
-        slope = hi / (hi - lo)
-        parts += [
-            m.Equals(a, pre),
-            m.Equals(h, m.Ite(m.GE(a, zero), a, zero)),
-            m.GE(a, enc.real(lo)), m.LE(a, enc.real(hi)),
-            m.GE(h, zero), m.GE(h, a),
-            m.LE(h, m.Times(enc.real(slope), m.Minus(a, enc.real(lo)))),
-        ]
-        return h
+        return walk(enc.network, _PhaseTerms(self, t, enc, relax, parts), list(self.inputs))
 
     def objective(self, coeffs: Sequence[Sequence[int]]) -> FNode:
         """c1·z1 + c2·z2 as a term."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rounding import sum_error
+from ..rounding import sum_error
 
 
 def affine(weights: np.ndarray, bias: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,11 +15,3 @@ def affine(weights: np.ndarray, bias: np.ndarray, lo: np.ndarray, hi: np.ndarray
     err_lo = sum_error(weights.shape[1] + 1, np.abs(small).sum(axis=1) + np.abs(bias))
     err_hi = sum_error(weights.shape[1] + 1, np.abs(large).sum(axis=1) + np.abs(bias))
     return np.nextafter(out_lo - err_lo, -np.inf), np.nextafter(out_hi + err_hi, np.inf)
-
-
-def activate(kind: str, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if kind == "relu":
-        return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
-    if kind == "linear":
-        return lo, hi
-    raise ValueError(f"no piecewise-linear relaxation for activation '{kind}'")

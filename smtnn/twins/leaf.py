@@ -16,7 +16,7 @@ import numpy as np
 
 from .linalg import solve
 from .lp import LinearModel, highspy
-from .rounding import down, up
+from ..rounding import float_down as down, float_up as up
 
 
 @dataclass(frozen=True)

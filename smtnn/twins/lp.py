@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 import scipy.sparse as sp
 
-from .rounding import sum_error
+from ..rounding import sum_error
 
 try:  # pragma: no cover - exercised when highspy is installed
     import highspy

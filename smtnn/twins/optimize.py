@@ -100,11 +100,11 @@ class Analysis:
         return self._z3(search, forms, timeout)
 
     def _relaxed(self, search: Search, forms):
-        upper, point, _ = search._bound({})
+        upper, point, _ = search.bound({})
         interval_upper = min(hi for _, hi in (self.relaxation.interval(f) for f in forms))
         upper = interval_upper if upper is None else min(upper, interval_upper)
         centre = tuple((a + b) / 2 for a, b in zip(self.box.lower, self.box.upper))
-        candidates = [centre] + ([search._clip(point[self.relaxation.x])] if point is not None else [])
+        candidates = [centre] + ([search.clip(point[self.relaxation.x])] if point is not None else [])
         wit = max(candidates, key=search.value)
         lower = search.value(wit)
         return lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", ""
@@ -133,7 +133,7 @@ class Analysis:
         else:
             reason = answer.reason or "z3: no optimum"
         lower, upper, wit, method, _ = self._relaxed(search, forms)
-        best = max([wit] + [search._clip(x) for x in _attack(search)], key=search.value)
+        best = max([wit] + [search.clip(x) for x in _attack(search)], key=search.value)
         return search.value(best), upper, best, "relaxation bound + PGD (z3 gave no optimum)", reason, stats
 
 

@@ -21,10 +21,13 @@ import numpy as np
 from ..domain import Box
 from ..network import Network
 from . import difference, intervals
+from ..rounding import float_down as down, float_up as up, round_down, round_up
+from ..semantics import walk
 from .lp import LinearModel, Solution
-from .rounding import down, up
 
 Key = tuple[int, int, int]   # (network, hidden layer, unit)
+KINKED = ("relu", "leaky_relu")
+"""Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,20 @@ class Unit:
     hi: float
     link: int | None = None
     tri: int | None = None       # the triangle's upper row h <= s (a - lo), for unstable units
+    alpha: float = 0.0           # leaky relu's negative slope (0 for relu)
+    low_link: int | None = None  # leaky relu's row h - alpha·a >= 0 (= 0 when inactive)
 
     @property
     def height(self) -> float:
-        """Largest gap between the triangle and relu: -lo * hi / (hi - lo)."""
-        return -self.lo * self.hi / (self.hi - self.lo) if self.unstable else 0.0
+        """Largest gap between the triangle and the activation: -lo * hi * (1 - alpha) / (hi - lo)."""
+        if not self.unstable:
+            return 0.0
+        gap = -self.lo * self.hi / (self.hi - self.lo)
+        return gap if self.alpha == 0 else gap * (1 - self.alpha)
 
     @property
     def unstable(self) -> bool:
-        return self.kind == "relu" and self.lo < 0 < self.hi
+        return self.kind in KINKED and self.lo < 0 < self.hi
 
 
 @dataclass(frozen=True)
@@ -96,60 +104,7 @@ class Relaxation:
         return np.array([m.col_lo[c] for c in cols]), np.array([m.col_hi[c] for c in cols])
 
     def _add_network(self, t: int, net: Network, tighten: bool) -> None:
-        m = self.model
-        prev = self.x
-        shared = _common_prefix(self.networks[0], net) if t else 0
-        paired = t == 1 and difference.compatible(self.networks[0], net)
-        delta = (np.zeros(net.n_inputs), np.zeros(net.n_inputs))
-        self.layer_cols.append([])
-        for k, layer in enumerate(net.layers):
-            last = k == len(net.layers) - 1
-            if k < shared:   # the same layer on the same inputs: share its columns (and phases)
-                if last:
-                    self.logits.append(self.logits[0])
-                    return
-                for j in range(layer.outputs):
-                    self.units[(t, k, j)] = self.units[(0, k, j)]
-                self.layer_cols[t].append(self.layer_cols[0][k])
-                prev = self.layer_cols[0][k][1]
-                delta = (np.zeros(layer.outputs), np.zeros(layer.outputs))
-                continue
-            w, b = layer.weights, layer.bias
-            lo, hi = intervals.affine(w, b, *self._bounds(prev))
-            if paired:   # d = a_first - a_second, so a_second lies in a_first - d
-                first = self.networks[0].layers[k]
-                a0 = self.logits[0] if last else self.layer_cols[0][k][0]
-                h0_prev = self.layer_cols[0][k - 1][1] if k else self.x
-                d_lo, d_hi = difference.affine(first.weights, first.bias, w, b, *self._bounds(h0_prev), *delta)
-                l0, u0 = self._bounds(a0)
-                lo = np.maximum(lo, np.nextafter(l0 - d_hi, -np.inf))
-                hi = np.minimum(hi, np.nextafter(u0 - d_lo, np.inf))
-                hi = np.maximum(lo, hi)
-            if tighten and k >= 1 and not last and layer.activation == "relu":
-                for j in np.flatnonzero((lo < 0) & (hi > 0)):
-                    lo[j], hi[j] = self._tighten(prev, w[j], b[j], lo[j], hi[j])
-            a = m.add_cols(lo, hi)
-            for j in range(layer.outputs):
-                m.add_row(np.concatenate([[a[j]], prev]), np.concatenate([[1.0], -w[j]]), b[j], b[j])
-            if paired:
-                rows = [m.add_row([a0[j], a[j]], [1.0, -1.0], d_lo[j], d_hi[j]) for j in range(layer.outputs)]
-                open_pair = ((l0 < 0) & (u0 > 0)) | ((lo < 0) & (hi > 0))
-                if tighten and k >= 1 and not last and layer.activation == "relu":
-                    d_lo, d_hi = self._tighten_rows(rows, [a0, a], open_pair)
-            if last:
-                self.logits.append(a)
-                return
-            prev = self._activate(t, k, layer.activation, a, lo, hi)
-            self.layer_cols[t].append((a, prev))
-            if paired:
-                if layer.activation == "relu":
-                    delta = difference.relu(d_lo, d_hi, l0, u0, lo, hi)
-                    h0 = self.layer_cols[0][k][1]
-                    rows = [m.add_row([h0[j], prev[j]], [1.0, -1.0], delta[0][j], delta[1][j]) for j in range(layer.outputs)]
-                    if tighten and k >= 1:
-                        delta = self._tighten_rows(rows, [h0, prev], open_pair)
-                else:
-                    delta = (d_lo, d_hi)
+        self.logits.append(walk(net, RowDomain(self, t, net, tighten), self.x))
 
     def _tighten_rows(self, rows: list[int], cols: list[np.ndarray], which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Certified LP bounds of first - second on the difference rows of the `which` units (tightening their ranges)."""
@@ -179,24 +134,6 @@ class Relaxation:
             hi = min(hi, up(-high.bound + Fraction(bias)))
         return lo, max(lo, hi)
 
-    def _activate(self, t: int, k: int, kind: str, a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        m = self.model
-        if kind == "linear":
-            for j, col in enumerate(a):
-                self.units[(t, k, j)] = Unit((t, k, j), kind, col, col, lo[j], hi[j])
-            return a
-        h = m.add_cols(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
-        for j in range(len(a)):
-            link = tri = None
-            if lo[j] >= 0:
-                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, 0.0)
-            elif hi[j] > 0:
-                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, np.inf)
-                s = up(Fraction(hi[j]) / (Fraction(hi[j]) - Fraction(lo[j])))
-                tri = m.add_row([h[j], a[j]], [1.0, -s], -np.inf, up(-Fraction(s) * Fraction(lo[j])))
-            self.units[(t, k, j)] = Unit((t, k, j), kind, a[j], h[j], lo[j], hi[j], link, tri)
-        return h
-
     # -- queries -------------------------------------------------------------------------------
     def unstable(self) -> list[Unit]:
         """The distinct relu units whose phase the certified bounds leave open."""
@@ -210,7 +147,7 @@ class Relaxation:
         return c
 
     def overrides(self, phases: dict[Key, bool] | None) -> tuple[dict, dict]:
-        """Column and row bound changes fixing some relu phases (True: active, False: inactive)."""
+        """Column and row bound changes fixing some relu/leaky relu phases (True: active, False: inactive)."""
         cols, rows = {}, {}
         for key, active in (phases or {}).items():
             u = self.units[key]
@@ -220,7 +157,11 @@ class Relaxation:
                     rows[u.link] = (0.0, 0.0)
             else:
                 cols[u.a] = (u.lo, min(u.hi, 0.0))
-                cols[u.h] = (0.0, 0.0)
+                if u.low_link is None:
+                    cols[u.h] = (0.0, 0.0)
+                else:   # leaky relu: h = alpha·a
+                    cols[u.h] = (self.model.col_lo[u.h], 0.0)
+                    rows[u.low_link] = (0.0, 0.0)
         return cols, rows
 
     def minimize(self, coeffs: Sequence[Sequence[int]], phases: dict[Key, bool] | None = None) -> Bound:
@@ -231,11 +172,6 @@ class Relaxation:
         point = sol.point[self.x] if sol.ok else None
         return Bound(sol.bound, sol.value, point, sol.status)
 
-    def maximize(self, coeffs: Sequence[Sequence[int]], phases: dict[Key, bool] | None = None) -> Bound:
-        """Certified upper bound of c1·z1 + c2·z2 over the relaxation."""
-        low = self.minimize([[-v for v in c] for c in coeffs], phases)
-        return Bound(None if low.bound is None else -low.bound, -low.value, low.point, low.status)
-
     def interval(self, coeffs: Sequence[Sequence[int]]) -> tuple[Fraction, Fraction]:
         """The interval-arithmetic bounds of c1·z1 + c2·z2 from the logits' certified ranges."""
         lo = hi = Fraction(0)
@@ -245,3 +181,144 @@ class Relaxation:
                     ends = (c * Fraction(self.model.col_lo[col]), c * Fraction(self.model.col_hi[col]))
                     lo, hi = lo + min(ends), hi + max(ends)
         return lo, hi
+
+
+class RowDomain:
+    """The LP-rows domain: a value is the array of LP columns holding a layer's values.
+
+    The affine step adds pre-activation columns with certified bounds (interval propagation,
+    the difference rows of paired twins, LP tightening) and their defining rows; relu and leaky
+    relu add output columns with the triangle rows; leading layers shared exactly with the first
+    network reuse its columns.
+    """
+
+    description = "the triangle LP relaxation"
+
+    def __init__(self, relaxation: Relaxation, t: int, net: Network, tighten: bool):
+        self.relax, self.t, self.net, self.tighten = relaxation, t, net, tighten
+        self.model = relaxation.model
+        self.shared = _common_prefix(relaxation.networks[0], net) if t else 0
+        self.paired = t == 1 and difference.compatible(relaxation.networks[0], net)
+        self.delta = (np.zeros(net.n_inputs), np.zeros(net.n_inputs))
+        self.last = len(net.layers) - 1
+        self.pending: dict = {}
+        relaxation.layer_cols.append([])
+
+    def affine(self, k: int, layer, prev: np.ndarray) -> np.ndarray:
+        r, m, t = self.relax, self.model, self.t
+        last = k == self.last
+        if k < self.shared:   # the same layer on the same inputs: share its columns (and phases)
+            return r.logits[0] if last else r.layer_cols[0][k][0]
+        w, b = layer.weights, layer.bias
+        lo, hi = intervals.affine(w, b, *r._bounds(prev))
+        pending = {}
+        if self.paired:   # d = a_first - a_second, so a_second lies in a_first - d
+            first = r.networks[0].layers[k]
+            a0 = r.logits[0] if last else r.layer_cols[0][k][0]
+            h0_prev = r.layer_cols[0][k - 1][1] if k else r.x
+            d_lo, d_hi = difference.affine(first.weights, first.bias, w, b, *r._bounds(h0_prev), *self.delta)
+            l0, u0 = r._bounds(a0)
+            lo = np.maximum(lo, np.nextafter(l0 - d_hi, -np.inf))
+            hi = np.minimum(hi, np.nextafter(u0 - d_lo, np.inf))
+            hi = np.maximum(lo, hi)
+        kinked = not last and layer.activation in KINKED
+        if self.tighten and k >= 1 and kinked:
+            for j in np.flatnonzero((lo < 0) & (hi > 0)):
+                lo[j], hi[j] = r._tighten(prev, w[j], b[j], lo[j], hi[j])
+        a = m.add_cols(lo, hi)
+        for j in range(layer.outputs):
+            m.add_row(np.concatenate([[a[j]], prev]), np.concatenate([[1.0], -w[j]]), b[j], b[j])
+        if self.paired:
+            rows = [m.add_row([a0[j], a[j]], [1.0, -1.0], d_lo[j], d_hi[j]) for j in range(layer.outputs)]
+            open_pair = ((l0 < 0) & (u0 > 0)) | ((lo < 0) & (hi > 0))
+            if self.tighten and k >= 1 and kinked:
+                d_lo, d_hi = r._tighten_rows(rows, [a0, a], open_pair)
+            pending = {"d": (d_lo, d_hi), "first": (l0, u0), "open": open_pair}
+        self.pending = {"bounds": (lo, hi), **pending}
+        return a
+
+    def _shared(self, k: int) -> np.ndarray:
+        r = self.relax
+        for j in range(self.net.layers[k].outputs):
+            r.units[(self.t, k, j)] = r.units[(0, k, j)]
+        r.layer_cols[self.t].append(r.layer_cols[0][k])
+        self.delta = (np.zeros(self.net.layers[k].outputs), np.zeros(self.net.layers[k].outputs))
+        return r.layer_cols[0][k][1]
+
+    def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds) -> np.ndarray:
+        """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second."""
+        r, m = self.relax, self.model
+        r.layer_cols[self.t].append((a, h))
+        if self.paired:
+            if difference_bounds is None:
+                self.delta = self.pending["d"]
+            else:
+                h0 = r.layer_cols[0][k][1]
+                delta = difference_bounds()
+                rows = [m.add_row([h0[j], h[j]], [1.0, -1.0], delta[0][j], delta[1][j]) for j in range(len(h))]
+                if self.tighten and k >= 1:
+                    delta = r._tighten_rows(rows, [h0, h], self.pending["open"])
+                self.delta = delta
+        return h
+
+    def linear(self, k: int, layer, a: np.ndarray) -> np.ndarray:
+        if k < self.shared:
+            return self._shared(k)
+        lo, hi = self.pending["bounds"]
+        for j, col in enumerate(a):
+            self.relax.units[(self.t, k, j)] = Unit((self.t, k, j), "linear", col, col, lo[j], hi[j])
+        return self._finish(k, a, a, None)
+
+    def relu(self, k: int, layer, a: np.ndarray) -> np.ndarray:
+        if k < self.shared:
+            return self._shared(k)
+        m, t = self.model, self.t
+        lo, hi = self.pending["bounds"]
+        h = m.add_cols(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
+        for j in range(len(a)):
+            link = tri = None
+            if lo[j] >= 0:
+                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, 0.0)
+            elif hi[j] > 0:
+                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, np.inf)
+                s = up(Fraction(hi[j]) / (Fraction(hi[j]) - Fraction(lo[j])))
+                tri = m.add_row([h[j], a[j]], [1.0, -s], -np.inf, up(-Fraction(s) * Fraction(lo[j])))
+            self.relax.units[(t, k, j)] = Unit((t, k, j), "relu", a[j], h[j], lo[j], hi[j], link, tri)
+
+        def differences():
+            (d_lo, d_hi), (l0, u0) = self.pending["d"], self.pending["first"]
+            return difference.relu(d_lo, d_hi, l0, u0, lo, hi)
+        return self._finish(k, a, h, differences)
+
+    def leaky_relu(self, k: int, layer, a: np.ndarray) -> np.ndarray:
+        """h = a (active) or alpha·a (inactive); open units get h >= a, h >= alpha·a and the chord above."""
+        if k < self.shared:
+            return self._shared(k)
+        m, t = self.model, self.t
+        alpha = Fraction(layer.alpha)
+        slope = float(alpha)   # exact: alpha is the rational of a float
+        lo, hi = self.pending["bounds"]
+        h_lo = np.where(lo >= 0, lo, round_down(slope * np.minimum(lo, 0.0)))
+        h_hi = np.where(hi >= 0, hi, round_up(slope * np.minimum(hi, 0.0)))
+        h = m.add_cols(h_lo, h_hi)
+        for j in range(len(a)):
+            link = tri = low_link = None
+            if lo[j] >= 0:
+                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, 0.0)
+            elif hi[j] <= 0:
+                low_link = m.add_row([h[j], a[j]], [1.0, -slope], 0.0, 0.0)
+            else:
+                link = m.add_row([h[j], a[j]], [1.0, -1.0], 0.0, np.inf)
+                low_link = m.add_row([h[j], a[j]], [1.0, -slope], 0.0, np.inf)
+                l, u = Fraction(lo[j]), Fraction(hi[j])
+                s = up((u - alpha * l) / (u - l))
+                # a line of slope s above both ends of the convex leaky relu lies above it on [lo, hi]
+                offset = up(max(alpha * l - Fraction(s) * l, u - Fraction(s) * u))
+                tri = m.add_row([h[j], a[j]], [1.0, -s], -np.inf, offset)
+            self.relax.units[(t, k, j)] = Unit((t, k, j), "leaky_relu", a[j], h[j], lo[j], hi[j], link, tri, slope, low_link)
+
+        def differences():   # leaky(a1) - leaky(a2) lies between alpha·d and d
+            d_lo, d_hi = self.pending["d"]
+            return (np.where(d_lo < 0, d_lo, round_down(slope * np.maximum(d_lo, 0.0))),
+                    np.where(d_hi > 0, d_hi, round_up(slope * np.minimum(d_hi, 0.0))))
+        return self._finish(k, a, h, differences)
