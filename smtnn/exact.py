@@ -58,11 +58,6 @@ def _parse_decimal(text: str) -> Fraction:
         raise InvalidInputError(f"{shown!r} is not a number") from None
 
 
-def fractions_of(values) -> list[Fraction]:
-    """:func:`to_fraction` over a flat iterable."""
-    return [to_fraction(v) for v in values]
-
-
 class Enclosure:
     """A certified real interval [lo, hi] with rational endpoints."""
 
@@ -142,7 +137,3 @@ def logit_bracket(y: Fraction) -> Enclosure:
         return Enclosure.point(Fraction(0))
     return Enclosure.of_mpi(_IV.log(_mpi(y) / (1 - _mpi(y))))
 
-
-def as_float(q) -> float:
-    """A rational shown as the nearest float (for reports only, never for decisions)."""
-    return float(q)

@@ -31,10 +31,6 @@ class Perturbation:
         """Indices of the parameters that may move."""
         return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if lo != hi)
 
-    @property
-    def radius(self) -> tuple[Fraction, ...]:
-        return tuple(max(hi - p, p - lo) for p, lo, hi in zip(self.nominal, self.lower, self.upper))
-
     def contains(self, params: Sequence[Fraction]) -> bool:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
 

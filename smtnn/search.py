@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -48,7 +48,16 @@ def _midpoint(lo: Fraction, hi: Fraction) -> Fraction:
     return Fraction(round(mid * denominator), denominator)
 
 
-def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None):
+class Maximum(NamedTuple):
+    """A certified interval [lower, upper] of a maximum, the witness attaining `lower` (or None), and why it is not closed."""
+
+    lower: Fraction | None
+    upper: Fraction | None
+    best: object
+    reason: str
+
+
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None) -> Maximum:
     """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness).
 
     With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it.
@@ -64,11 +73,11 @@ def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, tim
             answer = session.check(None if deadline is None else max(deadline - time.perf_counter(), 0.001))
             session.pop()
             if answer.status is Status.UNSAT:
-                return lower, mid, best, BELOW_TARGET
+                return Maximum(lower, mid, best, BELOW_TARGET)
             if answer.status is Status.SAT:
                 value, witness = replay(answer.model)
                 if value >= mid:
-                    return value, upper, witness, ""
+                    return Maximum(value, upper, witness, "")
             target = None  # undecided: fall back to bisection
             continue
         remaining = None if deadline is None else deadline - time.perf_counter()
@@ -91,15 +100,15 @@ def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, tim
         else:
             reason = answer.reason or "solver returned unknown"
             break
-    return lower, upper, best, reason
+    return Maximum(lower, upper, best, reason)
 
 
 def maximize(session, encoder, objective, region: Callable, replay: Callable, *, tol_obj: Fraction, linear: bool,
-             timeout: float | None, bound: Fraction):
+             timeout: float | None, bound: Fraction) -> Maximum:
     """max objective over region(0); witnesses come from region(η > 0), a strict version of the region.
 
-    replay(model) -> (objective value, Witness, value enclosure) or None.  Returns
-    (lower, upper, (witness, value) or None, reason); upper None means region(0) is UNSAT.
+    replay(model) -> (objective value, Witness, value enclosure) or None.  Returns a
+    :class:`Maximum` whose ``best`` is (witness, value) or None; upper None means region(0) is UNSAT.
     `bound` is a sound upper bound of the objective (from interval propagation), used until UNSAT answers improve it.
     """
     m = encoder.mgr
@@ -113,10 +122,10 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
     first = session.check(left())
     if first.status is Status.UNSAT:
         session.pop()
-        return None, None, None, ""
+        return Maximum(None, None, None, "")
     if first.status is Status.UNKNOWN:
         session.pop()
-        return None, bound, None, first.reason or "solver returned unknown"
+        return Maximum(None, bound, None, first.reason or "solver returned unknown")
     upper = None
     if linear:
         optimum = session.maximize(objective, left())
@@ -149,13 +158,13 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
     if upper is not None:
         if not try_witness(upper - tol_obj):
             reason = "no strict witness found within the tolerance of the optimum"
-        return lower, upper, best, reason
+        return Maximum(lower, upper, best, reason)
     # bisection: the upper end from UNSAT answers on region(0), the lower end from replayed strict witnesses
     replayed = replay(first.model)
     if replayed is not None:
         lower, best = replayed[0], (replayed[1], replayed[2])
     elif not try_witness(Q(-(10 ** 12))):
-        return None, bound, None, "no replayable witness of a flip found"
+        return Maximum(None, bound, None, "no replayable witness of a flip found")
     upper = max(bound, lower)
     while upper - lower > tol_obj:
         if deadline is not None and time.perf_counter() >= deadline:
@@ -179,7 +188,7 @@ def maximize(session, encoder, objective, region: Callable, replay: Callable, *,
         else:
             reason = answer.reason or "solver returned unknown"
             break
-    return lower, upper, best, reason
+    return Maximum(lower, upper, best, reason)
 
 
 # -- branch and bound for Eq. 12 ----------------------------------------------------------
@@ -204,7 +213,16 @@ def _interval_minus(a, b):
     return lo - pad, hi + pad
 
 
-def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
+class BoxBounds(NamedTuple):
+    """Per box: an upper bound of the objective, each axis's share of its slack, and per axis +1/-1 where the
+    objective is monotone increasing/decreasing (0 otherwise)."""
+
+    bound: np.ndarray
+    share: np.ndarray
+    direction: np.ndarray
+
+
+def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float) -> BoxBounds:
     """Mean-value bounds of σ(z_hi) - σ(z0) and σ(z0) - σ(z_lo) over each box (:mod:`smtnn.slopes`).
 
     The gradient of σ(z_p) - σ(z0) is enclosed as σ'(z_p)·(∇z_p - ∇z0) + σ''(ξ)·(z_p - z0)·∇z0, both
@@ -244,7 +262,7 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float):
     (up, share_up, dir_up), (down, share_down, dir_down) = parts
     up_matters, down_matters = (up > floor)[:, None], (down > floor)[:, None]
     direction = np.where(~down_matters, dir_up, np.where(~up_matters, dir_down, np.where(dir_up == dir_down, dir_up, 0)))
-    return np.maximum(up, down), np.where((up >= down)[:, None], share_up, share_down), direction
+    return BoxBounds(np.maximum(up, down), np.where((up >= down)[:, None], share_up, share_down), direction)
 
 
 def _outward(v):
@@ -300,9 +318,9 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         down = _sigmoid_up(z0_hi[:, 0]) - _sigmoid_down(zp_lo[:, 0])
         first_order = _outward(np.maximum(up, down))
         if not mean_value:
-            return first_order, np.zeros_like(lo), np.zeros(lo.shape, dtype=int)
+            return BoxBounds(first_order, np.zeros_like(lo), np.zeros(lo.shape, dtype=int))
         mv, share, direction = _mean_value_bounds(network, plo, phi, p0, lo, hi, floor)
-        return np.minimum(first_order, mv), share, direction
+        return BoxBounds(np.minimum(first_order, mv), share, direction)
 
     def bounds(lo, hi, floor=-np.inf):
         """Per box (collapsed onto a face along axes where the objective is monotone): bound and axis shares."""

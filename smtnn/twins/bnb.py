@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -45,6 +45,14 @@ class Outcome:
     lp_calls: int = 0
     seconds: float = 0.0
     stats: dict = field(default_factory=dict)
+
+
+class NodeBound(NamedTuple):
+    """A node's certified LP bound (None when not certified), the LP point, and whether the LP is infeasible."""
+
+    upper: Fraction | None
+    point: np.ndarray | None
+    infeasible: bool
 
 
 @dataclass(order=True)
@@ -111,16 +119,17 @@ class Search:
         return min(lin(f) for f in self.forms)
 
     # -- nodes ------------------------------------------------------------------------------
-    def bound(self, phases: dict[Key, bool], basis=None):
+    def bound(self, phases: dict[Key, bool], basis=None) -> NodeBound:
+        """The certified upper bound of a node's LP (None if not certified), its LP point, and whether it is infeasible."""
         cols, rows = self.relax.overrides(phases)
         sol = self.model.minimize(self.cost, cols, rows, basis)
         self.lp_calls += 1
         self._duals, self._basis = sol.duals, sol.basis
         if sol.infeasible:
-            return None, None, True
+            return NodeBound(None, None, True)
         if sol.bound is None:
-            return None, (sol.point if sol.ok else None), False
-        return -sol.bound, sol.point, False
+            return NodeBound(None, (sol.point if sol.ok else None), False)
+        return NodeBound(-sol.bound, sol.point, False)
 
     def _leaf(self, phases: dict[Key, bool]) -> LeafLP:
         """The node's problem as an LP in the inputs (and t), all phases fixed."""

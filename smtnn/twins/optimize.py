@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from fractions import Fraction
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -34,6 +34,17 @@ def check_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise InvalidInputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
     return engine
+
+
+class Found(NamedTuple):
+    """A maximum found by one engine: certified ends, the witness attaining the lower end, how, and why not exact."""
+
+    lower: Fraction | float
+    upper: Fraction | float
+    witness: tuple | None
+    method: str
+    reason: str
+    stats: dict
 
 
 class Analysis:
@@ -77,29 +88,29 @@ class Analysis:
                 raise ValueError("a minimum is taken of one linear form")
             neg = [tuple(tuple(-c for c in cs) for cs in forms[0])]
             up = self._maximize(neg, engine, timeout, None if floor is None else -floor, seeds)
-            lower, upper, wit, method, reason, stats = -up[1], -up[0], *up[2:]
-            check = self.value(forms, wit)
+            found = Found(-up.upper, -up.lower, up.witness, up.method, up.reason, up.stats)
         else:
-            lower, upper, wit, method, reason, stats = self._maximize(forms, engine, timeout, floor, seeds)
-            check = self.value(forms, wit)
+            found = self._maximize(forms, engine, timeout, floor, seeds)
+        lower, upper, wit, method, reason, stats = found
+        check = self.value(forms, wit)
         attained = upper if sense == "min" else lower
         if check != attained:
             raise AssertionError(f"witness replays to {float(check)}, not {float(attained)}")
         return Extreme(quantity, sense, lower, upper, wit, engine, method, time.perf_counter() - start, reason, stats)
 
-    def _maximize(self, forms, engine, timeout, floor, seeds=()):
+    def _maximize(self, forms, engine, timeout, floor, seeds=()) -> "Found":
         relax = self.relaxation
         search = Search(relax, forms, self.exact_networks)
         if engine == "exact":
             out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None])
             stats = {"nodes": out.nodes, "leaves": out.leaves, "lp_calls": out.lp_calls,
                      "unstable_relus": len(relax.unstable()), **out.stats}
-            return out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats
+            return Found(out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats)
         if engine == "relaxation":
-            return self._relaxed(search, forms) + ({"unstable_relus": len(relax.unstable())},)
+            return self._relaxed(search, forms, {"unstable_relus": len(relax.unstable())})
         return self._z3(search, forms, timeout)
 
-    def _relaxed(self, search: Search, forms):
+    def _relaxed(self, search: Search, forms, stats: dict) -> "Found":
         upper, point, _ = search.bound({})
         interval_upper = min(hi for _, hi in (self.relaxation.interval(f) for f in forms))
         upper = interval_upper if upper is None else min(upper, interval_upper)
@@ -107,9 +118,9 @@ class Analysis:
         candidates = [centre] + ([search.clip(point[self.relaxation.x])] if point is not None else [])
         wit = max(candidates, key=search.value)
         lower = search.value(wit)
-        return lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", ""
+        return Found(lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", "", stats)
 
-    def _z3(self, search: Search, forms, timeout):
+    def _z3(self, search: Search, forms, timeout) -> "Found":
         from ..backends import Status, get_backend
         from .encode import PairEncoding
 
@@ -128,13 +139,13 @@ class Analysis:
             wit = tuple(answer.model[s.symbol_name()] for s in enc.inputs)
             value = search.value(wit)
             if value == answer.value:
-                return value, value, wit, "z3 optimize (ite encoding)", "", stats
+                return Found(value, value, wit, "z3 optimize (ite encoding)", "", stats)
             reason = "z3 optimum did not replay"
         else:
             reason = answer.reason or "z3: no optimum"
-        lower, upper, wit, method, _ = self._relaxed(search, forms)
-        best = max([wit] + [search.clip(x) for x in _attack(search)], key=search.value)
-        return search.value(best), upper, best, "relaxation bound + PGD (z3 gave no optimum)", reason, stats
+        relaxed = self._relaxed(search, forms, stats)
+        best = max([relaxed.witness] + [search.clip(x) for x in _attack(search)], key=search.value)
+        return Found(search.value(best), relaxed.upper, best, "relaxation bound + PGD (z3 gave no optimum)", reason, stats)
 
 
 def _attack(search: Search) -> list[np.ndarray]:

@@ -1,0 +1,244 @@
+"""The one layer walk and its domains, proved on leaky relu (the activation added through the seam).
+
+Every domain is checked on a hand-computed network, then against float sampling and against
+each other: exact replay, integers, intervals, slopes, pySMT terms (parametric and eliminated),
+the corner extreme, gradients, the twins' LP relaxation, branch and bound and Z3.
+"""
+from __future__ import annotations
+
+from fractions import Fraction as Q
+
+import numpy as np
+import pytest
+
+from smtnn import perturbation as P
+from smtnn import properties as pr
+from smtnn import search
+from smtnn.bounds import extreme_at, propagate, replay_logits
+from smtnn.domain import Box
+from smtnn.encoder import Encoder
+from smtnn.errors import UnsupportedModelError
+from smtnn.exact import Enclosure
+from smtnn.network import Dense, Network
+from smtnn.rounding import float_down, float_up, round_down, round_up
+from smtnn.semantics import walk
+from smtnn.semantics.integers import IntegerDomain
+from smtnn.slopes import logit_slopes
+from smtnn.twins.attack import values_and_gradients
+from smtnn.twins.bnb import Search
+from smtnn.twins.exactnet import ExactNetwork
+from smtnn.twins.optimize import Analysis
+from smtnn.twins.relaxation import Relaxation
+
+ALPHA = 0.25
+
+
+def hand_network() -> Network:
+    """x -> leaky_relu_{1/4}(W1 x + b1) -> W2 h + b2 (sigmoid output); at x = (1, 0) the logit is 5/2:
+    a = (1.5, -1), h = (1.5, -0.25), z = 2·1.5 + 3·(-0.25) + 0.25 = 2.5, dz/dx = 2·(1, -2) + 3·¼·(-1, 1) = (1.25, -3.25)."""
+    return Network((Dense(np.array([[1.0, -2.0], [-1.0, 1.0]]), np.array([0.5, 0.0]), "leaky_relu", alpha=ALPHA),
+                    Dense(np.array([[2.0, 3.0]]), np.array([0.25]), "sigmoid")))
+
+
+def random_network(seed: int, dims=(2, 4, 3, 3), alpha=0.1) -> Network:
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+        last = i == len(dims) - 2
+        layers.append(Dense(rng.normal(size=(n_out, n_in)), rng.normal(size=n_out) * 0.3,
+                            ("linear" if n_out > 1 else "sigmoid") if last else "leaky_relu", alpha=None if last else alpha))
+    return Network(tuple(layers))
+
+
+def float_logits(network: Network, params: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    return network.with_parameters(params).logits(xs)
+
+
+def test_hand_computed_value_in_every_domain():
+    net = hand_network()
+    x = [Q(1), Q(0)]
+    assert net.logits(np.array([1.0, 0.0]))[0] == 2.5
+    assert [(z.lo, z.hi) for z in replay_logits(net, x, net.exact_parameters())] == [(Q(5, 2), Q(5, 2))]
+    assert ExactNetwork(net).logits(x) == [Q(5, 2)]
+    point = np.array([[1.0, 0.0]])
+    p = net.parameter_vector()
+    lo, hi = search.interval_logits(net, p, p, point, point)
+    assert lo[0, 0] <= 2.5 <= hi[0, 0] and hi[0, 0] - lo[0, 0] < 1e-12
+    low, high = logit_slopes(net, p, p, point, point)
+    assert low.lo[0, 0] <= 2.5 <= low.hi[0, 0]
+    assert np.allclose(low.glo[0, 0], [1.25, -3.25]) and np.allclose(low.ghi[0, 0], [1.25, -3.25])
+    value, grad = values_and_gradients([net], [((1,),)], point)
+    assert value[0] == 2.5 and np.array_equal(grad[0], [1.25, -3.25])
+    enc = Encoder(net, P.uniform(net, 0))
+    xs = enc.input_symbols()
+    term = enc.logits(xs, enc.parameter_terms(), None, [])[0]
+    assert evaluate(enc, term, {s: enc.real(v) for s, v in zip(xs, x)}) == Q(5, 2)
+
+
+def test_a_phase_fixed_by_bounds_drops_the_case_split():
+    """With input bounds the unit a2 = -x0 + x1 <= -1/2 is always negative: its term is alpha·a2, no if-then-else."""
+    net = hand_network()
+    enc = Encoder(net, P.uniform(net, 0))
+    xs = enc.input_symbols()
+    box = Box((Q(1), Q(-1)), (Q(2), Q(0)))
+    term = enc.logits(xs, enc.parameter_terms(), box, [])[0]
+    assert "ite" not in term.serialize()
+
+
+def test_alpha_is_checked_at_construction():
+    w, b = np.ones((2, 2)), np.zeros(2)
+    out = Dense(np.ones((1, 2)), np.zeros(1), "sigmoid")
+    for alpha, words in ((None, "no negative slope"), (1.5, r"slopes in \[0, 1\]"), (-0.1, r"slopes in \[0, 1\]")):
+        with pytest.raises(UnsupportedModelError, match=words):
+            Network((Dense(w, b, "leaky_relu", alpha=alpha), out))
+    with pytest.raises(UnsupportedModelError, match="only leaky_relu layers"):
+        Network((Dense(w, b, "relu", alpha=0.1), out))
+    net = Network((Dense(w, b, "leaky_relu", alpha=0.1), out))
+    assert net.layers[0].alpha == Q(0.1) and net.piecewise_linear
+    assert net.with_parameters(net.parameter_vector()).layers[0].alpha == Q(0.1)
+
+
+def test_a_domain_without_the_activation_is_refused_before_walking():
+    net = Network((Dense(np.ones((2, 2)), np.zeros(2), "tanh"), Dense(np.ones((1, 2)), np.zeros(1), "sigmoid")))
+    with pytest.raises(UnsupportedModelError, match="hidden layer 0 .* 'tanh'.*supported: relu, leaky_relu, linear"):
+        walk(net, IntegerDomain(ExactNetwork(net).layers), None)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_enclosures_intervals_and_slopes_contain_sampled_values(seed):
+    net = random_network(seed, dims=(2, 4, 3, 1))
+    pert = P.uniform(net, Q(1, 20))
+    rng = np.random.default_rng(seed)
+    box = Box((Q(-1), Q(0)), (Q(0), Q(1, 2)))
+    xs = rng.uniform([-1, 0], [0, 0.5], size=(300, 2))
+    p0 = net.parameter_vector()
+    params = [p0 + rng.uniform(-0.05, 0.05, size=p0.size) * (1 - 1e-9) for _ in range(40)]
+    sampled = np.array([float_logits(net, p, xs)[:, 0] for p in params])
+    exact = propagate(net, [Enclosure(lo, hi) for lo, hi in zip(box.lower, box.upper)], pert.lower, pert.upper)[-1][0]
+    plo = np.array([float_down(v) for v in pert.lower])
+    phi = np.array([float_up(v) for v in pert.upper])
+    lo, hi = search.interval_logits(net, plo, phi, np.array([[-1.0, 0.0]]), np.array([[0.0, 0.5]]))
+    low, high = logit_slopes(net, plo, phi, np.array([[-1.0, 0.0]]), np.array([[0.0, 0.5]]))
+    for bottom, top in ((float(exact.lo), float(exact.hi)), (lo[0, 0], hi[0, 0]), (low.lo[0, 0], high.hi[0, 0])):
+        assert bottom - 1e-9 <= sampled.min() and sampled.max() <= top + 1e-9
+    # float point intervals and the float pass agree with exact replay at a sample
+    x = [Q(float(v)) for v in xs[0]]
+    z = replay_logits(net, x, [Q(float(v)) for v in params[0]])[0]
+    assert abs(float(z.lo) - sampled[0, 0]) < 1e-9 and z.lo == z.hi
+    assert ExactNetwork(net.with_parameters(params[0])).logits(x) == [z.lo]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_corner_extreme_is_attained_bounds_samples_and_matches_its_terms(seed):
+    """extreme_at and Encoder.eliminated_extreme are one derivation: the term, evaluated at x, is the number."""
+    net = random_network(seed, dims=(2, 3, 4, 1))
+    pert = P.subset(net, Q(1, 10), layers=[1, 2])
+    rng = np.random.default_rng(10 + seed)
+    box = Box((Q(-1), Q(-1)), (Q(1), Q(1)))
+    enc = Encoder(net, pert)
+    xs = enc.input_symbols()
+    p0 = net.parameter_vector()
+    free = np.array(pert.free)
+    for coeffs in ([1], [-1]):
+        term = enc.eliminated_extreme(xs, coeffs, box)
+        for _ in range(3):
+            x = [Q(int(v), 64) for v in rng.integers(-64, 65, size=2)]
+            ext = extreme_at(net, pert, x, coeffs)
+            assert ext.exact and ext.upper == ext.witness_value.lo == ext.witness_value.hi
+            assert pert.contains(ext.witness)
+            value = evaluate(enc, term, {s: enc.real(v) for s, v in zip(xs, x)})
+            assert value == ext.upper
+            samples = np.tile(p0, (400, 1))
+            samples[:, free] += rng.uniform(-0.1, 0.1, size=(400, free.size)) * (1 - 1e-9)
+            xf = np.array([[float(v) for v in x]])
+            sampled = max(coeffs[0] * float_logits(net, p, xf)[0, 0] for p in samples)
+            assert sampled <= float(ext.upper) + 1e-9
+
+
+def test_parametric_terms_equal_exact_replay_at_sampled_parameters():
+    net = random_network(7, dims=(2, 3, 3, 2))
+    pert = P.uniform(net, Q(1, 10))
+    enc = Encoder(net, pert)
+    xs, symbols = enc.input_symbols(), enc.parameter_symbols()
+    terms = enc.logits(xs, enc.parameter_terms(symbols), None, [])
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        x = [Q(int(v), 16) for v in rng.integers(-16, 17, size=2)]
+        params = [p + Q(int(rng.integers(-10, 11)), 100) if i in symbols else p for i, p in enumerate(pert.nominal)]
+        sub = {s: enc.real(v) for s, v in zip(xs, x)} | {symbols[i]: enc.real(params[i]) for i in symbols}
+        got = [evaluate(enc, t, sub) for t in terms]
+        assert got == [z.lo for z in replay_logits(net, x, params)]
+
+
+def test_local_epsilon_on_leaky_relu_is_exact_and_bounds_sampling():
+    net = random_network(3, dims=(2, 4, 1))
+    pert = P.uniform(net, Q(1, 50))
+    x0 = (0.25, -0.5)
+    est = pr.local_epsilon(net, pert, x0)
+    assert est.converged and est.lower <= est.upper
+    rng = np.random.default_rng(3)
+    p0 = net.parameter_vector()
+    f0 = 1 / (1 + np.exp(-net.logits(np.array(x0))[0]))
+    samples = p0 + rng.uniform(-0.02, 0.02, size=(3000, p0.size)) * (1 - 1e-9)
+    sampled = max(abs(1 / (1 + np.exp(-float_logits(net, p, np.array(x0))[0])) - f0) for p in samples)
+    assert sampled <= float(est.upper) + 1e-12
+
+
+def leaky_twins(seed: int):
+    rng = np.random.default_rng(seed)
+    first = random_network(seed, dims=(2, 3, 3, 3), alpha=0.2)
+    layers = [Dense(l.weights + rng.normal(size=l.weights.shape) * 0.05, l.bias, l.activation, alpha=l.alpha)
+              for l in first.layers]
+    return first, Network(tuple(layers))
+
+
+@pytest.mark.parametrize("seed", [0, 5, 7])   # 2, 7 and 4 open units: small enough for Z3's optimizer
+def test_twins_relaxation_and_branch_and_bound_on_leaky_relu(seed):
+    """The LP bound encloses sampling, branch and bound closes exactly and Z3's optimizer agrees."""
+    first, second = leaky_twins(seed)
+    box = Box((Q(-1, 4), Q(-1, 4)), (Q(1, 4), Q(1, 4)))
+    form = ((1, -1, 0), (-1, 1, 0))
+    rng = np.random.default_rng(seed)
+    xs = rng.uniform(-0.25, 0.25, size=(4000, 2))
+    sampled = (first.logits(xs) @ np.array(form[0]) + second.logits(xs) @ np.array(form[1])).max()
+    relax = Relaxation([first, second], box)
+    assert any(u.kind == "leaky_relu" for u in relax.unstable())
+    assert float(Search(relax, [form]).bound({}).upper) >= sampled - 1e-9
+    analysis = Analysis([first, second], box)
+    loose = analysis.extreme([form], "max", "relaxation")
+    exact = analysis.extreme([form], "max", "exact", timeout=60)
+    assert loose.upper >= exact.upper and float(loose.upper) >= sampled - 1e-9
+    assert exact.lower == exact.upper and float(exact.upper) >= sampled - 1e-9
+    assert analysis.value([form], exact.witness, replay=True) == exact.lower
+    by_z3 = analysis.extreme([form], "max", "z3", timeout=60)
+    assert by_z3.lower == by_z3.upper == exact.upper
+
+
+def test_rounding_steps_outward():
+    assert round_down(1.0) < 1.0 < round_up(1.0)
+    assert (round_down(np.array([0.0, -2.0])) < [0.0, -2.0]).all()
+    third = Q(1, 3)
+    assert Q(float_down(third)) < third < Q(float_up(third))
+    assert float_down(Q(1, 2)) == float_up(Q(1, 2)) == 0.5
+
+
+
+def evaluate(enc: Encoder, term, values: dict):
+    """A term's rational value after substituting constants, in the encoder's own environment."""
+    return enc.env.simplifier.simplify(enc.env.substituter.substitute(term, values)).constant_value()
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_decision_preservation_on_leaky_relu_agrees_with_z3_and_sampling(seed):
+    from smtnn.result import Verdict
+    from smtnn.twins.decisions import decisions
+
+    first, second = leaky_twins(seed)
+    box = Box((Q(-1, 4), Q(-1, 4)), (Q(1, 4), Q(1, 4)))
+    xs = np.random.default_rng(seed).uniform(-0.25, 0.25, size=(4000, 2))
+    disagree = (first.predict(xs) != second.predict(xs)).any()
+    by_search = decisions(first, second, box=box, timeout=60)
+    by_z3 = decisions(first, second, box=box, engine="z3", timeout=60)
+    assert by_search.verdict is by_z3.verdict is not Verdict.UNKNOWN
+    if disagree:
+        assert by_search.verdict is Verdict.VIOLATED
