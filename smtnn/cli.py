@@ -168,6 +168,11 @@ def main(argv=None) -> int:
             raise
         print(f"smtnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:   # the reader of stdout went away (smtnn ... | head): nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt as err:
         print(f"smtnn: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
