@@ -331,3 +331,15 @@ def test_stdout_is_only_json_and_stderr_one_line(tmp_path):
     save_npz(Network.from_arrays([[[1e6, 2.0]], ], [[0.1]], ["sigmoid"]), model)
     run = smtnn("verify", "local-label", model, "--quantize", "float16", "--x0", "1,1")
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "float16" in run.stderr, run.stderr
+
+
+# -- start-up ----------------------------------------------------------------------------------
+def test_help_imports_no_solver_or_numeric_library():
+    """`smtnn --help` used to import pysmt, z3, numpy and the engines (0.55 s); the benchmark's check says none now."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.startup import heavy_imports_of_help
+
+    assert heavy_imports_of_help() == []
+    run = smtnn("--help")
+    assert run.returncode == 0 and "verify" in run.stdout and run.stderr == ""
