@@ -11,19 +11,23 @@ object per line::
 ``command`` is verify, estimate or twins; ``property`` and the model file(s) (``model``; for twins
 ``first`` and ``second``) are required; every other field is a long option of that command without
 its dashes (``delta``, ``layers``, ``relative``, ``per_layer``, ``quantize``, ``x0``, ``domain``,
-``epsilon``, ``sigma``, ``tolerance``, ``threshold``, ``activations``, ``solver``, ``timeout``,
-``memory``; twins: ``radius``, ``clip``, ``ci``, ``cj``, ``engine``, ``compare``).  Numbers are
+``epsilon``, ``sigma``, ``tolerance``, ``threshold``, ``decision``, ``activations``, ``solver``,
+``timeout``, ``memory``; twins: ``radius``, ``clip``, ``ci``, ``cj``, ``engine``, ``compare``).  Numbers are
 read exactly as written, like on the command line (0.005 is 1/200; from Python, a float is its
 binary value); a list stands for comma-separated values; a domain is ``[[lower, upper], ...]``,
 ``{"lower": [...], "upper": [...]}`` or ``"lo:hi,lo:hi"``.  Model paths are relative to the working
-directory and must be readable by the workers.
+directory and must be readable by the workers.  Each query becomes a :class:`smtnn.tasks.Query`
+directly (:func:`query_of`), checked before anything runs; its model is read only when it runs,
+so an unreadable model makes that query an error line and the others run.
 
 Each finished query is one line of the results file, appended (and synced) as it completes:
 ``{"key": ..., "status": ..., "result": ..., "query": ...}`` where ``key`` identifies the query
-(a SHA-256 of its normalized JSON and of its model files' contents), ``status`` is holds, violated,
-converged, unknown or error, and ``result`` is the JSON ``--json`` prints.  Keys already in the
-results file are skipped, so re-running an interrupted batch resumes it; delete a line to recompute
-it.  Lines are in completion order; :func:`run_batch` and :func:`load_batch` return them in query
+(a SHA-256 of its normalized JSON, the batch's timeout and memory cap included where the query
+gives none, and of its model files' contents), ``status`` is holds, violated, converged, unknown or
+error, and ``result`` is the JSON ``--json`` prints.  Keys already in the results file are skipped,
+so re-running an interrupted batch resumes it; delete a line to recompute it, or give
+``retry_errors`` to run the error lines again.  The results file is locked (``flock``) while a
+batch writes it, and pool workers die with the batch (``PR_SET_PDEATHSIG``).  Lines are in completion order; :func:`run_batch` and :func:`load_batch` return them in query
 order, identical (up to the timings) whatever the number of workers.
 """
 from __future__ import annotations
@@ -31,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import signal
 import sys

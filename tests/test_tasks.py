@@ -127,10 +127,9 @@ def test_the_query_timeout_reaches_the_api_undivided(monkeypatch):
 
     for name in ("local_epsilon", "verify_local_label"):
         monkeypatch.setattr(properties, name, spy(name))
-    Query("estimate", "local-epsilon", (CATS,), {"delta": "0.01", "x0": "10,2.5"}).prepare().__class__
-    task = Query("estimate", "local-epsilon", (CATS,), {"delta": "0.01", "x0": "10,2.5", "timeout": "60"}).prepare()
-    task.compute()
-    assert seen["local_epsilon"] == 60
+    Query("estimate", "local-epsilon", (CATS,), {"delta": "0.01", "x0": "10,2.5", "timeout": "60"}).prepare().compute()
+    Query("verify", "local-label", (ATHLETES,), {"delta": "0.01", "x0": "1.8,80", "timeout": "60"}).prepare().compute()
+    assert seen == {"local_epsilon": 60, "verify_local_label": 60}
 
 
 def test_local_label_classes_share_one_clock(monkeypatch):
