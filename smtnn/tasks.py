@@ -431,6 +431,7 @@ class Query:
         for path in self.models:
             check_model_file(path)
         start = time.perf_counter()
+        self._import_engines()
         outcome = run_in_child(_compute_capped, self, timeout, memory_mb, start,
                                timeout=None if timeout is None else timeout + grace(timeout),
                                memory_mb=None if memory_mb is None else memory_mb + ADDRESS_SPACE_SLACK_MB)
@@ -442,6 +443,19 @@ class Query:
                   MEMORY: f"memory cap of {memory_mb} MB reached" + (f" ({outcome.detail})" if outcome.detail else ""),
                   DIED: f"the query process died ({outcome.detail})"}[outcome.status]
         return self.stopped(reason, time.perf_counter() - start)
+
+    def _import_engines(self) -> None:
+        """Import the libraries the query needs before the child starts: the memory cap is for its work, not for them."""
+        import importlib
+
+        names = ["loaders", "twins"] if self.command == "twins" else ["loaders", "properties", "backends.z3_backend"]
+        if self.command == "export":
+            names.append("export")
+        for name in names:
+            try:
+                importlib.import_module(f"{__package__}.{name}")
+            except ImportError:
+                pass
 
     def stopped(self, reason: str, seconds: float):
         """The UNKNOWN answer of a query stopped from outside (timeout, memory cap)."""

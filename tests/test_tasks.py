@@ -342,3 +342,15 @@ def test_help_imports_no_solver_or_numeric_library():
     assert heavy_imports_of_help() == []
     run = smtnn("--help")
     assert run.returncode == 0 and "verify" in run.stdout and run.stderr == ""
+
+
+def test_a_memory_capped_query_keeps_stderr_clean(tmp_path):
+    """The memory cap is for the query's work: libraries load before it is set (OpenBLAS used to fail loudly under it)."""
+    rng = np.random.default_rng(0)
+    net = Network.from_arrays([rng.normal(size=(8, 2)).tolist(), rng.normal(size=(8, 8)).tolist(), rng.normal(size=(1, 8)).tolist()],
+                              [rng.normal(size=8).tolist(), rng.normal(size=8).tolist(), rng.normal(size=1).tolist()],
+                              ["relu", "relu", "sigmoid"])
+    save_npz(net, tmp_path / "deep.npz")
+    run = smtnn("verify", "global-sigma", tmp_path / "deep.npz", "--delta", "0.01", "--domain", "0:1,0:1", "--sigma", "0.1",
+                "--memory", "24")
+    assert run.returncode == 3 and "memory cap of 24 MB" in run.stdout and run.stderr == "", run.stdout + run.stderr
