@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .common import jsonable, write_atomic
 
-SECTIONS = ("table1", "figures", "twins", "scaling", "dreal")
+SECTIONS = ("table1", "figures", "twins", "scaling", "dreal", "startup")
 QUANTITY = {"epsilon": "ε (Eq. 12)", "sigma": "σ (Eq. 13)"}
 SPEEDUP_TARGET = 50.0
 
@@ -159,6 +159,13 @@ def targets(sections: dict) -> list[tuple[str, str, bool | None]]:
         out.append(("exact LRSM for the digits twins (64-64) at r = 0.02 within 10 s per input",
                     f"{tw['inputs']} inputs: median {_s(tw['median_seconds'])} s, max {_s(tw['max_seconds'])} s"
                     + ("" if tw["all_exact"] else "; some not exact"), tw["pass"]))
+    st = sections.get("startup")
+    if st:
+        rows = {r["command"]: r for r in st["rows"]}
+        h, floor = rows["smtnn --help"], rows["python -c pass"]
+        out.append((f"`smtnn --help` under {st['target_seconds']:g} s (whole process), importing no solver or numeric library",
+                    f"{_s(h['wall_seconds'])} s wall, {_s(h['cpu_seconds'])} s CPU (bare interpreter {_s(floor['wall_seconds'])} s, "
+                    f"{_s(floor['cpu_seconds'])} s); heavy imports: {', '.join(st['heavy_imports_of_help']) or 'none'}", st["pass"]))
     return out
 
 
@@ -280,6 +287,13 @@ def _scaling(sections) -> list[str]:
     return lines
 
 
+def _startup(sections: dict) -> list[str]:
+    st = sections["startup"]
+    lines = ["## Start-up", "", _meta_line(st), "", "| command (whole process) | runs | median wall s | median CPU s |", "|---|---|---|---|"]
+    lines += [f"| `{r['command']}` | {r['runs']} | {_s(r['wall_seconds'])} | {_s(r['cpu_seconds'])} |" for r in st["rows"]]
+    return lines + ["", f"Heavy modules imported by `smtnn --help`: {', '.join(st['heavy_imports_of_help']) or 'none'}."]
+
+
 def markdown(payload: dict) -> str:
     sections = payload["sections"]
     m = payload["machine"]
@@ -297,7 +311,7 @@ def markdown(payload: dict) -> str:
         lines += [f"Sections kept from an earlier run (see their own date and mode): {', '.join(earlier)}.", ""]
     lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {measured} | {verdict(ok)} |" for t, measured, ok in targets(sections)]
-    renderers = {"table1": _table1, "figures": _figures, "twins": _twins, "scaling": _scaling}
+    renderers = {"table1": _table1, "figures": _figures, "twins": _twins, "scaling": _scaling, "startup": _startup}
     for name in SECTIONS:
         if name in sections and name in renderers:
             lines += [""] + renderers[name](sections)

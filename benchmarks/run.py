@@ -51,6 +51,9 @@ def _run_section(name: str, settings: common.Settings, sections: dict):
     if name == "dreal":
         from . import dreal_baseline
         return dreal_baseline.run(settings)
+    if name == "startup":
+        from . import startup
+        return startup.run(settings)
     raise KeyError(name)
 
 

@@ -11,19 +11,23 @@ object per line::
 ``command`` is verify, estimate or twins; ``property`` and the model file(s) (``model``; for twins
 ``first`` and ``second``) are required; every other field is a long option of that command without
 its dashes (``delta``, ``layers``, ``relative``, ``per_layer``, ``quantize``, ``x0``, ``domain``,
-``epsilon``, ``sigma``, ``tolerance``, ``threshold``, ``activations``, ``solver``, ``timeout``,
-``memory``; twins: ``radius``, ``clip``, ``ci``, ``cj``, ``engine``, ``compare``).  Numbers are
+``epsilon``, ``sigma``, ``tolerance``, ``threshold``, ``decision``, ``activations``, ``solver``,
+``timeout``, ``memory``; twins: ``radius``, ``clip``, ``ci``, ``cj``, ``engine``, ``compare``).  Numbers are
 read exactly as written, like on the command line (0.005 is 1/200; from Python, a float is its
 binary value); a list stands for comma-separated values; a domain is ``[[lower, upper], ...]``,
 ``{"lower": [...], "upper": [...]}`` or ``"lo:hi,lo:hi"``.  Model paths are relative to the working
-directory and must be readable by the workers.
+directory and must be readable by the workers.  Each query becomes a :class:`smtnn.tasks.Query`
+directly (:func:`query_of`), checked before anything runs; its model is read only when it runs,
+so an unreadable model makes that query an error line and the others run.
 
 Each finished query is one line of the results file, appended (and synced) as it completes:
 ``{"key": ..., "status": ..., "result": ..., "query": ...}`` where ``key`` identifies the query
-(a SHA-256 of its normalized JSON and of its model files' contents), ``status`` is holds, violated,
-converged, unknown or error, and ``result`` is the JSON ``--json`` prints.  Keys already in the
-results file are skipped, so re-running an interrupted batch resumes it; delete a line to recompute
-it.  Lines are in completion order; :func:`run_batch` and :func:`load_batch` return them in query
+(a SHA-256 of its normalized JSON, the batch's timeout and memory cap included where the query
+gives none, and of its model files' contents), ``status`` is holds, violated, converged, unknown or
+error, and ``result`` is the JSON ``--json`` prints.  Keys already in the results file are skipped,
+so re-running an interrupted batch resumes it; delete a line to recompute it, or give
+``retry_errors`` to run the error lines again.  The results file is locked (``flock``) while a
+batch writes it, and pool workers die with the batch (``PR_SET_PDEATHSIG``).  Lines are in completion order; :func:`run_batch` and :func:`load_batch` return them in query
 order, identical (up to the timings) whatever the number of workers.
 """
 from __future__ import annotations
@@ -31,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import signal
 import sys
@@ -45,7 +48,7 @@ from .errors import InvalidInputError, SmtnnError
 
 COMMANDS = {"verify": ("property", "model"), "estimate": ("property", "model"), "twins": ("property", "first", "second")}
 STATUSES = ("holds", "violated", "converged", "unknown", "error")
-EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+from .reports import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATED
 _NOT_FIELDS = {"help", "json", "output"}
 CHUNK_SECONDS, MAX_CHUNK = 0.2, 64   # fast queries travel to the workers in chunks of about 0.2 s
 SYNC_INTERVAL = 0.5   # seconds: each line is flushed at once (kept if the process dies); synced to disk at most this often
@@ -127,61 +130,46 @@ def normalize(query) -> dict:
     return {**head, **dict(sorted(fields.items()))}
 
 
-_PARSERS: dict = {}
+def query_of(query: dict):
+    """The :class:`smtnn.tasks.Query` of a normalized query, checked (no model file is read)."""
+    from .tasks import OPTIONS, Query
 
-
-def _subparser(command: str):
-    if not _PARSERS:
-        from .cli import build_parser
-
-        parser = build_parser()
-        action = next(a for a in parser._actions if a.dest == "command")
-        _PARSERS.update(action.choices)
-    return _PARSERS[command]
-
-
-def task_for(query: dict):
-    """Check a normalized query through its command's own parser and load its networks (a cli.Task or twins task)."""
     command = query["command"]
-    parser = _subparser(command)
-    options = {o: a for a in parser._actions for o in a.option_strings if o.startswith("--")}
-    argv = [command] + [query[f] for f in COMMANDS[command]]
-    for field, value in query.items():
-        if field in COMMANDS[command] or field == "command":
+    options = {}
+    for name, value in query.items():
+        if name == "command" or name in COMMANDS[command]:
             continue
-        flag = "--" + field.replace("_", "-")
-        if flag not in options or field in _NOT_FIELDS:
-            known = sorted(o[2:].replace("-", "_") for o in options if o[2:] not in _NOT_FIELDS)
-            raise InvalidInputError(f"unknown field '{field}' for {command}; known: {', '.join(known)}")
-        argv.append(f"{flag}={value}")
-    args = parser.parse_args(argv[1:])
-    args.command = command
-    if command == "twins":
-        from .twins.command import prepare
-
-        return prepare(args)
-    from .cli import prepare
-
-    return prepare(args)
+        if name not in OPTIONS[command] or name in _NOT_FIELDS:
+            known = sorted(o for o in OPTIONS[command] if o not in _NOT_FIELDS)
+            raise InvalidInputError(f"unknown field '{name}' for {command}; known: {', '.join(known)}")
+        options[name] = value
+    return Query(command, query["property"], tuple(query[f] for f in COMMANDS[command][1:]), options).check()
 
 
 _DIGESTS: dict = {}
 
 
 def _file_digest(path: str) -> str:
-    stat = os.stat(path)
-    version = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    if version not in _DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _DIGESTS[version] = digest.hexdigest()
-    return _DIGESTS[version]
+    """SHA-256 of a model file's bytes; for a file that cannot be a model (missing, FIFO, device) what is wrong with it."""
+    from .tasks import check_model_file
+
+    try:
+        check_model_file(path)
+        stat = os.stat(path)
+        version = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if version not in _DIGESTS:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            _DIGESTS[version] = digest.hexdigest()
+        return _DIGESTS[version]
+    except (OSError, SmtnnError) as err:   # the query ends as an error; the key changes when the file does
+        return f"unreadable: {type(err).__name__}: {err}"
 
 
 def query_key(query: dict) -> str:
-    """The stable key of a normalized query: SHA-256 of its JSON and of its model files' contents."""
+    """The stable key of a normalized query: SHA-256 of its JSON (limits included) and of its model files' contents."""
     digest = hashlib.sha256(json.dumps(query, sort_keys=True, separators=(",", ":")).encode())
     for field in COMMANDS[query["command"]][1:]:
         digest.update(_file_digest(query[field]).encode())
@@ -192,11 +180,16 @@ def _runner_name(runner: Callable) -> str:
     return f"{runner.__module__}.{runner.__qualname__}"
 
 
-def _prepared(query, runner: Callable | None) -> tuple[dict, str]:
-    """(the query as the workers get it, its key): checked and normalized, or for a custom runner as given."""
+def _prepared(query, runner: Callable | None, timeout=None, memory_mb=None) -> tuple[dict, str]:
+    """(the query as the workers get it, its key): checked and normalized, or for a custom runner as given.
+
+    The batch's ``timeout``/``memory_mb`` become the query's own where it gives none, so they are part of its key.
+    """
     if runner is None:
         q = normalize(query)
-        task_for(q)
+        limits = {"timeout": timeout, "memory": memory_mb}
+        q = normalize({**q, **{k: v for k, v in limits.items() if v is not None and k not in q}})
+        query_of(q)
         return q, query_key(q)
     try:
         text = json.dumps(query, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -215,29 +208,15 @@ def run_query(query: dict, timeout: float | None = None, memory_mb: int | None =
 
     ``timeout`` and ``memory_mb`` apply when the query gives no timeout or memory of its own.
     """
-    from .cli import execute
-    from .result import to_json
+    from . import reports
 
     try:
-        task = task_for(query)
-        if task.timeout is None:
-            task.timeout = timeout
-        if task.memory_mb is None:
-            task.memory_mb = memory_mb
-        result = execute(task)
-        code = task.exit_code(result)
-        payload = json.loads(to_json(result))
+        result = query_of(query).run(timeout, memory_mb)
+        return {"status": reports.status(result), "result": json.loads(reports.to_json(result))}
     except SmtnnError as err:
         return {"status": "error", "result": {"error": str(err)}}
     except Exception as err:
         return {"status": "error", "result": {"error": f"internal error: {type(err).__name__}: {err}"}}
-    if code == EXIT_VIOLATED:
-        status = "violated"
-    elif code == EXIT_OK:
-        status = "holds" if isinstance(payload, dict) and payload.get("verdict") == "holds" else "converged"
-    else:
-        status = "unknown"
-    return {"status": status, "result": payload}
 
 
 # -- results file --------------------------------------------------------------------------
@@ -270,19 +249,37 @@ def _read_results(path: Path) -> tuple[dict[str, dict], int]:
 
 
 def _check_out_path(out_path) -> Path:
-    path = Path(out_path)
-    if path.is_dir():
-        raise InvalidInputError(f"cannot write {path}: it is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise InvalidInputError(f"cannot write {path}: no such directory {path.parent} (create it first)")
+    """The results file to append to: a regular file or a new name (a symbolic link is written through)."""
+    from .outputs import output_target
+
+    path = Path(output_target(out_path))
     if path.exists() and not os.access(path, os.W_OK) or not path.exists() and not os.access(path.parent, os.W_OK):
-        raise InvalidInputError(f"cannot write {path}: permission denied")
+        raise InvalidInputError(f"cannot write {out_path}: permission denied")
     return path
 
 
-def load_batch(queries: Sequence[dict], out_path, runner: Callable | None = None) -> list[dict | None]:
-    """The finished result lines of `queries`, in query order (None where a query has not finished)."""
-    keys = [_prepared(q, runner)[1] for q in queries]
+def _locked(path: Path, shown) -> object:
+    """The results file opened for appending, under an exclusive advisory lock (fcntl.flock) held until it is closed.
+
+    A second batch on the same file is refused with one line instead of running every query twice.
+    """
+    import fcntl
+
+    try:
+        handle = open(path, "a", encoding="utf-8")
+    except OSError as err:
+        raise InvalidInputError(f"cannot write {shown}: {err.strerror or err}") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InvalidInputError(f"{shown} is in use by another smtnn batch; wait until it ends, or give another --out") from None
+    return handle
+
+
+def load_batch(queries: Sequence[dict], out_path, runner: Callable | None = None, timeout=None, memory_mb=None) -> list[dict | None]:
+    """The finished result lines of `queries` run with these batch limits, in query order (None where not finished)."""
+    keys = [_prepared(q, runner, timeout, memory_mb)[1] for q in queries]
     done, _ = _read_results(Path(out_path))
     return [done.get(k) for k in keys]
 
@@ -290,7 +287,8 @@ def load_batch(queries: Sequence[dict], out_path, runner: Callable | None = None
 # -- running -------------------------------------------------------------------------------
 def run_batch(queries: Sequence[dict], out_path, workers: int | None = None, scheduler: str | None = None,
               timeout: float | None = None, memory_mb: int | None = None, progress: bool | str = True,
-              runner: Callable[[dict], dict] | None = None, _where: Callable[[int], str] | None = None) -> list[dict]:
+              runner: Callable[[dict], dict] | None = None, retry_errors: bool = False,
+              _where: Callable[[int], str] | None = None) -> list[dict]:
     """Run the queries not yet in `out_path` and append each result line as it finishes; all result lines, in query order.
 
     ``workers``: local processes (default: all cores; 1 runs in this process); ``scheduler``: the
@@ -298,46 +296,48 @@ def run_batch(queries: Sequence[dict], out_path, workers: int | None = None, sch
     for queries that give none; ``progress``: a bar on stderr (a string names it; an object with
     ``update(k)``, such as a tqdm bar, is advanced instead).  ``runner``: a module-level function
     that turns one plain-JSON query into a JSON-able dict, run instead of smtnn's own queries
-    (status "done"; its exceptions propagate).  Every query is
-    checked before anything runs (InvalidInputError naming the query).  Ctrl-C raises
+    (status "done"; its exceptions propagate).  ``retry_errors``: run again the queries saved
+    with status error (their new line supersedes the old).  Every query is checked before anything
+    runs (InvalidInputError naming the query); a query whose model cannot be read ends as an error
+    line and the others run.  The results file is locked for the whole run (a second batch on it is
+    refused).  Ctrl-C raises
     :class:`BatchInterrupted` after cancelling the pending queries; the finished lines stay.
     """
-    from .cli import _memory, _timeout
+    from .tasks import memory_megabytes, timeout_seconds
 
     where = _where or (lambda i: f"query {i + 1}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InvalidInputError(f"--workers: give a positive number of processes, got {workers!r}")
-    if timeout is not None:
-        try:
-            timeout = float(timeout)
-        except (TypeError, ValueError):
-            timeout = math.nan
-        _timeout(timeout)
-    memory_mb = _memory(memory_mb)
+    timeout, memory_mb = timeout_seconds(timeout), memory_megabytes(memory_mb)
     normalized, keys = [], []
     for i, query in enumerate(queries):
         try:
-            q, key = _prepared(query, runner)
+            q, key = _prepared(query, runner, timeout, memory_mb)
         except SmtnnError as err:
             raise type(err)(f"{where(i)}: {err}") from None
         normalized.append(q)
         keys.append(key)
     path = _check_out_path(out_path)
-    done, intact = _read_results(path)
-    pending, seen = [], set(done)
-    for key, q in zip(keys, normalized):
-        if key not in seen:
+    out = _locked(path, out_path)
+    try:
+        done, intact = _read_results(path)
+        pending, seen = [], set()
+        for key, q in zip(keys, normalized):
+            if key not in seen and (key not in done or retry_errors and done[key]["status"] == "error"):
+                pending.append((key, q))
             seen.add(key)
-            pending.append((key, q))
+        client = _connect(scheduler) if scheduler is not None and pending else None
+    except BaseException:
+        out.close()
+        raise
     total = len(set(keys))
-    client = _connect(scheduler) if scheduler is not None and pending else None
-    if path.exists() and path.stat().st_size != intact:
+    if path.stat().st_size != intact:
         os.truncate(path, intact)
     if hasattr(progress, "update"):
         bar = contextlib.nullcontext(progress)
     else:
         bar = Progress(total, progress if isinstance(progress, str) else "queries", total - len(pending), bool(progress))
-    with open(path, "a", encoding="utf-8") as out, bar as bar:
+    with out, bar as bar:
         queries_of, synced = dict(pending), [0.0]
 
         def finished(key: str, outcome: dict) -> None:
@@ -366,9 +366,12 @@ def run_batch(queries: Sequence[dict], out_path, workers: int | None = None, sch
     return [done[k] for k in keys]
 
 
-def _ignore_interrupts() -> None:
-    """Pool workers leave Ctrl-C to the main process, which stops them."""
+def _start_worker(batch_pid: int) -> None:
+    """A pool worker dies with the batch (even on kill -9) and leaves Ctrl-C to it, which stops the workers."""
+    from .child import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(batch_pid)
 
 
 def run_chunk(chunk: list, timeout, memory_mb, runner=None, on_each: Callable | None = None) -> list:
@@ -423,7 +426,7 @@ def _on_processes(jobs, workers: int, limits: tuple, finished) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(),))
     try:
         _windowed(jobs, lambda chunk: pool.submit(run_chunk, chunk, *limits),
                   lambda futures: wait(futures, return_when=FIRST_COMPLETED).done, 2 * workers, finished)
@@ -476,16 +479,6 @@ def _on_dask(jobs, client, limits: tuple, finished) -> None:
 
 
 # -- command line --------------------------------------------------------------------------
-def add_arguments(p) -> None:
-    p.add_argument("queries", help="JSON Lines file, one query per line (see 'Batches' in the README)")
-    p.add_argument("--out", required=True, help="JSON Lines file of results; queries already in it are not run again")
-    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
-    p.add_argument("--scheduler", help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786)")
-    p.add_argument("--timeout", type=float, help="seconds per query, for queries without their own timeout")
-    p.add_argument("--memory", help="memory cap in MB per query, for queries without their own")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-
-
 def read_queries(path) -> tuple[list[dict], list[int]]:
     """The queries of a JSON Lines file (numbers kept as written) and their line numbers; blank lines are skipped."""
     try:
@@ -517,8 +510,15 @@ def run_command(args) -> int:
     queries, numbers = read_queries(args.queries)
     if Path(args.out).exists() and Path(args.out).resolve() == Path(args.queries).resolve():
         raise InvalidInputError("--out names the queries file; give another file for the results")
-    lines = run_batch(queries, args.out, workers=args.workers, scheduler=args.scheduler, timeout=args.timeout,
-                      memory_mb=args.memory, progress=args.progress, _where=lambda i: f"{args.queries} line {numbers[i]}")
+    workers = args.workers
+    if workers is not None:
+        try:
+            workers = int(workers)
+        except ValueError:
+            raise InvalidInputError(f"--workers: give a positive number of processes, got '{args.workers}'") from None
+    lines = run_batch(queries, args.out, workers=workers, scheduler=args.scheduler, timeout=args.timeout,
+                      memory_mb=args.memory, progress=args.progress, retry_errors=args.retry_errors,
+                      _where=lambda i: f"{args.queries} line {numbers[i]}")
     counts = Counter(line["status"] for line in lines)
     print(f"{len(lines)} queries: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) + f"; results in {args.out}")
     if counts["error"]:

@@ -33,10 +33,11 @@ def run_in_child(function: Callable, *args, timeout: float | None = None, memory
     as MEMORY; exceptions come back as ERROR (re-raise them where the call was made).
     """
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child(write_fd, function, args, memory_mb)
+        _child(write_fd, function, args, memory_mb, parent)
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     chunks, finished = [], False
@@ -78,11 +79,11 @@ def _reap(pid: int, kill: bool) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _child(write_fd: int, function: Callable, args: tuple, memory_mb: float | None) -> None:
+def _child(write_fd: int, function: Callable, args: tuple, memory_mb: float | None, parent: int) -> None:
     """The child's whole life: never returns into the caller's stack, always ends by os._exit."""
     code = 0
     try:
-        _die_with_parent()
+        die_with_parent(parent)
         if memory_mb is not None:
             _limit_address_space(memory_mb)
         try:
@@ -105,14 +106,17 @@ def _child(write_fd: int, function: Callable, args: tuple, memory_mb: float | No
         os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGKILL when its parent ends, so an interrupted batch leaves no orphan query running."""
+def die_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGKILL when its parent ends (PR_SET_PDEATHSIG), so a killed batch leaves no worker
+    or query running; if the parent `parent` has already gone, it ends at once."""
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
     except Exception:
         pass
+    if os.getppid() != parent:   # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _limit_address_space(memory_mb: float) -> None:

@@ -8,8 +8,7 @@ wider), so UNSAT of the file proves the property; a model is only a candidate to
 from __future__ import annotations
 
 import io
-import os
-import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 
 from pysmt.fnode import FNode
@@ -22,8 +21,8 @@ from .exact import logit_bracket, sigmoid_enclosure, to_fraction
 from .bounds import replay_logits
 from .network import Network
 from .perturbation import Perturbation
-
-PROPERTIES = ("local-epsilon", "global-epsilon", "local-label", "global-label", "global-sigma")
+from .outputs import output_target, write_atomically  # noqa: F401  (every output file is written there)
+from .properties import binary_flip, sigma_levels
 
 
 def _term(node: FNode) -> str:
@@ -36,18 +35,76 @@ def _sigmoid_text(term: str) -> str:
     return f"(/ 1 (+ 1 (exp (- {term}))))"
 
 
+@dataclass
+class _Negation:
+    """What the negation builders of one query share: the encoder, the nominal and perturbed logits, the metadata."""
+
+    encoder: Encoder
+    network: Network
+    local: bool
+    z0: FNode
+    zp: FNode
+    z0_value: Fraction | None
+    meta: dict
+    parts: list
+    extra: list
+
+
+def _negate_local_epsilon(q: _Negation, epsilon, sigma) -> None:
+    """Eq. 6: |σ(zp) - σ(z0)| > ε  ⟺  zp > logit(σ(z0) + ε) or zp < logit(σ(z0) - ε); relaxed outward."""
+    m, enc = q.encoder.mgr, q.encoder
+    eps = _level(q, "epsilon", epsilon)
+    t = logit_bracket(q.network.threshold)
+    f0 = sigmoid_enclosure(q.z0_value)
+    options = []
+    if f0.hi + eps < 1:
+        options.append(m.GT(q.zp, enc.real(logit_bracket(f0.lo + eps).lo if f0.lo + eps < 1 else t.lo)))
+    if f0.lo - eps > 0:
+        options.append(m.LT(q.zp, enc.real(logit_bracket(f0.hi - eps).hi)))
+    q.parts.append(m.Or(options) if options else m.FALSE())
+
+
+def _negate_global_epsilon(q: _Negation, epsilon, sigma) -> None:
+    """Eq. 7: |σ(zp(x)) - σ(z0(x))| > ε, written with exp (dReal's dialect)."""
+    q.extra.append(("abs-sigmoid-difference", q.zp, q.z0, _level(q, "epsilon", epsilon)))
+
+
+def _negate_label(q: _Negation, epsilon, sigma) -> None:
+    """Eqs. 8-10: the label flips (Eq. 10: and the nominal confidence is at least σ from the level)."""
+    levels = None
+    if q.meta["property"] == "global-sigma":
+        levels = sigma_levels(q.network.threshold, _level(q, "sigma", sigma))
+    m = q.encoder.mgr
+    q.parts.append(binary_flip(m, q.encoder.real, q.z0, q.zp, q.zp, q.network.threshold, levels))
+
+
+NEGATIONS = {"local_epsilon": _negate_local_epsilon, "global_epsilon": _negate_global_epsilon, "label": _negate_label}
+
+
+def _level(q: _Negation, name: str, value) -> Fraction:
+    if value is None:
+        raise InvalidInputError(f"{q.meta['property']} needs {'ε' if name == 'epsilon' else 'σ'}")
+    level = to_fraction(value)
+    q.meta[name] = str(level)
+    return level
+
+
 def negated_query(prop: str, network: Network, perturbation: Perturbation, *, x0=None, domain: Box | None = None,
                   epsilon=None, sigma=None) -> Query:
-    """The formula whose UNSAT proves `prop` (one of PROPERTIES); binary networks."""
+    """The formula whose UNSAT proves `prop` (a name of :data:`smtnn.tasks.PROPERTIES`); binary networks."""
+    from .tasks import PROPERTIES
+
     if prop not in PROPERTIES:
         raise InvalidInputError(f"unknown property '{prop}'; choose one of {', '.join(PROPERTIES)}")
+    spec = PROPERTIES[prop]
     if not network.binary:
         raise InvalidInputError("SMT-LIB export covers binary (sigmoid-output) networks; multi-class queries run through the Python API")
     enc = Encoder(network, perturbation)
     m = enc.mgr
     symbols = enc.parameter_symbols()
     defs = []
-    local = prop.startswith("local")
+    local = spec.scope == "local"
+    z0_value = None
     if local:
         if x0 is None:
             raise InvalidInputError(f"{prop} needs an input x0")
@@ -70,42 +127,15 @@ def negated_query(prop: str, network: Network, perturbation: Perturbation, *, x0
     parts = [enc.parameter_box(symbols)]
     if not local:
         parts.append(enc.within(input_symbols, domain.lower, domain.upper))
-    t = logit_bracket(network.threshold)
     meta = {"network": network.name, "property": prop, "perturbation": perturbation.description}
     if domain is not None:
         meta["domain"] = domain.as_json()
     if local:
         meta["x0"] = [str(v) for v in x]
-    extra = []
-    if prop.endswith("epsilon"):
-        if epsilon is None:
-            raise InvalidInputError(f"{prop} needs ε")
-        eps = to_fraction(epsilon)
-        meta["epsilon"] = str(eps)
-        if local:   # |σ(zp) - σ(z0)| > ε  ⟺  zp > logit(σ(z0) + ε) or zp < logit(σ(z0) - ε); relaxed outward
-            f0 = sigmoid_enclosure(z0_value)
-            options = []
-            if f0.hi + eps < 1:
-                options.append(m.GT(zp, enc.real(logit_bracket(f0.lo + eps).lo if f0.lo + eps < 1 else t.lo)))
-            if f0.lo - eps > 0:
-                options.append(m.LT(zp, enc.real(logit_bracket(f0.hi - eps).hi)))
-            parts.append(m.Or(options) if options else m.FALSE())
-        else:
-            extra.append(("abs-sigmoid-difference", zp, z0, eps))
-    else:
-        down = m.And(m.GE(z0, enc.real(t.lo)), m.LT(zp, enc.real(t.hi)))
-        up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(zp, enc.real(t.lo)))
-        if prop == "global-sigma":
-            if sigma is None:
-                raise InvalidInputError("global-sigma needs σ")
-            s = to_fraction(sigma)
-            meta["sigma"] = str(s)
-            l = network.threshold
-            down = m.And(down, m.GE(z0, enc.real(logit_bracket(l + s).lo))) if l + s < 1 else m.FALSE()
-            up = m.And(up, m.LE(z0, enc.real(logit_bracket(l - s).hi))) if l - s > 0 else m.FALSE()
-        parts.append(m.Or(down, up))
+    negation = _Negation(enc, network, local, z0, zp, z0_value, meta, parts, [])
+    NEGATIONS[spec.negation](negation, epsilon, sigma)
     query = Query(enc, m.And(parts), defs, input_symbols, symbols, meta)
-    query.meta["_extra"] = extra
+    query.meta["_extra"] = negation.extra
     return query
 
 
@@ -130,26 +160,3 @@ def to_smtlib(query: Query) -> str:
         lines.append(f"(assert (or (> {diff} {eps_text}) (< {diff} (- {eps_text}))))")
     lines += ["(check-sat)", "(exit)"]
     return "\n".join(lines) + "\n"
-
-
-def write_atomically(path, text: str) -> None:
-    """Write text to path through a temporary file, so a failure leaves nothing half-written."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise InvalidInputError(f"cannot write {path}: it is a directory; give a file name")
-    if not os.path.isdir(directory):
-        raise InvalidInputError(f"cannot write {path}: no such directory {directory} (create it first)")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".smtnn-", suffix=".tmp")
-    except OSError as err:
-        raise InvalidInputError(f"cannot write in {directory}: {err.strerror or err}; check its permissions") from None
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise InvalidInputError(f"cannot write {path}: {err.strerror or err}") from None
-        raise

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 from . import search
 from .backends import Backend, Status, get_backend
+from .budget import Budget
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
 from .encoder import Encoder, Query
@@ -36,20 +37,14 @@ Q = Fraction
 
 # -- shared pieces ----------------------------------------------------------------------
 @dataclass
-class _Clock:
-    start: float
+class _Clock(Budget):
+    """The query's one time budget (shared by its sub-searches, see :mod:`smtnn.budget`) and its solver calls."""
+
     calls: int = 0
-    timeout: float | None = None
 
     @classmethod
     def begin(cls, timeout: float | None = None) -> "_Clock":
-        return cls(time.perf_counter(), timeout=timeout)
-
-    def remaining(self) -> float | None:
-        """What is left of the query's one time budget (its sub-queries share it); never below 1 ms."""
-        if self.timeout is None:
-            return None
-        return max(self.timeout - (time.perf_counter() - self.start), 0.001)
+        return cls(time.perf_counter(), timeout)
 
     def provenance(self, solver: str, precision: str, method: str) -> Provenance:
         return Provenance(solver, precision, method, time.perf_counter() - self.start, self.calls)
@@ -123,7 +118,8 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     ext = extreme_at(network, perturbation, x, coeffs)
     if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
             target is not None and (ext.upper < target or ext.witness_value.lo > target)):
-        return ext.witness_value.lo, ext.upper, ext.witness, "exact corner analysis (decoupled parameters)", ""
+        method = "exact corner analysis (decoupled parameters)" if ext.exact else "interval bound (decided without a solver)"
+        return ext.witness_value.lo, ext.upper, ext.witness, method, ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
             "sigmoid/tanh hidden units before perturbed layers: z3 cannot refine; use --solver dreal"
@@ -165,8 +161,9 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
         return _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
-    for sign in (1, -1):
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, [sign], tol_z, solver, clock.remaining(), clock)
+    for searches_left, sign in ((2, 1), (1, -1)):
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, [sign], tol_z, solver,
+                                                        clock.share(searches_left), clock)
         methods.add(method)
         if reason:
             reasons.append(reason)
@@ -261,10 +258,11 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     else:
         pairs = [(_coeffs(network, j, c), Q(0), Q(0), j) for j in range(network.n_outputs) if j != c]
     methods, reasons = set(), []
-    for coeffs, _, _, _ in pairs:
+    for done, (coeffs, _, _, _) in enumerate(pairs):
         # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
         target = (-t.hi if c == 1 else t.lo) if network.binary else Q(0)
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, clock.remaining(), clock, target)
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver,
+                                                        clock.share(len(pairs) - done), clock, target)
         methods.add(method)
         zw = replay_logits(network, x, params)
         try:
@@ -346,6 +344,26 @@ class _GlobalProblem:
         return x, params
 
 
+def binary_flip(m, real, z0, z_low, z_high, threshold, sigma_levels=None, eta: Fraction = Q(0)):
+    """Eq. 9 (Eq. 10 with σ levels) for a sigmoid output: the nominal logit z0 and the perturbed logit's lowest and
+    highest terms (one term twice in the parametric encoding) put the input on two sides of t = logit(threshold).
+
+    The one flip formula of the solving path and of the SMT-LIB export (:mod:`smtnn.export`).
+    """
+    t = logit_bracket(threshold)
+    if eta:
+        down = m.And(m.GE(z0, real(t.hi + eta)), m.LE(z_low, real(t.lo - eta)))
+        up = m.And(m.LE(z0, real(t.lo - eta)), m.GE(z_high, real(t.hi + eta)))
+    else:
+        down = m.And(m.GE(z0, real(t.lo)), m.LT(z_low, real(t.hi)))
+        up = m.And(m.LT(z0, real(t.hi)), m.GE(z_high, real(t.lo)))
+    if sigma_levels is not None:
+        hi_level, lo_level = sigma_levels
+        down = m.And(down, m.GE(z0, real(hi_level + eta))) if hi_level is not None else m.FALSE()
+        up = m.And(up, m.LE(z0, real(lo_level - eta))) if lo_level is not None else m.FALSE()
+    return m.Or(down, up)
+
+
 def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fraction] | None = None, eta: Fraction = Q(0)):
     """Eq. 9 (and Eq. 10 with σ): some x in D and p in the box on which the label flips.
 
@@ -355,19 +373,8 @@ def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fractio
     m, enc, net = problem.encoder.mgr, problem.encoder, problem.network
     parts = []
     if net.binary:
-        t = logit_bracket(net.threshold)
-        z0 = problem.nominal([1])
-        if eta:
-            down = m.And(m.GE(z0, enc.real(t.hi + eta)), m.LE(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.lo - eta)))
-            up = m.And(m.LE(z0, enc.real(t.lo - eta)), m.GE(problem.high([1]), enc.real(t.hi + eta)))
-        else:
-            down = m.And(m.GE(z0, enc.real(t.lo)), m.LT(m.Times(enc.real(-1), problem.high([-1])), enc.real(t.hi)))
-            up = m.And(m.LT(z0, enc.real(t.hi)), m.GE(problem.high([1]), enc.real(t.lo)))
-        if sigma_levels is not None:
-            hi_level, lo_level = sigma_levels
-            down = m.And(down, m.GE(z0, enc.real(hi_level + eta))) if hi_level is not None else m.FALSE()
-            up = m.And(up, m.LE(z0, enc.real(lo_level - eta))) if lo_level is not None else m.FALSE()
-        return m.Or(down, up)
+        return binary_flip(m, enc.real, problem.nominal([1]), m.Times(enc.real(-1), problem.high([-1])), problem.high([1]),
+                           net.threshold, sigma_levels, eta)
     k = net.n_outputs
     for c in range(k):
         is_c = m.And([m.GT(problem.nominal(_coeffs(net, c, j)), enc.real(0)) if j < c else
@@ -444,11 +451,13 @@ def verify_global_label(network: Network, perturbation: Perturbation, domain: Bo
     return _global_verify(network, perturbation, domain, "global δ-robustness of the label (Def. 4, Eq. 9)", None, solver, timeout)
 
 
-def _sigma_levels(network: Network, sigma: Fraction):
-    """Logit levels equivalent to |f_p0(x) - l| >= σ: z0 >= logit(l + σ) or z0 <= logit(l - σ) (None: impossible)."""
-    l = network.threshold
-    hi = logit_bracket(l + sigma).hi if l + sigma < 1 else None
-    lo = logit_bracket(l - sigma).lo if l - sigma > 0 else None
+def sigma_levels(threshold: Fraction, sigma: Fraction):
+    """Logit levels covering |f_p0(x) - l| >= σ, rounded outward: z0 >= logit(l + σ) or z0 <= logit(l - σ) (None: impossible).
+
+    Outward: every x with |f_p0(x) - l| >= σ satisfies the level constraints, so UNSAT still proves Eq. 10.
+    """
+    hi = logit_bracket(threshold + sigma).lo if threshold + sigma < 1 else None
+    lo = logit_bracket(threshold - sigma).hi if threshold - sigma > 0 else None
     return hi, lo
 
 
@@ -461,7 +470,7 @@ def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Bo
         raise InvalidInputError(f"σ must be non-negative, got {float(s)}")
     if not network.binary:
         raise InvalidInputError("Def. 5 is stated for a sigmoid output; for multi-class networks use estimate sigma (logit margin)")
-    levels = _sigma_levels(network, s)
+    levels = sigma_levels(network.threshold, s)
 
     def far_enough(z0):
         conf = sigmoid_enclosure(z0[0].lo)
@@ -482,10 +491,10 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     tol = _tolerance(tolerance)
     backend = get_backend(solver)
     out = {}
-    classes = (1, 0) if network.binary else range(network.n_outputs)
-    for c in classes:
+    classes = (1, 0) if network.binary else tuple(range(network.n_outputs))
+    for done, c in enumerate(classes):
         problem = _GlobalProblem(network, perturbation, domain, backend)
-        out[c] = _sigma_for_class(problem, c, tol, clock.remaining(), clock)
+        out[c] = _sigma_for_class(problem, c, tol, clock.share(len(classes) - done), clock)
     return out
 
 

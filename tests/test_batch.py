@@ -13,7 +13,8 @@ import pytest
 
 from smtnn import Network, batch
 from smtnn.child import DONE, MEMORY, TIMEOUT, run_in_child
-from smtnn.cli import Task, build_parser, execute, main, prepare
+from smtnn.cli import main
+from smtnn.tasks import Query, Task
 from smtnn.loaders import save_npz
 from smtnn.result import Verdict
 
@@ -197,10 +198,10 @@ def test_a_slow_query_ends_unknown_at_its_timeout(tmp_path):
 
 
 def test_a_hung_query_is_killed_at_its_timeout(monkeypatch):
-    task = prepare(build_parser().parse_args(["verify", "local-label", CATS, "--delta", "0.01", "--x0", "10,2.5", "--timeout", "0.5"]))
+    query = Query("verify", "local-label", (CATS,), {"delta": "0.01", "x0": "10,2.5", "timeout": "0.5"})
     monkeypatch.setattr(Task, "compute", lambda self: time.sleep(60))
     start = time.perf_counter()
-    result = execute(task)
+    result = query.run()
     assert time.perf_counter() - start < 0.5 + 2 + 1.5
     assert result.verdict is Verdict.UNKNOWN and result.reason.startswith("timeout")
 
@@ -256,7 +257,6 @@ GOOD = {"command": "verify", "property": "local-label", "model": CATS, "delta": 
     ([json.dumps(GOOD), '{"command": "verify", "property": "local-label", '], ("line 2", "not valid JSON")),
     ([json.dumps(GOOD), json.dumps({**GOOD, "property": "local-labl"})], ("line 2", "unknown property 'local-labl'")),
     (["", json.dumps({**GOOD, "colour": "red"})], ("line 2", "unknown field 'colour'")),
-    ([json.dumps({**GOOD, "model": "no/such/model.h5"})], ("line 1", "no/such/model.h5")),
     ([json.dumps({**GOOD, "command": "check"})], ("'command'",)),
     ([json.dumps({k: v for k, v in GOOD.items() if k != "x0"})], ("x0",)),
     ([json.dumps({**GOOD, "delta": True})], ("delta",)),
@@ -295,3 +295,147 @@ def test_batch_cli_summary_and_exit_code(tmp_path, capsys):
     assert capsys.readouterr().out.strip().startswith("6 queries: ")
     assert main(["batch", str(queries), "--out", str(out), "--no-progress"]) == 1                     # resumed: nothing ran
     assert len(file_lines(out)) == 6
+
+
+# -- reliability: unreadable models, limits in the key, retries, one writer, kill -9 ------------------
+def test_an_unreadable_model_is_that_querys_error_and_the_rest_run(tmp_path, capsys):
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    queries = [GOOD, {**GOOD, "model": str(tmp_path / "missing.h5")}, {**GOOD, "model": str(damaged)}, {**GOOD, "delta": "0.005"}]
+    lines = batch.run_batch(queries, tmp_path / "out.jsonl", workers=1, progress=False)
+    assert [line["status"] for line in lines] == ["holds", "error", "error", "holds"]
+    assert "missing.h5" in lines[1]["result"]["error"] and "damaged.h5" in lines[2]["result"]["error"]
+    path = tmp_path / "queries.jsonl"
+    path.write_text("\n".join(json.dumps(q) for q in queries) + "\n")
+    assert main(["batch", str(path), "--out", str(tmp_path / "cli.jsonl"), "--workers", "1", "--no-progress"]) == 2
+    assert capsys.readouterr().out.startswith("4 queries: 2 holds, 2 error")
+
+
+def test_batch_limits_are_part_of_the_key(tmp_path, monkeypatch):
+    """A re-run with a larger budget used to return the old timeouts: the batch's limits are now in each key."""
+    queries, path = cats_queries()[:3], tmp_path / "results.jsonl"
+    counter = Counting(monkeypatch)
+    batch.run_batch(queries, path, workers=1, progress=False, timeout=30)
+    batch.run_batch(queries, path, workers=1, progress=False, timeout=30)
+    assert counter.calls == 3
+    lines = batch.run_batch(queries, path, workers=1, progress=False, timeout=60, memory_mb=2000)
+    assert counter.calls == 6
+    assert all(line["query"]["timeout"] == "60" and line["query"]["memory"] == "2000" for line in lines)
+    own = [{**q, "timeout": 5} for q in queries]      # a query's own timeout wins over the batch's
+    assert [line["query"]["timeout"] for line in batch.run_batch(own, path, workers=1, progress=False, timeout=60)] == ["5"] * 3
+
+
+def test_errors_are_retried_on_request(tmp_path, monkeypatch):
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"not a model")
+    queries, path = [{**GOOD, "model": str(model)}, GOOD], tmp_path / "results.jsonl"
+    counter = Counting(monkeypatch)
+    assert [line["status"] for line in batch.run_batch(queries, path, workers=1, progress=False)] == ["error", "holds"]
+    batch.run_batch(queries, path, workers=1, progress=False)
+    assert counter.calls == 2                       # a cached error stays cached ...
+    lines = batch.run_batch(queries, path, workers=1, progress=False, retry_errors=True)
+    assert counter.calls == 3                       # ... until --retry-errors runs it again (only it)
+    assert lines[0]["status"] == "error" and len(file_lines(path)) == 3
+    model.write_bytes(Path(CATS).read_bytes())      # a repaired model is a new key: it runs without asking
+    assert batch.run_batch(queries, path, workers=1, progress=False)[0]["status"] == "holds" and counter.calls == 4
+
+
+def test_a_second_batch_on_the_same_results_file_is_refused(tmp_path, capsys):
+    import fcntl
+
+    queries, out = tmp_path / "queries.jsonl", tmp_path / "out.jsonl"
+    queries.write_text(json.dumps(GOOD) + "\n")
+    with open(out, "a") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)   # another batch is writing it
+        error_line(capsys, ["batch", queries, "--out", out, "--no-progress"], "in use by another smtnn batch")
+    assert out.read_text() == ""
+    assert main(["batch", str(queries), "--out", str(out), "--no-progress"]) == 0
+
+
+def test_batch_output_only_to_regular_files(tmp_path, capsys):
+    queries, fifo = tmp_path / "queries.jsonl", tmp_path / "fifo"
+    queries.write_text(json.dumps(GOOD) + "\n")
+    import os
+
+    os.mkfifo(fifo)
+    error_line(capsys, ["batch", queries, "--out", fifo, "--no-progress"], "not a regular file")
+    error_line(capsys, ["batch", queries, "--out", "", "--no-progress"], "empty")
+
+
+SLOW = [{"command": "estimate", "property": "global-epsilon", "model": ATHLETES, "delta": d, "domain": "1.21:2.18,31:170",
+         "tolerance": "1e-30", "timeout": "0.7"} for d in ("0.01", "0.011", "0.012", "0.013", "0.014", "0.015", "0.016", "0.017")]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below pid (from /proc)."""
+    import os
+
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, set()).add(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def batch_process(queries: Path, out: Path, *extra):
+    import os
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-m", "smtnn", "batch", str(queries), "--out", str(out), "--workers", "2",
+                             "--no-progress", *extra], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_chaos_kill_9_at_random_moments_then_resume(tmp_path):
+    """kill -9 of the batch leaves no worker or query process, and each resume gives every key exactly once."""
+    import os
+    import random
+    import signal
+
+    queries, out = tmp_path / "queries.jsonl", tmp_path / "out.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in SLOW) + "\n")
+    rng = random.Random(7)
+    for _ in range(3):
+        process = batch_process(queries, out)
+        time.sleep(rng.uniform(0.8, 2.5))
+        below = descendants(process.pid)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 5
+        while any(alive(p) for p in below) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [p for p in below if alive(p)], "processes outlived the killed batch"
+    process = batch_process(queries, out)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3, stderr                      # every query ends unknown at its timeout
+    keys = [line["key"] for line in file_lines(out)]
+    assert len(keys) == len(set(keys)) == len(SLOW)
+    assert sorted(keys) == sorted(batch.query_key(batch.normalize(q)) for q in SLOW)
+
+
+def test_chaos_two_writers_on_one_results_file(tmp_path):
+    queries, out = tmp_path / "queries.jsonl", tmp_path / "out.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in SLOW[:4]) + "\n")
+    first, second = batch_process(queries, out), batch_process(queries, out)
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in (first, second)]
+    refused = [r for r in results if r[2] == 2]
+    assert len(refused) <= 1 and all("in use by another smtnn batch" in r[1] and len(r[1].splitlines()) == 1 for r in refused)
+    keys = [line["key"] for line in file_lines(out)]
+    assert len(keys) == len(set(keys)) == 4                      # no query ran twice

@@ -160,7 +160,7 @@ class LinearModel:
 
     def _sync(self):
         if self._highs is None:
-            self._highs = highspy.Highs()
+            self._highs = _quiet_highs()
             self._highs.setOptionValue("output_flag", False)
             self._highs.setOptionValue("presolve", "off")
         h = self._highs
@@ -253,3 +253,19 @@ def certified_min(transposes, cost, y, row_lo, row_hi, col_lo, col_hi) -> Fracti
     total = math.fsum(terms)
     err = float(sum_error(len(terms), math.fsum(np.concatenate([col_mag, np.abs(row_terms)]))))
     return Fraction(total) - Fraction(err)
+
+
+def _quiet_highs():
+    """A Highs object without the banner its constructor prints on file descriptor 1 (stdout stays JSON-clean)."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

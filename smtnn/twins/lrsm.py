@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from ..budget import FLOOR, Budget
 from ..domain import Box
 from ..network import Network
 from .optimize import Analysis, check_engine
@@ -40,10 +41,11 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
 
     ``engine`` decides the reported worst class; engines in ``compare`` are run on the same
     queries for comparison.  Default ci: N1's class at x0 (the box centre for a box).
-    ``timeout``: seconds for the whole worst-class search of ``engine`` (shared by the classes);
-    each other engine's query gets ``timeout`` of its own.
+    ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget` says
+    (the worst-class search of ``engine`` counts as one search, shared by the classes).
     """
     start = time.perf_counter()
+    budget = Budget(start, timeout)
     twins = Twins(first, second)
     check_engine(engine)
     for e in compare:
@@ -70,23 +72,33 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     order = sorted(others, key=lambda c: (screen[c].upper, screen[c].lower))
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
     notes = {}
+    later = sum(e not in ("relaxation", engine) for e in engines) * len(others) + \
+        (sum(e != "relaxation" for e in engines) * (1 if cj is None else len(others)) if "max" in ends else 0)
+    left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
+    phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
     for c in order:
         if engine == "relaxation":
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "not solved exactly: its relaxation bound is above the worst minimum"
             continue
-        left = None if timeout is None else max(0.0, timeout - (time.perf_counter() - start))
+        left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", engine, quantity=label(c), timeout=left, floor=worst_value,
                                   seeds=[screen[c].witness])
         minima[c][engine] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper
+    spent = lambda: budget.timeout is not None and budget.remaining() <= FLOOR   # noqa: E731
+    skipped = set()
     for e in engines:
         if e in ("relaxation", engine):
             continue
         for c in others:
-            minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=timeout)
+            if spent():   # a compared engine is left out rather than overrun the query's timeout
+                skipped.add(e)
+            else:
+                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=budget.share(later))
+            later -= 1
     decided = [c for c in others if engine in minima[c]]
     worst = min(decided, key=lambda c: (minima[c][engine].lower, minima[c][engine].upper))
     pairs = []
@@ -94,7 +106,16 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         maxima = {}
         if "max" in ends and (c == worst or cj is not None):
             for e in engines:
-                maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=timeout)
+                if e not in ("relaxation", engine) and spent():
+                    skipped.add(e)
+                    later -= 1
+                elif e == "relaxation":
+                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c))
+                else:
+                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=budget.share(later))
+                    later -= 1
+        if skipped:
+            notes[c] = "; ".join(filter(None, [notes.get(c, ""), f"not run, the timeout was used up: {', '.join(sorted(skipped))}"]))
         ordered = {e: minima[c][e] for e in engines if e in minima[c]}
         pairs.append(PairReport(ci, c, ordered if "min" in ends or c == worst else {}, maxima, notes.get(c, "")))
     worst_pair = next(p for p in pairs if p.cj == worst)
