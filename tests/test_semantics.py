@@ -242,3 +242,20 @@ def test_decision_preservation_on_leaky_relu_agrees_with_z3_and_sampling(seed):
     assert by_search.verdict is by_z3.verdict is not Verdict.UNKNOWN
     if disagree:
         assert by_search.verdict is Verdict.VIOLATED
+
+
+def test_twins_differing_only_in_the_leaky_slope_are_not_the_same_network():
+    """Twins with equal weights but another negative slope must be analysed, not shared or declared identical."""
+    from smtnn.result import Verdict
+    from smtnn.twins.decisions import decisions
+
+    first = random_network(11, dims=(2, 3, 3), alpha=0.0)
+    second = Network(tuple(Dense(l.weights, l.bias, l.activation, alpha=None if l.alpha is None else 1.0) for l in first.layers))
+    box = Box((Q(-2), Q(-2)), (Q(2), Q(2)))
+    xs = np.random.default_rng(11).uniform(-2, 2, size=(4000, 2))
+    form = ((1, -1, 0), (-1, 1, 0))
+    sampled = (first.logits(xs) @ np.array(form[0]) + second.logits(xs) @ np.array(form[1])).max()
+    exact = Analysis([first, second], box).extreme([form], "max", "exact", timeout=60)
+    assert exact.lower == exact.upper and float(exact.upper) >= sampled - 1e-9 and sampled > 1e-6
+    assert (first.predict(xs) != second.predict(xs)).any()
+    assert decisions(first, second, box=box, timeout=60).verdict is Verdict.VIOLATED
