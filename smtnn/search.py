@@ -5,7 +5,7 @@
   a replayed model raises the lower end);
 - :func:`bisect_max`: the same bisection when the region is already asserted;
 - :func:`branch_and_bound_epsilon`: Eq. 12 by branch and bound over the input box with
-  outward-rounded interval arithmetic (vectorized), mean-value bounds and monotonicity tests
+  outward-rounded interval arithmetic (vectorized, :mod:`smtnn.semantics.intervals`), mean-value bounds and monotonicity tests
   from interval slopes (:mod:`smtnn.slopes`), and exact replay of the best candidates.
 """
 from __future__ import annotations
