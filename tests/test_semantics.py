@@ -91,6 +91,8 @@ def test_alpha_is_checked_at_construction():
     for alpha, words in ((None, "no negative slope"), (1.5, r"slopes in \[0, 1\]"), (-0.1, r"slopes in \[0, 1\]")):
         with pytest.raises(UnsupportedModelError, match=words):
             Network((Dense(w, b, "leaky_relu", alpha=alpha), out))
+    with pytest.raises(UnsupportedModelError, match="not a binary64 number"):
+        Network((Dense(w, b, "leaky_relu", alpha="0.1"), out))
     with pytest.raises(UnsupportedModelError, match="only leaky_relu layers"):
         Network((Dense(w, b, "relu", alpha=0.1), out))
     net = Network((Dense(w, b, "leaky_relu", alpha=0.1), out))
