@@ -85,12 +85,60 @@ DEFAULTS = {"solver": "z3", "tolerance": "1e-6", "engine": "exact", "compare": "
 
 
 # -- values ----------------------------------------------------------------------------------
+def _scalar(value, field: str) -> str:
+    from fractions import Fraction
+
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        import json
+
+        raise InvalidInputError(f"field '{field}': expected a number or text, got {json.dumps(value)}")
+    if isinstance(value, float):
+        from decimal import Decimal
+
+        return str(Decimal(value))   # a Python float stands for its exact binary value
+    if isinstance(value, Fraction):
+        return str(value)
+    return str(value).strip()
+
+
+def option_text(field: str, value) -> str:
+    """An option's value as the command line writes it: numbers exactly, lists comma-separated, a domain 'lo:hi,...'."""
+    if isinstance(value, str):
+        return value.strip()
+    if field == "domain" and isinstance(value, dict):
+        if set(value) != {"lower", "upper"} or not isinstance(value["lower"], list) or not isinstance(value["upper"], list):
+            raise InvalidInputError('field \'domain\': give {"lower": [...], "upper": [...]} or [[lower, upper], ...]')
+        value = [list(pair) for pair in zip(value["lower"], value["upper"])]
+    if isinstance(value, (list, tuple)):
+        if field == "domain":
+            if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value):
+                raise InvalidInputError("field 'domain': give one [lower, upper] pair per input")
+            return ",".join(f"{_scalar(lo, field)}:{_scalar(hi, field)}" for lo, hi in value)
+        return ",".join(_scalar(v, field) for v in value)
+    return _scalar(value, field)
+
+
+def _as_float(text: str) -> float:
+    """The binary64 value of a decimal or a fraction 'p/q' (ValueError if it is neither)."""
+    try:
+        return float(text)
+    except ValueError:
+        if "/" not in text:
+            raise
+        from fractions import Fraction
+
+        try:
+            return float(Fraction(text))
+        except (ZeroDivisionError, OverflowError):
+            raise ValueError(text) from None
+
+
 def numbers(text: str, what: str) -> list[str]:
     """Comma-separated numbers, kept as written (exact decimals); each must be finite in binary64."""
     values = [v.strip() for v in str(text).split(",") if v.strip()]
     for v in values:
         try:
-            number = float(v)
+            number = _as_float(v)
         except ValueError:
             raise InvalidInputError(f"{what}: '{v}' is not a number (give comma-separated numbers)") from None
         if v.lower().lstrip("+-") in ("nan", "inf", "infinity"):
@@ -286,6 +334,13 @@ class Query:
     models: tuple[str, ...]
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        """From Python, options may be numbers, lists or (for a domain) pairs: kept as their command-line text."""
+        models = (self.models,) if isinstance(self.models, (str, os.PathLike)) else tuple(self.models)
+        object.__setattr__(self, "models", tuple(os.fspath(m) if isinstance(m, os.PathLike) else m for m in models))
+        object.__setattr__(self, "options", {name: option_text(name, value) for name, value in self.options.items()
+                                             if value is not None})
+
     def option(self, name: str):
         value = self.options.get(name)
         return DEFAULTS.get(name) if value is None else value
@@ -301,11 +356,9 @@ class Query:
             raise InvalidInputError(f"unknown command '{self.command}'; choose one of {', '.join(OPTIONS)}")
         if len(self.models) != len(MODELS[self.command]) or not all(isinstance(m, str) for m in self.models):
             raise InvalidInputError(f"a {self.command} query needs {' and '.join(MODELS[self.command])}")
-        for name, value in self.options.items():
+        for name in self.options:
             if name not in OPTIONS[self.command]:
                 raise InvalidInputError(f"unknown option '{name}' for {self.command}; known: {', '.join(sorted(OPTIONS[self.command]))}")
-            if value is not None and not isinstance(value, str):
-                raise InvalidInputError(f"option '{name}': give text, got {value!r}")
         timeout_seconds(self.options.get("timeout"))
         memory_megabytes(self.options.get("memory"))
         if self.command == "twins":
@@ -344,8 +397,8 @@ class Query:
         for name in ("threshold", "epsilon", "sigma"):
             if o.get(name) is not None:
                 number(o[name], f"--{name}")
-        if o.get("threshold") is not None and not 0 < float(o["threshold"]) < 1:
-            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {float(o['threshold'])}")
+        if o.get("threshold") is not None and not 0 < _as_float(o["threshold"]) < 1:
+            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {_as_float(o['threshold'])}")
         if o.get("decision") is not None and o["decision"] not in DECISIONS:
             raise InvalidInputError(f"--decision: '{o['decision']}' is not a decision rule; choose argmax or argmin")
         if self.command == "estimate":

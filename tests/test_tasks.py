@@ -354,3 +354,16 @@ def test_a_memory_capped_query_keeps_stderr_clean(tmp_path):
     run = smtnn("verify", "global-sigma", tmp_path / "deep.npz", "--delta", "0.01", "--domain", "0:1,0:1", "--sigma", "0.1",
                 "--memory", "24")
     assert run.returncode == 3 and "memory cap of 24 MB" in run.stdout and run.stderr == "", run.stdout + run.stderr
+
+
+def test_python_queries_take_numbers_lists_and_paths():
+    """From Python a query may hold numbers (a float is its binary value), fractions, lists and a domain as pairs."""
+    as_text = Query("estimate", "global-sigma", CATS, {"delta": "0.005", "domain": "6.3:20.5,2.0:3.9"})
+    as_values = Query("estimate", "global-sigma", (Path(CATS),), {"delta": Fraction(1, 200), "domain": [["6.3", "20.5"], ["2.0", "3.9"]]})
+    assert as_values.models == as_text.models == (CATS,)
+    assert as_values.options == {"delta": "1/200", "domain": "6.3:20.5,2.0:3.9"}
+    assert {c: e.upper for c, e in as_values.run().items()} == {c: e.upper for c, e in as_text.run().items()}
+    binary = Query("verify", "local-label", CATS, {"delta": 0.01, "x0": [10, 2.5]})
+    assert Fraction(binary.options["delta"]) == Fraction(0.01) and binary.options["x0"] == "10,2.5"
+    with pytest.raises(tasks.InvalidInputError, match="unknown option 'colour'"):
+        Query("verify", "local-label", CATS, {"delta": "0.01", "x0": "1,1", "colour": "red"}).check()
