@@ -172,7 +172,8 @@ def _prepared(query, runner: Callable | None, timeout=None, memory_mb=None) -> t
         text = json.dumps(query, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise InvalidInputError(f"a query must be plain JSON ({err})") from None
-    return query, hashlib.sha256((text + _runner_name(runner)).encode()).hexdigest()
+    limits = "".join(f"|{name}={value!r}" for name, value in (("timeout", timeout), ("memory", memory_mb)) if value is not None)
+    return query, hashlib.sha256((text + _runner_name(runner) + limits).encode()).hexdigest()
 
 
 def _for_workers(query: dict) -> dict:
