@@ -48,7 +48,7 @@ from .errors import InvalidInputError, SmtnnError
 COMMANDS = {"verify": ("property", "model"), "estimate": ("property", "model"), "twins": ("property", "first", "second")}
 STATUSES = ("holds", "violated", "converged", "unknown", "error")
 from .reports import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATED
-from .tasks import option_text
+from .options import option_text
 _NOT_FIELDS = {"help", "json", "output"}
 CHUNK_SECONDS, MAX_CHUNK = 0.2, 64   # fast queries travel to the workers in chunks of about 0.2 s
 SYNC_INTERVAL = 0.5   # seconds: each line is flushed at once (kept if the process dies); synced to disk at most this often

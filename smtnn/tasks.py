@@ -5,9 +5,9 @@ and the options as the command line writes them (text: numbers are read exactly 
 :meth:`Query.check` validates it without reading any file (one-line :class:`InvalidInputError`);
 :meth:`Query.run` runs it within its budget and returns the result object.
 
-Properties are data: :data:`PROPERTIES` maps each name to a :class:`PropertySpec` (its scope, the
-options it needs, the functions that decide and estimate it, its SMT-LIB negation), and
-:data:`TWINS_PROPERTIES` does the same for `smtnn twins`.
+Properties are data (:mod:`smtnn.specs`): ``PROPERTIES`` maps each name to a ``PropertySpec`` (its
+scope, the options it needs, the functions that decide and estimate it, its SMT-LIB negation), and
+``TWINS_PROPERTIES`` does the same for `smtnn twins`; option values are checked by :mod:`smtnn.options`.
 
 **The budget** (timeout and memory cap) has one owner, :meth:`Query.run`:
 
@@ -23,7 +23,6 @@ options it needs, the functions that decide and estimate it, its SMT-LIB negatio
 from __future__ import annotations
 
 import errno
-import math
 import os
 import stat
 import time
@@ -31,46 +30,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import InvalidInputError, ModelFileError
-
-MAX_TIMEOUT = 1_000_000          # seconds (11.5 days): the OS timers take no more
-MAX_MEMORY_MB = 1_000_000_000    # Z3's memory limit is a 32-bit number of MB
+from .options import (MAX_MEMORY_MB, MAX_TIMEOUT, as_float, domain, integer, memory_megabytes,  # noqa: F401
+                      number, numbers, option_text, timeout_seconds)
+from .specs import ESTIMATE, PROPERTIES, TWINS_PROPERTIES, VERIFY, PropertySpec  # noqa: F401
 ADDRESS_SPACE_SLACK_MB = 64
 DECISIONS = ("argmax", "argmin")
 SOLVERS = ("z3", "dreal")
 
-
-@dataclass(frozen=True)
-class PropertySpec:
-    """How a property of the paper runs: its scope, the level option it needs, its deciding and estimating functions.
-
-    ``verify``/``estimate`` name functions of :mod:`smtnn.properties` (None: not offered);
-    ``negation`` names the builder of its negated formula in :mod:`smtnn.export`.
-    """
-
-    name: str
-    scope: str                  # "local": at an input x0; "global": over a domain D
-    level: str | None           # the option the verification needs: "epsilon", "sigma" or none
-    verify: str
-    estimate: str | None
-    negation: str
-    box_limited: bool = False   # a branch and bound whose box count the memory cap bounds
-
-    @property
-    def region(self) -> str:
-        return "x0" if self.scope == "local" else "domain"
-
-
-PROPERTIES = {spec.name: spec for spec in (
-    PropertySpec("local-epsilon", "local", "epsilon", "verify_local_epsilon", "local_epsilon", "local_epsilon"),
-    PropertySpec("global-epsilon", "global", "epsilon", "verify_global_epsilon", "global_epsilon", "global_epsilon",
-                 box_limited=True),
-    PropertySpec("local-label", "local", None, "verify_local_label", None, "label"),
-    PropertySpec("global-label", "global", None, "verify_global_label", None, "label"),
-    PropertySpec("global-sigma", "global", "sigma", "verify_global_sigma", "global_sigma", "label"),
-)}
-VERIFY = tuple(PROPERTIES)
-ESTIMATE = tuple(name for name, spec in PROPERTIES.items() if spec.estimate)
-TWINS_PROPERTIES = {"lrsm": "lrsm", "decisions": "decisions", "epsilon": "epsilon_equivalence"}
 
 _PERTURBATION = ("delta", "layers", "relative", "per_layer", "quantize")
 _CORE = _PERTURBATION + ("x0", "domain", "threshold", "activations", "solver", "timeout", "memory", "decision")
@@ -82,132 +48,6 @@ OPTIONS = {
 }
 MODELS = {"verify": ("model",), "estimate": ("model",), "export": ("model",), "twins": ("first", "second")}
 DEFAULTS = {"solver": "z3", "tolerance": "1e-6", "engine": "exact", "compare": "relaxation"}
-
-
-# -- values ----------------------------------------------------------------------------------
-def _scalar(value, field: str) -> str:
-    from fractions import Fraction
-
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        import json
-
-        raise InvalidInputError(f"field '{field}': expected a number or text, got {json.dumps(value)}")
-    if isinstance(value, float):
-        from decimal import Decimal
-
-        return str(Decimal(value))   # a Python float stands for its exact binary value
-    if isinstance(value, Fraction):
-        return str(value)
-    return str(value).strip()
-
-
-def option_text(field: str, value) -> str:
-    """An option's value as the command line writes it: numbers exactly, lists comma-separated, a domain 'lo:hi,...'."""
-    if isinstance(value, str):
-        return value.strip()
-    if field == "domain" and isinstance(value, dict):
-        if set(value) != {"lower", "upper"} or not isinstance(value["lower"], list) or not isinstance(value["upper"], list):
-            raise InvalidInputError('field \'domain\': give {"lower": [...], "upper": [...]} or [[lower, upper], ...]')
-        value = [list(pair) for pair in zip(value["lower"], value["upper"])]
-    if isinstance(value, (list, tuple)):
-        if field == "domain":
-            if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value):
-                raise InvalidInputError("field 'domain': give one [lower, upper] pair per input")
-            return ",".join(f"{_scalar(lo, field)}:{_scalar(hi, field)}" for lo, hi in value)
-        return ",".join(_scalar(v, field) for v in value)
-    return _scalar(value, field)
-
-
-def _as_float(text: str) -> float:
-    """The binary64 value of a decimal or a fraction 'p/q' (ValueError if it is neither)."""
-    try:
-        return float(text)
-    except ValueError:
-        if "/" not in text:
-            raise
-        from fractions import Fraction
-
-        try:
-            return float(Fraction(text))
-        except (ZeroDivisionError, OverflowError):
-            raise ValueError(text) from None
-
-
-def numbers(text: str, what: str) -> list[str]:
-    """Comma-separated numbers, kept as written (exact decimals); each must be finite in binary64."""
-    values = [v.strip() for v in str(text).split(",") if v.strip()]
-    for v in values:
-        try:
-            number = _as_float(v)
-        except ValueError:
-            raise InvalidInputError(f"{what}: '{v}' is not a number (give comma-separated numbers)") from None
-        if v.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            raise InvalidInputError(f"{what}: '{v}' is not a number (give comma-separated finite numbers)")
-        if not math.isfinite(number):
-            from .exact import to_fraction
-
-            to_fraction(v)   # its own message for a number too long or an exponent too large to expand
-            raise InvalidInputError(f"{what}: '{v}' is too large (give a number within ±1.7e308)")
-    return values
-
-
-def number(text: str, what: str) -> str:
-    values = numbers(text, what)
-    if len(values) != 1:
-        raise InvalidInputError(f"{what}: give one number, got '{text}'")
-    return values[0]
-
-
-def integer(text: str, what: str) -> int:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise InvalidInputError(f"{what}: '{text}' is not an integer") from None
-
-
-def domain(text: str | None):
-    """The Box of 'lo:hi,lo:hi,...' (None stays None)."""
-    if text is None:
-        return None
-    from .domain import Box
-
-    lower, upper = [], []
-    for part in str(text).split(","):
-        bounds = part.split(":")
-        values = numbers(",".join(bounds), "--domain") if len(bounds) == 2 else []
-        if len(values) != 2:
-            raise InvalidInputError(f"--domain: '{part}' is not lower:upper (example: --domain 6.3:20.5,2.0:3.9)")
-        lower.append(values[0])
-        upper.append(values[1])
-    return Box(tuple(lower), tuple(upper))
-
-
-def timeout_seconds(value) -> float | None:
-    """A timeout in seconds: positive, finite, at most MAX_TIMEOUT."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InvalidInputError(f"--timeout must be a positive, finite number of seconds, got '{value}'")
-    if seconds > MAX_TIMEOUT:
-        raise InvalidInputError(f"--timeout: {value} s is too long; give at most {MAX_TIMEOUT} s (11.5 days)")
-    return seconds
-
-
-def memory_megabytes(value) -> int | None:
-    """A memory cap in MB: at least 1, at most MAX_MEMORY_MB."""
-    if value is None:
-        return None
-    try:
-        mb = float(value)
-    except (TypeError, ValueError):
-        mb = math.nan
-    if not (math.isfinite(mb) and 1 <= mb <= MAX_MEMORY_MB):
-        raise InvalidInputError(f"--memory: '{value}' is not a number of megabytes (give 1 to {MAX_MEMORY_MB}, e.g. --memory 2000)")
-    return int(mb)
 
 
 def grace(timeout: float) -> float:
@@ -397,8 +237,8 @@ class Query:
         for name in ("threshold", "epsilon", "sigma"):
             if o.get(name) is not None:
                 number(o[name], f"--{name}")
-        if o.get("threshold") is not None and not 0 < _as_float(o["threshold"]) < 1:
-            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {_as_float(o['threshold'])}")
+        if o.get("threshold") is not None and not 0 < as_float(o["threshold"]) < 1:
+            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {as_float(o['threshold'])}")
         if o.get("decision") is not None and o["decision"] not in DECISIONS:
             raise InvalidInputError(f"--decision: '{o['decision']}' is not a decision rule; choose argmax or argmin")
         if self.command == "estimate":
