@@ -174,7 +174,7 @@ def test_local_label_classes_share_one_clock(monkeypatch):
 
     monkeypatch.setattr(properties, "_local_extreme", recorded)
     properties.verify_local_label(net, perturbation.uniform(net, "0.001"), ["1", "0.2"], timeout=30)
-    assert len(given) == 2 and 14 < given[0] <= 15 and 29 < given[1] <= 30
+    assert len(given) == 2 and 14 < given[0] <= 15 and 20 < given[1] <= 30   # the second gets what the first left
 
 
 def test_lrsm_searches_share_its_timeout(monkeypatch):
@@ -195,7 +195,7 @@ def test_lrsm_searches_share_its_timeout(monkeypatch):
     start = time.perf_counter()
     report = lrsm(first, second, ["1.8", "80"], "0.1", timeout=8, compare=("relaxation", "z3"))
     assert report.worst_min().upper >= report.worst_min().lower
-    assert len(given) >= 3 and all(at + seconds <= 8 + 0.05 for at, seconds in given), given
+    assert len(given) >= 3 and all(at + seconds <= 8 + 0.05 or seconds <= 0.001 for at, seconds in given), given
 
 
 def slow_loader(seconds):
