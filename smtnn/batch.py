@@ -40,7 +40,6 @@ import signal
 import sys
 import time
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,6 +48,7 @@ from .errors import InvalidInputError, SmtnnError
 COMMANDS = {"verify": ("property", "model"), "estimate": ("property", "model"), "twins": ("property", "first", "second")}
 STATUSES = ("holds", "violated", "converged", "unknown", "error")
 from .reports import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATED
+from .options import option_text
 _NOT_FIELDS = {"help", "json", "output"}
 CHUNK_SECONDS, MAX_CHUNK = 0.2, 64   # fast queries travel to the workers in chunks of about 0.2 s
 SYNC_INTERVAL = 0.5   # seconds: each line is flushed at once (kept if the process dies); synced to disk at most this often
@@ -85,29 +85,6 @@ class Progress:
 
 
 # -- queries -------------------------------------------------------------------------------
-def _scalar(value, field: str) -> str:
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise InvalidInputError(f"field '{field}': expected a number or text, got {json.dumps(value)}")
-    if isinstance(value, float):
-        return str(Decimal(value))   # a Python float stands for its exact binary value
-    return str(value).strip()
-
-
-def _field_text(field: str, value) -> str:
-    """A field's value as the command line would give it."""
-    if field == "domain" and isinstance(value, dict):
-        if set(value) != {"lower", "upper"} or not isinstance(value["lower"], list) or not isinstance(value["upper"], list):
-            raise InvalidInputError('field \'domain\': give {"lower": [...], "upper": [...]} or [[lower, upper], ...]')
-        value = [list(pair) for pair in zip(value["lower"], value["upper"])]
-    if isinstance(value, (list, tuple)):
-        if field == "domain":
-            if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value):
-                raise InvalidInputError("field 'domain': give one [lower, upper] pair per input")
-            return ",".join(f"{_scalar(lo, field)}:{_scalar(hi, field)}" for lo, hi in value)
-        return ",".join(_scalar(v, field) for v in value)
-    return _scalar(value, field)
-
-
 def normalize(query) -> dict:
     """The canonical form of a query: command, required fields, then options as command-line text, sorted."""
     if not isinstance(query, dict):
@@ -122,7 +99,7 @@ def normalize(query) -> dict:
             continue
         if field in fields:
             raise InvalidInputError(f"field '{name}' is given twice")
-        fields[field] = _field_text(field, value)
+        fields[field] = option_text(field, value)
     missing = [f for f in COMMANDS[command] if f not in fields]
     if missing:
         raise InvalidInputError(f"a {command} query needs the field{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}")
@@ -195,7 +172,8 @@ def _prepared(query, runner: Callable | None, timeout=None, memory_mb=None) -> t
         text = json.dumps(query, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise InvalidInputError(f"a query must be plain JSON ({err})") from None
-    return query, hashlib.sha256((text + _runner_name(runner)).encode()).hexdigest()
+    limits = "".join(f"|{name}={value!r}" for name, value in (("timeout", timeout), ("memory", memory_mb)) if value is not None)
+    return query, hashlib.sha256((text + _runner_name(runner) + limits).encode()).hexdigest()
 
 
 def _for_workers(query: dict) -> dict:

@@ -1,7 +1,8 @@
 """Exact replay and parameter-space extremes at a fixed input.
 
 :func:`replay_logits` is the reference forward pass in exact rational arithmetic (certified
-intervals where sigmoid or tanh is involved); every witness smtnn reports goes through it.
+intervals where sigmoid or tanh is involved); every witness smtnn reports goes through it.  It
+and :func:`propagate` are walks in :class:`smtnn.semantics.enclosures.EnclosureDomain`.
 
 :func:`extreme_at` maximizes a linear function c·z of the logits over the parameter box at a
 fixed input.  When no perturbed parameter lies before the last hidden layer, the problem

@@ -6,9 +6,12 @@
 - the **eliminated** extremes max/min_p c·z(x, p) as piecewise-linear terms in x alone, valid
   when the perturbation decouples (see :mod:`smtnn.bounds`): each hidden neuron's range is
   [act(A_lo(x)), act(A_hi(x))] and each bilinear term is maximized at a corner.
-ReLU becomes an if-then-else unless interval bounds fix its phase.  Sigmoid and tanh hidden
-units become fresh variables with a :class:`Definition`; the dReal backend and the dReal
-export use the definitions, Z3 sees only their certified interval bounds (a relaxation).
+Both are walks in :mod:`smtnn.semantics`: the logits in the term domain
+(:class:`~smtnn.semantics.terms.TermDomain`), the eliminated extreme by the corner derivation
+(:mod:`smtnn.semantics.corners`) that :func:`smtnn.bounds.extreme_at` evaluates in numbers.
+ReLU and leaky ReLU become if-then-else unless interval bounds fix their phase.  Sigmoid and
+tanh hidden units become fresh variables with a :class:`Definition`; the dReal backend and the
+dReal export use the definitions, Z3 sees only their certified interval bounds (a relaxation).
 """
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from .network import Network
 from .perturbation import Perturbation
 from .outputs import output_target, write_atomically  # noqa: F401  (every output file is written there)
 from .properties import binary_flip, sigma_levels
+from .specs import PROPERTIES
 
 
 def _term(node: FNode) -> str:
@@ -91,9 +92,7 @@ def _level(q: _Negation, name: str, value) -> Fraction:
 
 def negated_query(prop: str, network: Network, perturbation: Perturbation, *, x0=None, domain: Box | None = None,
                   epsilon=None, sigma=None) -> Query:
-    """The formula whose UNSAT proves `prop` (a name of :data:`smtnn.tasks.PROPERTIES`); binary networks."""
-    from .tasks import PROPERTIES
-
+    """The formula whose UNSAT proves `prop` (a name of :data:`smtnn.specs.PROPERTIES`); binary networks."""
     if prop not in PROPERTIES:
         raise InvalidInputError(f"unknown property '{prop}'; choose one of {', '.join(PROPERTIES)}")
     spec = PROPERTIES[prop]

@@ -261,7 +261,7 @@ def _checked_layer(index: int, layer: Dense) -> Dense:
 
 
 def _checked_alpha(index: int, name: str, activation: str, alpha) -> Fraction | None:
-    """Leaky relu's negative slope as an exact rational in [0, 1] (monotone and convex); None for other activations."""
+    """Leaky relu's negative slope as the exact rational of a float in [0, 1] (monotone and convex); None for other activations."""
     if activation != "leaky_relu":
         if alpha is not None:
             raise UnsupportedModelError(f"layer {index} '{name}' has a negative slope alpha but activation '{activation}'; "
@@ -276,4 +276,7 @@ def _checked_alpha(index: int, name: str, activation: str, alpha) -> Fraction | 
     if not 0 <= value <= 1:
         raise UnsupportedModelError(f"leaky_relu layer {index} '{name}' has negative slope {float(value)}; "
                                     "smtnn supports slopes in [0, 1] (monotone, convex)")
+    if Fraction(float(value)) != value:   # every engine, float ones included, must use the same slope
+        raise UnsupportedModelError(f"leaky_relu layer {index} '{name}' has slope {alpha!r}, which is not a binary64 "
+                                    f"number; give the float the model stores (e.g. {float(value)!r})")
     return value

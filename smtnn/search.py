@@ -5,12 +5,11 @@
   a replayed model raises the lower end);
 - :func:`bisect_max`: the same bisection when the region is already asserted;
 - :func:`branch_and_bound_epsilon`: Eq. 12 by branch and bound over the input box with
-  outward-rounded interval arithmetic (vectorized), mean-value bounds and monotonicity tests
+  outward-rounded interval arithmetic (vectorized, :mod:`smtnn.semantics.intervals`), mean-value bounds and monotonicity tests
   from interval slopes (:mod:`smtnn.slopes`), and exact replay of the best candidates.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,7 +20,7 @@ import numpy as np
 from .backends.base import Status
 from .bounds import extreme_at, replay_logits
 from .domain import Box
-from .exact import Enclosure, sigmoid_enclosure
+from .exact import sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness

@@ -5,9 +5,9 @@ and the options as the command line writes them (text: numbers are read exactly 
 :meth:`Query.check` validates it without reading any file (one-line :class:`InvalidInputError`);
 :meth:`Query.run` runs it within its budget and returns the result object.
 
-Properties are data: :data:`PROPERTIES` maps each name to a :class:`PropertySpec` (its scope, the
-options it needs, the functions that decide and estimate it, its SMT-LIB negation), and
-:data:`TWINS_PROPERTIES` does the same for `smtnn twins`.
+Properties are data (:mod:`smtnn.specs`): ``PROPERTIES`` maps each name to a ``PropertySpec`` (its
+scope, the options it needs, the functions that decide and estimate it, its SMT-LIB negation), and
+``TWINS_PROPERTIES`` does the same for `smtnn twins`; option values are checked by :mod:`smtnn.options`.
 
 **The budget** (timeout and memory cap) has one owner, :meth:`Query.run`:
 
@@ -23,7 +23,6 @@ options it needs, the functions that decide and estimate it, its SMT-LIB negatio
 from __future__ import annotations
 
 import errno
-import math
 import os
 import stat
 import time
@@ -31,46 +30,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import InvalidInputError, ModelFileError
-
-MAX_TIMEOUT = 1_000_000          # seconds (11.5 days): the OS timers take no more
-MAX_MEMORY_MB = 1_000_000_000    # Z3's memory limit is a 32-bit number of MB
+from .options import (MAX_MEMORY_MB, MAX_TIMEOUT, as_float, domain, integer, memory_megabytes,  # noqa: F401
+                      number, numbers, option_text, timeout_seconds)
+from .specs import ESTIMATE, PROPERTIES, TWINS_PROPERTIES, VERIFY, PropertySpec  # noqa: F401
 ADDRESS_SPACE_SLACK_MB = 64
 DECISIONS = ("argmax", "argmin")
 SOLVERS = ("z3", "dreal")
 
-
-@dataclass(frozen=True)
-class PropertySpec:
-    """How a property of the paper runs: its scope, the level option it needs, its deciding and estimating functions.
-
-    ``verify``/``estimate`` name functions of :mod:`smtnn.properties` (None: not offered);
-    ``negation`` names the builder of its negated formula in :mod:`smtnn.export`.
-    """
-
-    name: str
-    scope: str                  # "local": at an input x0; "global": over a domain D
-    level: str | None           # the option the verification needs: "epsilon", "sigma" or none
-    verify: str
-    estimate: str | None
-    negation: str
-    box_limited: bool = False   # a branch and bound whose box count the memory cap bounds
-
-    @property
-    def region(self) -> str:
-        return "x0" if self.scope == "local" else "domain"
-
-
-PROPERTIES = {spec.name: spec for spec in (
-    PropertySpec("local-epsilon", "local", "epsilon", "verify_local_epsilon", "local_epsilon", "local_epsilon"),
-    PropertySpec("global-epsilon", "global", "epsilon", "verify_global_epsilon", "global_epsilon", "global_epsilon",
-                 box_limited=True),
-    PropertySpec("local-label", "local", None, "verify_local_label", None, "label"),
-    PropertySpec("global-label", "global", None, "verify_global_label", None, "label"),
-    PropertySpec("global-sigma", "global", "sigma", "verify_global_sigma", "global_sigma", "label"),
-)}
-VERIFY = tuple(PROPERTIES)
-ESTIMATE = tuple(name for name, spec in PROPERTIES.items() if spec.estimate)
-TWINS_PROPERTIES = {"lrsm": "lrsm", "decisions": "decisions", "epsilon": "epsilon_equivalence"}
 
 _PERTURBATION = ("delta", "layers", "relative", "per_layer", "quantize")
 _CORE = _PERTURBATION + ("x0", "domain", "threshold", "activations", "solver", "timeout", "memory", "decision")
@@ -82,84 +48,6 @@ OPTIONS = {
 }
 MODELS = {"verify": ("model",), "estimate": ("model",), "export": ("model",), "twins": ("first", "second")}
 DEFAULTS = {"solver": "z3", "tolerance": "1e-6", "engine": "exact", "compare": "relaxation"}
-
-
-# -- values ----------------------------------------------------------------------------------
-def numbers(text: str, what: str) -> list[str]:
-    """Comma-separated numbers, kept as written (exact decimals); each must be finite in binary64."""
-    values = [v.strip() for v in str(text).split(",") if v.strip()]
-    for v in values:
-        try:
-            number = float(v)
-        except ValueError:
-            raise InvalidInputError(f"{what}: '{v}' is not a number (give comma-separated numbers)") from None
-        if v.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            raise InvalidInputError(f"{what}: '{v}' is not a number (give comma-separated finite numbers)")
-        if not math.isfinite(number):
-            from .exact import to_fraction
-
-            to_fraction(v)   # its own message for a number too long or an exponent too large to expand
-            raise InvalidInputError(f"{what}: '{v}' is too large (give a number within ±1.7e308)")
-    return values
-
-
-def number(text: str, what: str) -> str:
-    values = numbers(text, what)
-    if len(values) != 1:
-        raise InvalidInputError(f"{what}: give one number, got '{text}'")
-    return values[0]
-
-
-def integer(text: str, what: str) -> int:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise InvalidInputError(f"{what}: '{text}' is not an integer") from None
-
-
-def domain(text: str | None):
-    """The Box of 'lo:hi,lo:hi,...' (None stays None)."""
-    if text is None:
-        return None
-    from .domain import Box
-
-    lower, upper = [], []
-    for part in str(text).split(","):
-        bounds = part.split(":")
-        values = numbers(",".join(bounds), "--domain") if len(bounds) == 2 else []
-        if len(values) != 2:
-            raise InvalidInputError(f"--domain: '{part}' is not lower:upper (example: --domain 6.3:20.5,2.0:3.9)")
-        lower.append(values[0])
-        upper.append(values[1])
-    return Box(tuple(lower), tuple(upper))
-
-
-def timeout_seconds(value) -> float | None:
-    """A timeout in seconds: positive, finite, at most MAX_TIMEOUT."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InvalidInputError(f"--timeout must be a positive, finite number of seconds, got '{value}'")
-    if seconds > MAX_TIMEOUT:
-        raise InvalidInputError(f"--timeout: {value} s is too long; give at most {MAX_TIMEOUT} s (11.5 days)")
-    return seconds
-
-
-def memory_megabytes(value) -> int | None:
-    """A memory cap in MB: at least 1, at most MAX_MEMORY_MB."""
-    if value is None:
-        return None
-    try:
-        mb = float(value)
-    except (TypeError, ValueError):
-        mb = math.nan
-    if not (math.isfinite(mb) and 1 <= mb <= MAX_MEMORY_MB):
-        raise InvalidInputError(f"--memory: '{value}' is not a number of megabytes (give 1 to {MAX_MEMORY_MB}, e.g. --memory 2000)")
-    return int(mb)
 
 
 def grace(timeout: float) -> float:
@@ -286,6 +174,13 @@ class Query:
     models: tuple[str, ...]
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        """From Python, options may be numbers, lists or (for a domain) pairs: kept as their command-line text."""
+        models = (self.models,) if isinstance(self.models, (str, os.PathLike)) else tuple(self.models)
+        object.__setattr__(self, "models", tuple(os.fspath(m) if isinstance(m, os.PathLike) else m for m in models))
+        object.__setattr__(self, "options", {name: option_text(name, value) for name, value in self.options.items()
+                                             if value is not None})
+
     def option(self, name: str):
         value = self.options.get(name)
         return DEFAULTS.get(name) if value is None else value
@@ -301,11 +196,9 @@ class Query:
             raise InvalidInputError(f"unknown command '{self.command}'; choose one of {', '.join(OPTIONS)}")
         if len(self.models) != len(MODELS[self.command]) or not all(isinstance(m, str) for m in self.models):
             raise InvalidInputError(f"a {self.command} query needs {' and '.join(MODELS[self.command])}")
-        for name, value in self.options.items():
+        for name in self.options:
             if name not in OPTIONS[self.command]:
                 raise InvalidInputError(f"unknown option '{name}' for {self.command}; known: {', '.join(sorted(OPTIONS[self.command]))}")
-            if value is not None and not isinstance(value, str):
-                raise InvalidInputError(f"option '{name}': give text, got {value!r}")
         timeout_seconds(self.options.get("timeout"))
         memory_megabytes(self.options.get("memory"))
         if self.command == "twins":
@@ -344,8 +237,8 @@ class Query:
         for name in ("threshold", "epsilon", "sigma"):
             if o.get(name) is not None:
                 number(o[name], f"--{name}")
-        if o.get("threshold") is not None and not 0 < float(o["threshold"]) < 1:
-            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {float(o['threshold'])}")
+        if o.get("threshold") is not None and not 0 < as_float(o["threshold"]) < 1:
+            raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {as_float(o['threshold'])}")
         if o.get("decision") is not None and o["decision"] not in DECISIONS:
             raise InvalidInputError(f"--decision: '{o['decision']}' is not a decision rule; choose argmax or argmin")
         if self.command == "estimate":

@@ -439,3 +439,15 @@ def test_chaos_two_writers_on_one_results_file(tmp_path):
     assert len(refused) <= 1 and all("in use by another smtnn batch" in r[1] and len(r[1].splitlines()) == 1 for r in refused)
     keys = [line["key"] for line in file_lines(out)]
     assert len(keys) == len(set(keys)) == 4                      # no query ran twice
+
+
+def test_custom_runner_keys_include_the_batch_limits(tmp_path):
+    queries = [{"n": 1}, {"n": 2}]
+    plain = [line["key"] for line in batch.run_batch(queries, tmp_path / "a.jsonl", workers=1, progress=False, runner=echo)]
+    limited = [line["key"] for line in batch.run_batch(queries, tmp_path / "b.jsonl", workers=1, progress=False, runner=echo,
+                                                       timeout=30)]
+    assert len(set(plain) | set(limited)) == 4
+
+
+def echo(query: dict) -> dict:
+    return dict(query)

@@ -91,6 +91,8 @@ def test_alpha_is_checked_at_construction():
     for alpha, words in ((None, "no negative slope"), (1.5, r"slopes in \[0, 1\]"), (-0.1, r"slopes in \[0, 1\]")):
         with pytest.raises(UnsupportedModelError, match=words):
             Network((Dense(w, b, "leaky_relu", alpha=alpha), out))
+    with pytest.raises(UnsupportedModelError, match="not a binary64 number"):
+        Network((Dense(w, b, "leaky_relu", alpha="0.1"), out))
     with pytest.raises(UnsupportedModelError, match="only leaky_relu layers"):
         Network((Dense(w, b, "relu", alpha=0.1), out))
     net = Network((Dense(w, b, "leaky_relu", alpha=0.1), out))
@@ -242,3 +244,48 @@ def test_decision_preservation_on_leaky_relu_agrees_with_z3_and_sampling(seed):
     assert by_search.verdict is by_z3.verdict is not Verdict.UNKNOWN
     if disagree:
         assert by_search.verdict is Verdict.VIOLATED
+
+
+def test_twins_differing_only_in_the_leaky_slope_are_not_the_same_network():
+    """Twins with equal weights but another negative slope must be analysed, not shared or declared identical."""
+    from smtnn.result import Verdict
+    from smtnn.twins.decisions import decisions
+
+    first = random_network(11, dims=(2, 3, 3), alpha=0.0)
+    second = Network(tuple(Dense(l.weights, l.bias, l.activation, alpha=None if l.alpha is None else 1.0) for l in first.layers))
+    box = Box((Q(-2), Q(-2)), (Q(2), Q(2)))
+    xs = np.random.default_rng(11).uniform(-2, 2, size=(4000, 2))
+    form = ((1, -1, 0), (-1, 1, 0))
+    sampled = (first.logits(xs) @ np.array(form[0]) + second.logits(xs) @ np.array(form[1])).max()
+    exact = Analysis([first, second], box).extreme([form], "max", "exact", timeout=60)
+    assert exact.lower == exact.upper and float(exact.upper) >= sampled - 1e-9 and sampled > 1e-6
+    assert (first.predict(xs) != second.predict(xs)).any()
+    assert decisions(first, second, box=box, timeout=60).verdict is Verdict.VIOLATED
+
+
+def test_global_epsilon_and_label_on_leaky_relu_bound_sampling():
+    """Eq. 12 by branch and bound (interval and slope domains, corner replay) and Def. 4 by Z3 (eliminated terms)."""
+    from smtnn.result import Verdict
+
+    net = random_network(5, dims=(2, 4, 1), alpha=0.3)
+    pert = P.subset(net, Q(1, 50), layers=[1])
+    box = Box((Q(-1), Q(-1)), (Q(1), Q(1)))
+    est = pr.global_epsilon(net, pert, box, tolerance=Q(1, 10 ** 4), timeout=120)
+    assert est.lower <= est.upper and est.upper - est.lower <= Q(1, 10 ** 4)
+    rng = np.random.default_rng(5)
+    xs = rng.uniform(-1, 1, size=(2000, 2))
+    p0 = net.parameter_vector()
+    free = np.array(pert.free)
+    f0 = 1 / (1 + np.exp(-net.logits(xs)[:, 0]))
+    sampled, flipped = 0.0, False
+    for _ in range(200):
+        p = p0.copy()
+        p[free] += rng.choice([-0.02, 0.02], size=free.size) * (1 - 1e-9)
+        zp = float_logits(net, p, xs)[:, 0]
+        sampled = max(sampled, np.abs(1 / (1 + np.exp(-zp)) - f0).max())
+        flipped |= bool(((zp >= 0) != (f0 >= 0.5)).any())
+    assert sampled <= float(est.upper) + 1e-12
+    label = pr.verify_global_label(net, pert, box)
+    assert label.verdict is not Verdict.UNKNOWN
+    if flipped:
+        assert label.verdict is Verdict.VIOLATED

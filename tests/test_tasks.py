@@ -50,18 +50,47 @@ def smtnn(*argv, timeout=120) -> subprocess.CompletedProcess:
 
 
 # -- the task layer ----------------------------------------------------------------------------
-def test_no_module_below_the_cli_imports_it():
-    """The former circle cli <-> batch <-> twins/command is gone: only __main__ imports the CLI."""
-    importers = []
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the smtnn modules it imports, at module level or inside functions."""
+    modules = {}
     for path in (ROOT / "smtnn").rglob("*.py"):
-        if path.name in ("cli.py", "__main__.py"):
-            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[-1] == "cli":
-                importers.append(str(path))
-            if isinstance(node, ast.Attribute) and node.attr == "_actions":
-                importers.append(f"{path}: argparse internals")
-    assert importers == []
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - max(node.level - 1, 0)] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for candidate in [target] + [f"{target}.{alias.name}" for alias in node.names]:
+                    if candidate in modules and candidate != name:
+                        graph[name].add(candidate)
+            elif isinstance(node, ast.Import):
+                graph[name].update(a.name for a in node.names if a.name in modules and a.name != name)
+    return graph
+
+
+def reaches(graph, start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            if nxt == goal:
+                return True
+            seen.add(nxt)
+            todo.append(nxt)
+    return False
+
+
+def test_the_way_in_has_no_import_circle():
+    """cli <-> batch <-> twins/command imported each other; batch read argparse's private _actions."""
+    graph = import_graph()
+    for name in ("smtnn.cli", "smtnn.tasks", "smtnn.batch", "smtnn.reports", "smtnn.export", "smtnn.specs", "smtnn.options",
+                 "smtnn.twins.command", "smtnn.budget", "smtnn.outputs", "smtnn.child"):
+        assert not reaches(graph, name, name), f"{name} is on an import circle"
+    assert not [m for m, targets in graph.items() if "smtnn.cli" in targets and m != "smtnn.__main__"]
+    for path in (ROOT / "smtnn").rglob("*.py"):
+        assert "._actions" not in path.read_text(), path
 
 
 def test_every_property_spec_names_functions_that_exist():
@@ -145,7 +174,7 @@ def test_local_label_classes_share_one_clock(monkeypatch):
 
     monkeypatch.setattr(properties, "_local_extreme", recorded)
     properties.verify_local_label(net, perturbation.uniform(net, "0.001"), ["1", "0.2"], timeout=30)
-    assert len(given) == 2 and 14 < given[0] <= 15 and 29 < given[1] <= 30
+    assert len(given) == 2 and 14 < given[0] <= 15 and 20 < given[1] <= 30   # the second gets what the first left
 
 
 def test_lrsm_searches_share_its_timeout(monkeypatch):
@@ -166,7 +195,7 @@ def test_lrsm_searches_share_its_timeout(monkeypatch):
     start = time.perf_counter()
     report = lrsm(first, second, ["1.8", "80"], "0.1", timeout=8, compare=("relaxation", "z3"))
     assert report.worst_min().upper >= report.worst_min().lower
-    assert len(given) >= 3 and all(at + seconds <= 8 + 0.05 for at, seconds in given), given
+    assert len(given) >= 3 and all(at + seconds <= 8 + 0.05 or seconds <= 0.001 for at, seconds in given), given
 
 
 def slow_loader(seconds):
@@ -354,3 +383,16 @@ def test_a_memory_capped_query_keeps_stderr_clean(tmp_path):
     run = smtnn("verify", "global-sigma", tmp_path / "deep.npz", "--delta", "0.01", "--domain", "0:1,0:1", "--sigma", "0.1",
                 "--memory", "24")
     assert run.returncode == 3 and "memory cap of 24 MB" in run.stdout and run.stderr == "", run.stdout + run.stderr
+
+
+def test_python_queries_take_numbers_lists_and_paths():
+    """From Python a query may hold numbers (a float is its binary value), fractions, lists and a domain as pairs."""
+    as_text = Query("estimate", "global-sigma", CATS, {"delta": "0.005", "domain": "6.3:20.5,2.0:3.9"})
+    as_values = Query("estimate", "global-sigma", (Path(CATS),), {"delta": Fraction(1, 200), "domain": [["6.3", "20.5"], ["2.0", "3.9"]]})
+    assert as_values.models == as_text.models == (CATS,)
+    assert as_values.options == {"delta": "1/200", "domain": "6.3:20.5,2.0:3.9"}
+    assert {c: e.upper for c, e in as_values.run().items()} == {c: e.upper for c, e in as_text.run().items()}
+    binary = Query("verify", "local-label", CATS, {"delta": 0.01, "x0": [10, 2.5]})
+    assert Fraction(binary.options["delta"]) == Fraction(0.01) and binary.options["x0"] == "10,2.5"
+    with pytest.raises(tasks.InvalidInputError, match="unknown option 'colour'"):
+        Query("verify", "local-label", CATS, {"delta": "0.01", "x0": "1,1", "colour": "red"}).check()

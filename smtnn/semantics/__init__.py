@@ -1,10 +1,16 @@
 """What a network computes, written once: :func:`walk` over the layers, in one of several domains.
 
-Domains (one module each): :mod:`.floats` (float64, with gradients), :mod:`.enclosures` (exact
-rationals and certified enclosures), :mod:`.integers` (exact integers of float parameters),
+Domains (one module each unless said): :mod:`.floats` (float64, with gradients), :mod:`.enclosures`
+(exact rationals and certified enclosures), :mod:`.integers` (exact integers of float parameters),
 :mod:`.intervals` (outward-rounded float64 intervals), :mod:`.slopes` (interval slopes),
-:mod:`.terms` (pySMT terms), :mod:`.rows` (LP relaxation rows), and :mod:`.corners`, the
-parameter-box corner extreme derived once for numbers and for terms.
+:mod:`.terms` (pySMT terms; the twins' pair encoding refines its relu phases in
+:mod:`smtnn.twins.encode`), the LP relaxation rows (:class:`smtnn.twins.relaxation.RowDomain`, which
+lives with the LP it fills), and :mod:`.corners`, the parameter-box corner extreme derived once
+for numbers and for terms.
+
+To add a hidden activation: name it in ``network.HIDDEN_ACTIVATIONS`` (and ``PIECEWISE_LINEAR``
+if it is), then give every domain a method of that name.  To add an arithmetic: write a class
+with ``affine`` and one method per activation it supports, and call :func:`walk`.
 """
 from .walk import ACTIVATION_KINDS, Domain, check_supported, supported, walk
 

@@ -30,10 +30,10 @@ def leaky(alpha: Fraction, v: Fraction) -> Fraction:
 
 def activate(kind: str, value: Enclosure, alpha: Fraction | None = None) -> Enclosure:
     """Enclosure of a monotone activation over one enclosure."""
-    return getattr(EnclosureDomain(), kind)(0, _Slope(alpha), [value])[0]
+    return getattr(EnclosureDomain(), kind)(0, _SlopeCarrier(alpha), [value])[0]
 
 
-class _Slope:
+class _SlopeCarrier:
     """A stand-in layer carrying only leaky relu's slope (for :func:`activate`)."""
 
     def __init__(self, alpha):

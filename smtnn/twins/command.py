@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..tasks import TWINS_PROPERTIES, Query, domain, integer, number, numbers
+from ..options import domain, integer, memory_megabytes, number, numbers, timeout_seconds
+from ..specs import TWINS_PROPERTIES
 
 PROPERTIES = tuple(TWINS_PROPERTIES)
 
@@ -40,10 +41,8 @@ class TwinsTask:
         return epsilon_equivalence(self.first, self.second, **self.region, epsilon=self.epsilon, **common)
 
 
-def twins_task(query: Query, first, second) -> TwinsTask:
-    """The twins task of a checked query whose two networks are loaded."""
-    from ..tasks import memory_megabytes, timeout_seconds
-
+def twins_task(query, first, second) -> TwinsTask:
+    """The twins task of a checked :class:`smtnn.tasks.Query` whose two networks are loaded."""
     o = query.options
     region = {"box": domain(o.get("domain"))}
     if o.get("x0") is not None:

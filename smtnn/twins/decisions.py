@@ -117,7 +117,7 @@ def _left(timeout, start):
 
 def _same(first, second) -> bool:
     return len(first.layers) == len(second.layers) and all(
-        a.activation == b.activation and a.weights.shape == b.weights.shape
+        a.activation == b.activation and a.alpha == b.alpha and a.weights.shape == b.weights.shape
         and (a.weights == b.weights).all() and (a.bias == b.bias).all() for a, b in zip(first.layers, second.layers))
 
 

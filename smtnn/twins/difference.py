@@ -36,6 +36,7 @@ def relu(d_lo, d_hi, lo1, hi1, lo2, hi2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compatible(a, b) -> bool:
-    """Same depth, widths and activations: the difference bounds apply."""
+    """Same depth, widths and activations (and leaky relu slopes): the difference bounds apply."""
     return len(a.layers) == len(b.layers) and all(
-        la.weights.shape == lb.weights.shape and la.activation == lb.activation for la, lb in zip(a.layers, b.layers))
+        la.weights.shape == lb.weights.shape and (la.activation, la.alpha) == (lb.activation, lb.alpha)
+        for la, lb in zip(a.layers, b.layers))

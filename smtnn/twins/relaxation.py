@@ -69,11 +69,11 @@ class Bound:
 
 
 def _common_prefix(a: Network, b: Network) -> int:
-    """How many leading layers two networks share exactly (weights, biases, activation)."""
+    """How many leading layers two networks share exactly (weights, biases, activation and its slope)."""
     n = 0
     for la, lb in zip(a.layers, b.layers):
         last_a, last_b = n == len(a.layers) - 1, n == len(b.layers) - 1
-        if last_a != last_b or la.activation != lb.activation or la.weights.shape != lb.weights.shape:
+        if last_a != last_b or (la.activation, la.alpha) != (lb.activation, lb.alpha) or la.weights.shape != lb.weights.shape:
             break
         if not (np.array_equal(la.weights, lb.weights) and np.array_equal(la.bias, lb.bias)):
             break
@@ -205,7 +205,7 @@ class RowDomain:
         relaxation.layer_cols.append([])
 
     def affine(self, k: int, layer, prev: np.ndarray) -> np.ndarray:
-        r, m, t = self.relax, self.model, self.t
+        r, m = self.relax, self.model
         last = k == self.last
         if k < self.shared:   # the same layer on the same inputs: share its columns (and phases)
             return r.logits[0] if last else r.layer_cols[0][k][0]
