@@ -40,13 +40,14 @@ def hand_network() -> Network:
                     Dense(np.array([[2.0, 3.0]]), np.array([0.25]), "sigmoid")))
 
 
-def random_network(seed: int, dims=(2, 4, 3, 3), alpha=0.1) -> Network:
+def random_network(seed: int, dims=(2, 4, 3, 3), alpha=0.1, hidden="leaky_relu") -> Network:
     rng = np.random.default_rng(seed)
     layers = []
     for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
         last = i == len(dims) - 2
-        layers.append(Dense(rng.normal(size=(n_out, n_in)), rng.normal(size=n_out) * 0.3,
-                            ("linear" if n_out > 1 else "sigmoid") if last else "leaky_relu", alpha=None if last else alpha))
+        kind = ("linear" if n_out > 1 else "sigmoid") if last else hidden
+        layers.append(Dense(rng.normal(size=(n_out, n_in)), rng.normal(size=n_out) * 0.3, kind,
+                            alpha=alpha if kind == "leaky_relu" else None))
     return Network(tuple(layers))
 
 
@@ -130,10 +131,10 @@ def test_enclosures_intervals_and_slopes_contain_sampled_values(seed):
     assert ExactNetwork(net.with_parameters(params[0])).logits(x) == [z.lo]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_corner_extreme_is_attained_bounds_samples_and_matches_its_terms(seed):
+@pytest.mark.parametrize("seed,hidden", [(s, h) for s in range(4) for h in ("leaky_relu", "relu", "linear")])
+def test_corner_extreme_is_attained_bounds_samples_and_matches_its_terms(seed, hidden):
     """extreme_at and Encoder.eliminated_extreme are one derivation: the term, evaluated at x, is the number."""
-    net = random_network(seed, dims=(2, 3, 4, 1))
+    net = random_network(seed, dims=(2, 3, 4, 1), hidden=hidden)
     pert = P.subset(net, Q(1, 10), layers=[1, 2])
     rng = np.random.default_rng(10 + seed)
     box = Box((Q(-1), Q(-1)), (Q(1), Q(1)))
