@@ -16,7 +16,7 @@ import numpy as np
 from .errors import InvalidInputError, UnsupportedModelError
 from .exact import to_fraction
 
-HIDDEN_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+HIDDEN_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "leaky_relu")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
 PIECEWISE_LINEAR = ("relu", "linear")
 
@@ -29,6 +29,7 @@ class Dense:
     bias: np.ndarray
     activation: str
     name: str = ""
+    alpha: Fraction | None = None
 
     @property
     def inputs(self) -> int:
@@ -187,7 +188,7 @@ class Network:
             raise InvalidInputError(f"expected {self.n_parameters} parameters, got {vector.size}")
         layers = []
         for layer, (ws, bs) in zip(self.layers, self.layer_slices()):
-            layers.append(Dense(vector[ws].reshape(layer.weights.shape), vector[bs].copy(), layer.activation, layer.name))
+            layers.append(Dense(vector[ws].reshape(layer.weights.shape), vector[bs].copy(), layer.activation, layer.name, layer.alpha))
         return Network(tuple(layers), self.threshold, self.name, self.input_names)
 
     # -- numeric forward pass (the float reference) -------------------------------------
@@ -197,7 +198,8 @@ class Network:
         single = x.ndim == 1
         h = np.atleast_2d(x)
         for layer in self.layers[:-1]:
-            h = _ACTIVATE[layer.activation](h @ layer.weights.T + layer.bias)
+            a = h @ layer.weights.T + layer.bias
+            h = np.where(a >= 0, a, float(layer.alpha) * a) if layer.activation == "leaky_relu" else _ACTIVATE[layer.activation](a)
         out = self.layers[-1]
         z = h @ out.weights.T + out.bias
         return z[0] if single else z
@@ -248,9 +250,15 @@ def _checked_layer(index: int, layer: Dense) -> Dense:
         raise UnsupportedModelError(f"layer {index} '{name}' has no parameters")
     if not (np.isfinite(w).all() and np.isfinite(b).all()):
         raise UnsupportedModelError(f"layer {index} '{name}' has NaN or infinite weights; retrain or repair the model")
+    activation = str(layer.activation).lower()
+    alpha = None
+    if activation == "leaky_relu":
+        if layer.alpha is None:
+            raise UnsupportedModelError(f"layer {index} '{name}' is leaky_relu without a negative slope; give Dense.alpha")
+        alpha = to_fraction(layer.alpha)
     w.flags.writeable = False
     b.flags.writeable = False
-    return Dense(w, b, str(layer.activation).lower(), name)
+    return Dense(w, b, activation, name, alpha)
 
 
 _ACTIVATE = {
