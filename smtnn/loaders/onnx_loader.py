@@ -125,10 +125,34 @@ def output_choice(graph, path: Path) -> tuple[str, str | None]:
         return outputs[0], None
     argmax = [n for n in graph.node if n.op_type == "ArgMax"]
     if len(argmax) == 1:
-        return argmax[0].input[0], f"output '{argmax[0].input[0]}' read as the class scores (label = their argmax)"
+        scores = argmax[0].input[0]
+        positive = _binary_pair(graph, scores)
+        if positive is not None:
+            return positive, f"output '{positive}' read as P(class 1) (the scores are [1 - p, p])"
+        return scores, f"output '{scores}' read as the class scores (label = their argmax)"
     raise UnsupportedModelError(
         f"{path} has {len(outputs)} outputs ({', '.join(outputs)}) and no single ArgMax naming the scores; {_CHAIN}, one output"
     )
+
+
+def _binary_pair(graph, name: str) -> str | None:
+    """p when ``name`` is Concat(1 - p, p) (skl2onnx's binary classifiers), else None."""
+    from onnx import numpy_helper
+
+    producer = {o: n for n in graph.node for o in n.output}
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    node = producer.get(name)
+    while node is not None and node.op_type == "Identity":
+        node = producer.get(node.input[0])
+    if node is None or node.op_type != "Concat" or len(node.input) != 2:
+        return None
+    negative = producer.get(node.input[0])
+    if negative is None or negative.op_type != "Sub" or list(negative.input[1:]) != [node.input[1]]:
+        return None
+    one = constants.get(negative.input[0])
+    if one is None or one.size != 1 or float(one.reshape(-1)[0]) != 1.0:
+        return None
+    return node.input[1]
 
 
 def needed_nodes(graph, output: str) -> list:
