@@ -38,7 +38,6 @@ class Elementwise:
     scale: list[Fraction] | None
     offset: list[Fraction] | None
     what: str
-    approximate: bool = False
 
 
 @dataclass
@@ -73,7 +72,7 @@ def batch_norm(gamma, beta, mean, variance, epsilon, what: str) -> Elementwise:
         s = Fraction(float(g)) * inverse_sqrt(Fraction(float(v)) + eps)
         scale.append(s)
         offset.append(Fraction(float(b)) - s * Fraction(float(m)))
-    return Elementwise(scale, offset, what, approximate=True)
+    return Elementwise(scale, offset, what)
 
 
 def fractions(values) -> list[Fraction]:

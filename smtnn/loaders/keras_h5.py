@@ -6,14 +6,13 @@ import itertools
 import json
 import os
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..errors import ModelFileError, UnsupportedModelError
+from ..errors import ModelFileError
 from ..network import Dense, Network
 from ._common import atomic_target, check_stored_activations, damaged_file_errors
 from ._hdf5 import checked_group, named_arrays, strings, text

@@ -305,20 +305,19 @@ def _normalization(arrays, config: dict, shape: tuple, name: str, path: Path) ->
     except ValueError as exc:
         raise ModelFileError(f"Normalization layer '{name}' in {path} does not match the input shape {shape}") from exc
     floor = Fraction(KERAS_EPSILON)
-    scale, offset, approximate = [], [], False
+    scale, offset = [], []
     for m, v in zip(fractions(mean), fractions(variance)):
         if v < floor * floor:
             divisor_inverse = 1 / floor
         else:
             divisor_inverse = inverse_sqrt(v)
-            approximate = True
         if config.get("invert"):
             scale.append(1 / divisor_inverse)
             offset.append(m)
         else:
             scale.append(divisor_inverse)
             offset.append(-m * divisor_inverse)
-    return Elementwise(scale, offset, f"Normalization '{name}'", approximate)
+    return Elementwise(scale, offset, f"Normalization '{name}'")
 
 
 def _dense_params(arrays, name: str, config: dict, path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -11,7 +11,6 @@ import numpy as np
 
 from ..errors import InvalidInputError, ModelFileError, UnsupportedModelError
 from ..network import Dense
-from ._common import numeric_array
 from ._hdf5 import checked_group, kernel_and_bias, named_arrays, read_array, strings, text
 
 ACCEPTED_LAYERS = ("Dense", "InputLayer", "Dropout", "Flatten", "Activation")
@@ -24,8 +23,9 @@ def weights_only_layers(f: h5py.File, activations: Sequence[str] | None, path: P
     """The Dense layers of a weights-only file, or None when ``f`` is not one."""
     if "layer_names" in f.attrs:
         return _with_activations(_keras2_weights(f, path), activations, path)
-    if isinstance(f.get("layers"), h5py.Group):
-        return _with_activations(_keras3_weights(f["layers"], path), activations, path)
+    layers = checked_group(f, "layers", path)
+    if layers is not None:
+        return _with_activations(_keras3_weights(layers, path), activations, path)
     return None
 
 

@@ -51,6 +51,22 @@ class _Ints:
 
 
 @dataclass
+class _Floats:
+    """Input rows as the exact binary64 values they are."""
+
+    v: np.ndarray
+
+
+@dataclass
+class _Lin:
+    """mult * acc + offset: an integer accumulator with exact per-column rationals, not yet expanded."""
+
+    acc: np.ndarray
+    mult: np.ndarray
+    offset: np.ndarray | None
+
+
+@dataclass
 class _Exact:
     """A tensor of exact rationals (object array), one row per input."""
 
@@ -112,10 +128,12 @@ class QuantizedNetwork:
         x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
         if x.shape[1] != self.n_inputs:
             raise InvalidInputError(f"{self.path.name} takes {self.n_inputs} inputs, got rows of {x.shape[1]}")
+        if not np.isfinite(x).all():
+            raise InvalidInputError(f"the inputs of {self.path.name} must be finite numbers")
+        batches = [x[i:i + 1] for i in range(len(x))] if self.form == "dynamic" else [x]
         rows = []
-        for row in x:
-            value = self._run(_Exact(_fractions(row.reshape(1, -1))))
-            rows.append(list(_as_exact(value).v.reshape(-1)))
+        for batch in batches:
+            rows += [list(row) for row in _exact_value(self._run(_Floats(batch))).reshape(len(batch), -1)]
         return rows
 
     def predict(self, inputs) -> np.ndarray:
@@ -146,11 +164,11 @@ class QuantizedNetwork:
         if op == "Cast":
             return [args[0] if isinstance(args[0], _Exact) else _as_exact(args[0])]
         if op == "QuantizeLinear":
-            return [_quantize(_as_exact(args[0]), args[1], args[2] if len(args) > 2 else None, attrs)]
+            return [_quantize(args[0], args[1], args[2] if len(args) > 2 else None, attrs)]
         if op == "DequantizeLinear":
             return [_dequantize(args[0], args[1], args[2] if len(args) > 2 else None, attrs)]
         if op == "DynamicQuantizeLinear":
-            return _dynamic_quantize(_as_exact(args[0]))
+            return _dynamic_quantize(args[0] if isinstance(args[0], _Floats) else _as_exact(args[0]))
         if op == "Relu":
             value = _as_exact(args[0])
             return [_Exact(np.where(value.v > 0, value.v, Fraction(0)))] if isinstance(value, _Exact) else [value]
@@ -250,6 +268,8 @@ def _dequantize(x, scale, zero, attrs) -> _Dequantized:
 
 
 def _as_exact(value):
+    if isinstance(value, (_Floats, _Lin)):
+        return _Exact(_exact_value(value))
     if isinstance(value, _Dequantized):
         return _Exact(value.scale * _fractions(value.q - value.zero)) if not value.constant else value
     if isinstance(value, _Ints):
@@ -261,6 +281,11 @@ def _exact_value(value) -> np.ndarray:
     """Any value (tensor, dequantized constant, stored array) as an object array of exact rationals."""
     if isinstance(value, _Exact):
         return value.v
+    if isinstance(value, _Floats):
+        return _fractions(value.v)
+    if isinstance(value, _Lin):
+        out = _fractions(value.acc) * value.mult
+        return np.asarray(out if value.offset is None else out + value.offset, dtype=object)
     if isinstance(value, _Dequantized):
         return np.asarray(value.scale * _fractions(value.q - value.zero), dtype=object)
     if isinstance(value, _Ints):
@@ -278,8 +303,9 @@ def _product(a, b, trans_b: bool, bias) -> _Exact:
         sb_row = np.asarray(sb, dtype=object).reshape(-1) if np.size(sb) > 1 else np.asarray(sb, dtype=object).reshape(())
         if isinstance(a, _Dequantized) and not a.constant:
             acc = (a.q - a.zero) @ qb
-            scale = a.scale * sb_row
-            out = _fractions(acc) * scale
+            mult = np.broadcast_to(np.asarray(a.scale * sb_row, dtype=object), (acc.shape[-1],))
+            offset = None if bias is None else np.asarray(bias, dtype=object).reshape(-1)
+            return _Lin(acc, mult, offset)
         else:
             exact = _as_exact(a)
             out = (exact.v @ _fractions(qb)) * sb_row
@@ -293,6 +319,16 @@ def _product(a, b, trans_b: bool, bias) -> _Exact:
 
 
 def _quantize(x, scale, zero, attrs) -> _Ints:
+    z = np.asarray(zero) if zero is not None else np.uint8(0)
+    if isinstance(x, (_Floats, _Lin)) and np.size(scale) == 1 and z.size == 1:
+        lo, hi = _NUMPY_RANGES.get(z.dtype, (0, 255))
+        if int(attrs.get("saturate", 1)) != 1:
+            raise UnsupportedModelError("QuantizeLinear without saturation is not read")
+        s = Fraction(float(np.asarray(scale).reshape(-1)[0]))
+        rounded = _certified_round(x, s)
+        return _Ints(np.clip(rounded + int(z.reshape(-1)[0]), lo, hi), lo, hi)
+    if isinstance(x, (_Floats, _Lin)):
+        x = _as_exact(x)
     if isinstance(x, _Dequantized):
         x = _Exact(x.scale * _fractions(x.q - x.zero))
     if not isinstance(x, _Exact):
@@ -308,10 +344,40 @@ def _quantize(x, scale, zero, attrs) -> _Ints:
     return _Ints(np.clip(rounded + zz, lo, hi), lo, hi)
 
 
-def _dynamic_quantize(x: _Exact) -> list:
+_TIE_MARGIN = 2.0 ** -40
+
+
+def _certified_round(x, scale: Fraction) -> np.ndarray:
+    """round(x / scale), half to even, exactly: in float64 where the quotient is clearly away from a tie
+    (the float error is below 2^-40 of the operands' size), in rationals for the few entries that are not."""
+    if isinstance(x, _Floats):
+        approx = x.v / float(scale)                     # one correctly rounded division of exact binary64 values
+        size = np.abs(approx)
+    else:
+        mult = np.array([float(m / scale) for m in x.mult])
+        offset = np.zeros(len(mult)) if x.offset is None else np.array([float(c / scale) for c in x.offset])
+        approx = x.acc * mult + offset
+        size = np.abs(x.acc * mult) + np.abs(offset)
+    rounded = np.rint(approx)
+    distance = np.abs(np.abs(approx - np.floor(approx)) - 0.5)
+    doubtful = ~(distance > size * _TIE_MARGIN + 2.0 ** -60) | ~np.isfinite(approx)
+    out = rounded.astype(np.int64)
+    for index in zip(*np.nonzero(doubtful)):
+        out[index] = round(_exact_entry(x, index) / scale)
+    return out
+
+
+def _exact_entry(x, index) -> Fraction:
+    if isinstance(x, _Floats):
+        return Fraction(float(x.v[index]))
+    value = x.mult[index[-1]] * int(x.acc[index])
+    return value if x.offset is None else value + x.offset[index[-1]]
+
+
+def _dynamic_quantize(x) -> list:
     """onnxruntime's DynamicQuantizeLinear: uint8 over [min(0, x), max(0, x)] of the tensor (one input row)."""
-    lo = min(Fraction(0), min(x.v.reshape(-1)))
-    hi = max(Fraction(0), max(x.v.reshape(-1)))
+    values = x.v.reshape(-1)
+    lo, hi = min(Fraction(0), Fraction(min(values))), max(Fraction(0), Fraction(max(values)))
     if hi == lo:
         scale = Fraction(0)
         zero = 0
@@ -319,7 +385,8 @@ def _dynamic_quantize(x: _Exact) -> list:
     else:
         scale = (hi - lo) / 255
         zero = int(min(255, max(0, round(-lo / scale))))
-        q = np.clip(_round_half_even(x.v / scale).astype(np.int64) + zero, 0, 255)
+        rounded = _certified_round(x, scale) if isinstance(x, _Floats) else _round_half_even(x.v / scale).astype(np.int64)
+        q = np.clip(rounded + zero, 0, 255)
     return [_Ints(q, 0, 255), _Exact(np.array([[scale]], dtype=object)), _Ints(np.array([zero], dtype=np.int64), 0, 255)]
 
 
