@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from smtnn.loaders import load_network
-from smtnn.loaders.quantized import load_quantized
 
 RELATIVE = 1e-6
 
@@ -13,6 +12,8 @@ RELATIVE = 1e-6
 def smtnn_values(path, reads: str, inputs: np.ndarray) -> np.ndarray:
     """What smtnn computes for ``reads`` (logits, probabilities, sigmoid values, relu outputs or labels)."""
     if reads == "labels":
+        from smtnn.loaders.quantized import load_quantized
+
         return load_quantized(path).predict(inputs)
     network = load_network(path)
     logits = np.atleast_2d(network.logits(inputs))
