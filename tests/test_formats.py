@@ -259,3 +259,17 @@ def test_dropout_identity_cast_and_constant_nodes_are_plumbing(tmp_path):
              helper.make_node("Gemm", ["r", "W", "b"], ["y"], transB=1)]
     path = _write(tmp_path / "p.onnx", nodes, {"W0": np.eye(2), "b": [0.0, 0.0]}, [1, 2])
     assert load_network(path).logits([3.0, 0.0]).tolist() == [2.0, 0.0]
+
+
+def test_a_fixed_example_batch_is_read_as_one_input(tmp_path):
+    """Exporters can fix the batch of their example input (here 3); the leading axis is the batch."""
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["f"]), helper.make_node("Gemm", ["f", "W", "b"], ["y"], transB=1)]
+    shape = numpy_helper.from_array(np.array([3, 4], dtype=np.int64), "shape")
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [shape, numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(2, 4), "W"),
+                               numpy_helper.from_array(np.zeros(2, dtype=np.float32), "b")])
+    path = tmp_path / "batch3.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    network = load_network(path)
+    assert network.n_inputs == 4 and network.logits([1.0, 0.0, 0.0, 1.0]).tolist() == [3.0, 11.0]

@@ -193,7 +193,9 @@ class _Walker:
                 f"the ONNX graph has {len(inputs)} data inputs ({', '.join(i.name for i in inputs)}); {_CHAIN}, one input"
             )
         self.input = inputs[0]
-        shape = _input_shape(self.input)
+        declared = _input_shape(self.input)
+        self.batch = declared[0] if len(declared) >= 2 else 1
+        shape = (1, *declared[1:]) if len(declared) >= 2 else declared
         self.values[self.input.name] = _Sym(shape)
         self.n_inputs = math.prod(shape)
         self.ops: list = []
@@ -268,7 +270,10 @@ class _Walker:
             axis = axis + len(x.shape) if axis < 0 else axis
             return [_Sym((math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))]
         if op == "Reshape":
-            return [_Sym(_reshape(x.shape, values[1], label))]
+            target = [int(v) for v in np.asarray(values[1]).reshape(-1)]
+            if self.batch > 1 and target and target[0] == self.batch:   # an exporter's fixed example batch
+                target[0] = 1
+            return [_Sym(_reshape(x.shape, target, label))]
         if op in ("Squeeze", "Unsqueeze"):
             axes = attrs.get("axes") if len(values) < 2 or values[1] is None else list(np.asarray(values[1]).reshape(-1))
             return [_Sym(_squeeze(x.shape, axes, op == "Unsqueeze", label))]
