@@ -194,8 +194,9 @@ class _Walker:
             )
         self.input = inputs[0]
         declared = _input_shape(self.input)
-        self.batch = declared[0] if len(declared) >= 2 else 1
-        shape = (1, *declared[1:]) if len(declared) >= 2 else declared
+        batched = len(declared) >= 3 or (len(declared) == 2 and declared[0] == 1)
+        self.batch = declared[0] if batched else 1
+        shape = (1, *declared[1:]) if batched else declared
         self.values[self.input.name] = _Sym(shape)
         self.n_inputs = math.prod(shape)
         self.ops: list = []
