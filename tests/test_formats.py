@@ -273,3 +273,13 @@ def test_a_fixed_example_batch_is_read_as_one_input(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     network = load_network(path)
     assert network.n_inputs == 4 and network.logits([1.0, 0.0, 0.0, 1.0]).tolist() == [3.0, 11.0]
+
+
+def test_quantized_forward_pass_on_exact_inputs_equals_the_float_input_path():
+    """logits_exact (rational inputs, everything in rationals) agrees with the fast certified path."""
+    reference = np.load(DATA / "models" / "digits_int8_qoperator_per_channel.onnx.reference.npz")
+    network = load_quantized(DATA / "models" / "digits_int8_qoperator_per_channel.onnx")
+    rows = reference["inputs"][:20].astype(np.float64)
+    exact = network.logits_exact([[Fraction(float(v)) for v in row] for row in rows])
+    assert exact == network.logits(rows)
+    assert exact[0] != exact[1]

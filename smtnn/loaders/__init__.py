@@ -16,8 +16,9 @@ from .keras_archive import load_keras_archive
 from .keras_h5 import load_keras_h5, save_keras_h5
 from .npz import load_npz, save_npz
 from .onnx_loader import load_onnx
+from .quantized import QuantizedNetwork, load_quantized
 
-__all__ = ["load_network", "save_keras_h5", "save_npz"]
+__all__ = ["QuantizedNetwork", "load_network", "load_quantized", "save_keras_h5", "save_npz"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")

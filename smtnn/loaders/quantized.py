@@ -136,6 +136,16 @@ class QuantizedNetwork:
             rows += [list(row) for row in _exact_value(self._run(_Floats(batch))).reshape(len(batch), -1)]
         return rows
 
+    def logits_exact(self, rows) -> list[list[Fraction]]:
+        """Exact output values for inputs given as exact rationals (a counterexample's replay)."""
+        out = []
+        for row in rows:
+            x = np.array([[Fraction(v) for v in row]], dtype=object)
+            if x.shape[1] != self.n_inputs:
+                raise InvalidInputError(f"{self.path.name} takes {self.n_inputs} inputs, got {x.shape[1]}")
+            out.append(list(_exact_value(self._run(_Exact(x))).reshape(-1)))
+        return out
+
     def predict(self, inputs) -> np.ndarray:
         """Labels: the first index of the largest output value, per input row."""
         out = []
