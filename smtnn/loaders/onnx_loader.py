@@ -30,7 +30,6 @@ from .fold import Activation, Elementwise, Gather, Linear, batch_norm, finish_ch
 SHAPE_ONLY_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Dropout")
 ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div")
 ACTIVATION_OPS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "LeakyRelu": "leaky_relu"}
-AFFINE_OPS = ("Gemm", "MatMul", "BatchNormalization", "Transpose")
 SUPPORTED_OPS = ("Gemm", "MatMul", *ELEMENTWISE_OPS, *ACTIVATION_OPS, "BatchNormalization", "Transpose", *SHAPE_ONLY_OPS,
                  "Constant")
 QUANTIZED_OPS = (
