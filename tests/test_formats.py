@@ -179,16 +179,88 @@ def test_quantized_file_is_refused_as_a_network_with_one_line():
     assert "\n" not in message and "quantized" in message and "load_quantized" in message
 
 
-def test_twins_refuses_an_int8_file_with_one_line_and_exit_2():
+def _twins(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smtnn", "twins", *args], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parent.parent)
+
+
+def _digit(index: int) -> np.ndarray:
+    return np.load(DATA / "models" / "digits_int8_qdq.onnx.reference.npz")["inputs"][index].astype(np.float64)
+
+
+def test_twins_refuses_dynamic_quantization_and_lrsm_of_a_quantized_twin_with_one_line():
     models = DATA / "models"
-    result = subprocess.run(
-        [sys.executable, "-m", "smtnn", "twins", "decisions", str(models / "digits_float.onnx"),
-         str(models / "digits_int8_dynamic.onnx"), "--domain", ",".join(["0:1"] * 64)],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent,
-    )
+    x0 = ",".join(repr(float(v)) for v in _digit(0))
+    result = _twins("decisions", str(models / "digits_float.onnx"), str(models / "digits_int8_dynamic.onnx"), f"--x0={x0}",
+                    "--radius", "0.01")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "quantized" in lines[0] and "DynamicQuantizeLinear" in lines[0]
+    assert len(lines) == 1 and "dynamic quantization" in lines[0]
+    result = _twins("lrsm", str(models / "digits_float.onnx"), str(models / "digits_int8_qdq.onnx"), f"--x0={x0}", "--radius", "0.01")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "activation quantization" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["digits_int8_qdq.onnx", "digits_int8_qoperator_per_channel.onnx"])
+def test_twins_decisions_of_the_int8_digits_model_is_definite(name):
+    """A small ball is proved (exit 0); a large one gives a counterexample that replays exactly (exit 1)."""
+    import json
+
+    from smtnn.twins.pair import exact_class
+
+    models = DATA / "models"
+    x0 = _digit(0)
+    shown = ",".join(repr(float(v)) for v in x0)
+    proved = _twins("decisions", str(models / "digits_float.onnx"), str(models / name), f"--x0={shown}", "--radius", "0.005",
+                    "--clip", "0:1", "--json")
+    assert proved.returncode == 0, proved.stderr
+    assert json.loads(proved.stdout)["verdict"] == "holds"
+    flipped = _twins("decisions", str(models / "digits_float.onnx"), str(models / name), f"--x0={shown}", "--radius", "0.3",
+                     "--clip", "0:1", "--json")
+    assert flipped.returncode == 1, flipped.stderr
+    report = json.loads(flipped.stdout)
+    witness = [Fraction(v) for v in report["witness_exact"]]
+    assert all(max(0, Fraction(float(c)) - Fraction(3, 10)) <= w <= min(1, Fraction(float(c)) + Fraction(3, 10))
+               for w, c in zip(witness, x0))
+    float_class = exact_class(load_network(models / "digits_float.onnx"), witness)
+    logits = load_quantized(models / name).logits_exact([witness])[0]
+    assert [float_class, logits.index(max(logits))] == [report["classes"]["N1"], report["classes"]["N2"]]
+    assert float_class != logits.index(max(logits))
+
+
+def test_quantized_interval_bounds_enclose_the_exact_forward_pass():
+    """The enclosures behind "holds" contain the exact logits of sampled inputs, both networks, many boxes."""
+    from smtnn.twins.pair import exact_logits
+    from smtnn.twins.quantized import _float_bounds, _quantized_bounds
+
+    models = DATA / "models"
+    first = load_network(models / "digits_float.onnx")
+    weights = [([[Fraction(float(w)) for w in row] for row in layer.weights], [Fraction(float(b)) for b in layer.bias])
+               for layer in first.layers]
+    rng = np.random.default_rng(11)
+    for name in ("digits_int8_qdq.onnx", "digits_int8_qoperator_per_channel.onnx"):
+        second = load_quantized(models / name)
+        for index, radius in ((0, 0.01), (1, 0.05), (2, 0.2)):
+            lo, hi = np.clip(_digit(index) - radius, 0, 1), np.clip(_digit(index) + radius, 0, 1)
+            box = [(Fraction(float(a)), Fraction(float(b))) for a, b in zip(lo, hi)]
+            n2, n1 = _quantized_bounds(second, box), _float_bounds(first, box, weights)
+            points = rng.uniform(lo, hi, size=(30, 64))
+            points[0] = lo
+            for point, z2 in zip(points, second.logits(points)):
+                z1 = exact_logits(first, [Fraction(float(v)) for v in point])
+                assert all(a <= v <= b for (a, b), v in zip(n2, z2))
+                assert all(a <= v <= b for (a, b), v in zip(n1, z1))
+
+
+def test_holds_is_not_contradicted_by_sampling():
+    from smtnn.twins.quantized import quantized_decisions
+
+    models = DATA / "models"
+    first, second = load_network(models / "digits_float.onnx"), load_quantized(models / "digits_int8_qdq.onnx")
+    x0 = _digit(1)
+    report = quantized_decisions(first, second, x0=[Fraction(float(v)) for v in x0], radius=Fraction(1, 200), clip=(0, 1))
+    assert report.verdict.value == "holds"
+    points = np.clip(x0 + np.random.default_rng(2).uniform(-1 / 200, 1 / 200, size=(3000, 64)), 0, 1)
+    assert np.array_equal(second.predict(points), first.predict(points))
 
 
 # -- exact folding, checked by hand --------------------------------------------------------------------------

@@ -55,8 +55,8 @@ def load_onnx(path: Path, activations: Sequence[str] | None = None) -> Network:
     if ops & set(QUANTIZED_OPS):
         raise UnsupportedModelError(
             f"{path} is a quantized model ({', '.join(sorted(ops & set(QUANTIZED_OPS)))}): its activations are rounded to "
-            "integers, which the verification engines do not model yet; smtnn.loaders.load_quantized reads its exact "
-            "integer forward pass, and the float model it was quantized from can be verified instead"
+            "integers, which these engines do not model; `smtnn twins decisions FLOAT.onnx QUANTIZED.onnx` compares it "
+            "with its float model, and smtnn.loaders.load_quantized reads its exact integer forward pass"
         )
     walker = _Walker(model, path)
     network = walker.network()

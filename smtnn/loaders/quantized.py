@@ -400,6 +400,13 @@ def _dynamic_quantize(x) -> list:
     return [_Ints(q, 0, 255), _Exact(np.array([[scale]], dtype=object)), _Ints(np.array([zero], dtype=np.int64), 0, 255)]
 
 
+def is_quantized(path: str | Path) -> bool:
+    """Whether an ONNX file holds quantized operators (QuantizeLinear, QGemm, MatMulInteger, ...)."""
+    from .onnx_loader import QUANTIZED_OPS
+
+    return any(node.op_type in QUANTIZED_OPS for node in read_model(readable_file(path)).graph.node)
+
+
 def load_quantized(path: str | Path) -> QuantizedNetwork:
     """The exact forward pass of an onnxruntime-quantized ONNX file (QDQ, QOperator or dynamic)."""
     return QuantizedNetwork(path)

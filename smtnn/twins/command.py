@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedModelError
+from ..network import Network
 from ..result import Provenance, Verdict, VerificationResult, to_json
 
 PROPERTIES = ("lrsm", "decisions", "epsilon")
@@ -54,6 +56,8 @@ class TwinsTask:
         from . import decisions, epsilon_equivalence, lrsm
 
         common = {"engine": self.engine, "timeout": self.timeout}
+        if not (isinstance(self.first, Network) and isinstance(self.second, Network)):
+            return _quantized(self)
         if self.property == "lrsm":
             return lrsm(self.first, self.second, **self.region, ci=self.ci, cj=self.cj, compare=self.compare, **common)
         if self.property == "decisions":
@@ -83,10 +87,27 @@ class TwinsTask:
                                   None, reason, {"first": self.first.name, "second": self.second.name})
 
 
+def _quantized(task: TwinsTask):
+    """twins decisions of a float network and its statically quantized twin (either order)."""
+    from .quantized import quantized_decisions
+
+    first, second = task.first, task.second
+    if task.property != "decisions" or isinstance(first, Network) == isinstance(second, Network):
+        raise UnsupportedModelError(
+            f"twins {task.property} does not model activation quantization; compare a float network with its quantized "
+            "twin by twins decisions"
+        )
+    if isinstance(first, Network):
+        return quantized_decisions(first, second, **task.region, timeout=task.timeout)
+    report = quantized_decisions(second, first, **task.region, timeout=task.timeout)
+    classes = None if report.classes is None else (report.classes[1], report.classes[0])
+    return dataclasses.replace(report, classes=classes)
+
+
 def prepare(args) -> TwinsTask:
     """Check a parsed `smtnn twins` command line and load both networks."""
     from ..cli import _cached_network, _domain, _memory, _numbers, _timeout
-    from ..loaders import load_network
+    from .pair import load_twin
 
     if args.property not in PROPERTIES:
         raise InvalidInputError(f"unknown twins property '{args.property}'; choose one of {', '.join(PROPERTIES)}")
@@ -96,7 +117,7 @@ def prepare(args) -> TwinsTask:
     ball = args.x0 is not None or args.radius is not None
     if ball == (args.domain is not None) or (ball and (args.x0 is None or args.radius is None)):
         raise InvalidInputError("give --x0 with --radius (a ball), or --domain (a box)")
-    first, second = _cached_network(args.first, load_network), _cached_network(args.second, load_network)
+    first, second = _cached_network(args.first, load_twin, quantized=True), _cached_network(args.second, load_twin, quantized=True)
     region = {"box": _domain(args.domain)}
     if ball:
         clip = None
