@@ -89,12 +89,20 @@ _NETWORKS: dict = {}
 _PERTURBATIONS: dict = {}
 
 
-def load_model(path: str, activations: str | None = None):
-    """The network of a model file, after the file checks (cached per file version)."""
+def load_model(path: str, activations: str | None = None, *, quantized: bool = False):
+    """The network of a model file, after the file checks (cached per file version).
+
+    With ``quantized``, an onnxruntime-quantized ONNX file gives its exact integer network (twins only).
+    """
     from .loaders import load_network
+
+    if quantized:
+        from .twins.pair import load_twin as load_network
 
     check_model_file(path)
     kwargs = {"activations": activations.split(",")} if activations else {}
+    if quantized:
+        kwargs["quantized"] = True
     try:
         info = os.stat(path)
         version = (str(path), info.st_ino, info.st_mtime_ns, info.st_size, repr(sorted(kwargs.items())))
@@ -280,7 +288,7 @@ class Query:
         if self.command == "twins":
             from .twins.command import twins_task
 
-            return twins_task(self, load_model(self.models[0]), load_model(self.models[1]))
+            return twins_task(self, load_model(self.models[0], quantized=True), load_model(self.models[1], quantized=True))
         o = self.options
         from .backends import get_backend
 

@@ -138,7 +138,7 @@ def test_hdf5_that_is_not_a_keras_model(capsys, tmp_path):
 
 @pytest.mark.parametrize("layer", [
     {"class_name": "Conv2D", "config": {"name": "conv", "filters": 2, "kernel_size": [3, 3]}},
-    {"class_name": "BatchNormalization", "config": {"name": "batch_norm", "axis": -1}},
+    {"class_name": "LSTM", "config": {"name": "lstm", "units": 2}},
 ])
 def test_unsupported_layer(capsys, tmp_path, layer):
     path = write_keras(tmp_path / "unsupported.h5", [INPUT, dense("d0", 2, "relu"), layer, dense("out", 1, "sigmoid")],

@@ -351,13 +351,13 @@ def test_hdf5_that_is_not_keras(tmp_path):
     raises_one_line(ModelFileError, tmp_path / "data.h5", "not a Keras model", "measurements", "model.save")
 
 
-def test_keras_archive_is_refused_with_a_hint(tmp_path):
+def test_keras_archive_without_weights_is_refused_with_a_hint(tmp_path):
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:
         archive.writestr("config.json", "{}")
         archive.writestr("metadata.json", "{}")
-    raises_one_line(ModelFileError, tmp_path / "model.keras", ".keras archive", "model.save('model.h5')")
+    raises_one_line(ModelFileError, tmp_path / "model.keras", ".keras archive without model.weights.h5", "model.save")
 
 
 def test_conv2d_layer_is_rejected_by_name(tmp_path):
@@ -371,14 +371,27 @@ def test_conv2d_layer_is_rejected_by_name(tmp_path):
     raises_one_line(UnsupportedModelError, path, "'conv2d'", "Conv2D", "accepted layers: Dense")
 
 
-def test_flatten_of_an_image_is_rejected(tmp_path):
+def test_flatten_of_an_image_reads_pixels_in_row_major_order(tmp_path):
     layers = [
         layer_entry("InputLayer", "input_layer", batch_shape=[None, 2, 2]),
         layer_entry("Flatten", "flatten"),
         dense_entry("dense", 1, "sigmoid"),
     ]
-    path = write_keras_model(tmp_path / "image.h5", layers, {"dense": [np.ones((4, 1)), np.zeros(1)]})
-    raises_one_line(UnsupportedModelError, path, "Flatten", "flat input")
+    kernel = np.array([[1.0], [2.0], [3.0], [4.0]])
+    path = write_keras_model(tmp_path / "image.h5", layers, {"dense": [kernel, np.zeros(1)]})
+    network = load_network(path)
+    assert network.n_inputs == 4
+    image = np.array([[1.0, 10.0], [100.0, 1000.0]])
+    assert network.logits(image.reshape(-1))[0] == 1 + 20 + 300 + 4000
+
+
+def test_dense_on_an_image_without_flatten_is_rejected(tmp_path):
+    layers = [
+        layer_entry("InputLayer", "input_layer", batch_shape=[None, 2, 2]),
+        dense_entry("dense", 1, "sigmoid"),
+    ]
+    path = write_keras_model(tmp_path / "image.h5", layers, {"dense": [np.ones((2, 1)), np.zeros(1)]})
+    raises_one_line(UnsupportedModelError, path, "Dense layer 'dense'", "Flatten")
 
 
 def test_branching_functional_model_is_rejected(tmp_path):
@@ -448,9 +461,9 @@ def test_nan_and_inf_weights(tmp_path):
 
 
 def test_onnx_unsupported_op_is_named(tmp_path):
-    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["z"], transB=1), helper.make_node("LeakyRelu", ["z"], ["y"])]
-    path = write_onnx(tmp_path / "leaky.onnx", nodes, {"W": np.ones((2, 3)), "b": np.zeros(2)}, 3)
-    raises_one_line(UnsupportedModelError, path, "LeakyRelu", "supported ops: Gemm, MatMul")
+    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["z"], transB=1), helper.make_node("Elu", ["z"], ["y"])]
+    path = write_onnx(tmp_path / "elu.onnx", nodes, {"W": np.ones((2, 3)), "b": np.zeros(2)}, 3)
+    raises_one_line(UnsupportedModelError, path, "Elu", "supported ops: Gemm, MatMul")
 
 
 def test_onnx_branching_graph_is_rejected(tmp_path):

@@ -1,4 +1,4 @@
-"""Model files to :class:`~smtnn.network.Network`: Keras HDF5 (.h5, .weights.h5), NumPy .npz and ONNX."""
+"""Model files to :class:`~smtnn.network.Network`: Keras (.keras, .h5, .weights.h5), NumPy .npz and ONNX."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from pathlib import Path
 from ..errors import ModelFileError
 from ..network import Network
 from ._common import FORMATS_HINT, activation_list, readable_file
+from .keras_archive import load_keras_archive
 from .keras_h5 import load_keras_h5, save_keras_h5
 from .npz import load_npz, save_npz
 from .onnx_loader import load_onnx
+from .quantized import QuantizedNetwork, load_quantized
 
-__all__ = ["load_network", "save_keras_h5", "save_npz"]
+__all__ = ["QuantizedNetwork", "load_network", "load_quantized", "save_keras_h5", "save_npz"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
@@ -40,7 +42,8 @@ def load_network(
     """
     p = readable_file(path)
     network = _loader_for(p)(p, activation_list(activations))
-    changes: dict = {"name": name or _stem(p)}
+    notes = network.name if network.name != "network" else ""
+    changes: dict = {"name": name or (f"{_stem(p)} ({notes})" if notes else _stem(p))}
     if threshold is not None:
         changes["threshold"] = threshold
     return dataclasses.replace(network, **changes)
@@ -55,10 +58,7 @@ def _loader_for(path: Path) -> Loader:
     if head in ZIP_SIGNATURES:
         members = _zip_members(path)
         if "config.json" in members and not any(m.endswith(".npy") for m in members):
-            raise ModelFileError(
-                f"{path} is a Keras 3 .keras archive; smtnn reads HDF5: in Keras run model.save('model.h5'), "
-                "or model.save_weights('model.weights.h5') and pass activations"
-            )
+            return load_keras_archive
         if lower.endswith(".npz") or (members and all(m.endswith(".npy") for m in members)):
             return load_npz
         raise ModelFileError(f"{path} is a zip archive but not an .npz of weight arrays; {FORMATS_HINT}")

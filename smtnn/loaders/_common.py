@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, ModelFileError, SmtnnError
 
-FORMATS_HINT = "smtnn reads Keras .h5, Keras .weights.h5 (with activations), .npz and .onnx files"
+FORMATS_HINT = "smtnn reads Keras .keras, .h5 and .weights.h5 (with activations), .npz and .onnx files"
 
 
 def one_line(text: object) -> str:

@@ -11,8 +11,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, ModelFileError, UnsupportedModelError
 from ..network import Dense
-from ._common import numeric_array
-from ._hdf5 import kernel_and_bias, named_arrays, strings, text
+from ._hdf5 import checked_group, kernel_and_bias, named_arrays, read_array, strings, text
 
 ACCEPTED_LAYERS = ("Dense", "InputLayer", "Dropout", "Flatten", "Activation")
 _SUFFIXED = re.compile(r"^(.*?)(?:_(\d+))?$")
@@ -24,16 +23,17 @@ def weights_only_layers(f: h5py.File, activations: Sequence[str] | None, path: P
     """The Dense layers of a weights-only file, or None when ``f`` is not one."""
     if "layer_names" in f.attrs:
         return _with_activations(_keras2_weights(f, path), activations, path)
-    if isinstance(f.get("layers"), h5py.Group):
-        return _with_activations(_keras3_weights(f["layers"], path), activations, path)
+    layers = checked_group(f, "layers", path)
+    if layers is not None:
+        return _with_activations(_keras3_weights(layers, path), activations, path)
     return None
 
 
 def _keras2_weights(f: h5py.File, path: Path) -> list[RawLayer]:
     out = []
     for name in strings(f, "layer_names") or []:
-        group = f.get(name)
-        if not isinstance(group, h5py.Group):
+        group = checked_group(f, name, path)
+        if group is None:
             raise ModelFileError(f"{path} lists layer '{name}' but holds no weights for it; save the weights again")
         arrays = named_arrays(group, name, path)
         if arrays:
@@ -44,12 +44,12 @@ def _keras2_weights(f: h5py.File, path: Path) -> list[RawLayer]:
 def _keras3_weights(layers: h5py.Group, path: Path) -> list[RawLayer]:
     entries = []
     for key in layers:
-        group = layers[key]
+        group = checked_group(layers, key, path)
         if not isinstance(group, h5py.Group):
             raise ModelFileError(f"{path} has an unexpected entry layers/{key}; save the weights again")
         if "layers" in group:
             raise UnsupportedModelError(f"layers/{key} in {path} is a nested model; smtnn reads flat models of Dense layers")
-        variables = group.get("vars")
+        variables = checked_group(group, "vars", path)
         keys = sorted(variables.keys(), key=int) if isinstance(variables, h5py.Group) else []
         if not keys:
             continue
@@ -59,7 +59,7 @@ def _keras3_weights(layers: h5py.Group, path: Path) -> list[RawLayer]:
                 f"layers/{key} in {path} holds weights of a {base} layer; accepted layers: {', '.join(ACCEPTED_LAYERS)}"
             )
         name = variables.attrs.get("name", key)
-        arrays = [(k, numeric_array(variables[k][()], f"layers/{key}/vars/{k}", path)) for k in keys]
+        arrays = [(k, read_array(variables, k, f"layers/{key}/vars/{k}", path)) for k in keys]
         entries.append((int(index or 0), _raw_dense(text(name), arrays, path)))
     return [raw for _, raw in sorted(entries, key=lambda e: e[0])]
 

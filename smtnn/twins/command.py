@@ -1,8 +1,11 @@
 """The twins task: lrsm, decisions and epsilon for two loaded networks (built by :mod:`smtnn.tasks` from a query)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from ..errors import UnsupportedModelError
+from ..network import Network
 from ..options import domain, integer, memory_megabytes, number, numbers, timeout_seconds
 from ..specs import TWINS_PROPERTIES
 
@@ -34,11 +37,30 @@ class TwinsTask:
         from . import decisions, epsilon_equivalence, lrsm
 
         common = {"engine": self.engine, "timeout": self.timeout}
+        if not (isinstance(self.first, Network) and isinstance(self.second, Network)):
+            return _quantized(self)
         if self.property == "lrsm":
             return lrsm(self.first, self.second, **self.region, ci=self.ci, cj=self.cj, compare=self.compare, **common)
         if self.property == "decisions":
             return decisions(self.first, self.second, **self.region, **common)
         return epsilon_equivalence(self.first, self.second, **self.region, epsilon=self.epsilon, **common)
+
+
+def _quantized(task: TwinsTask):
+    """twins decisions of a float network and its statically quantized twin (either order)."""
+    from .quantized import quantized_decisions
+
+    first, second = task.first, task.second
+    if task.property != "decisions" or isinstance(first, Network) == isinstance(second, Network):
+        raise UnsupportedModelError(
+            f"twins {task.property} does not model activation quantization; compare a float network with its quantized "
+            "twin by twins decisions"
+        )
+    if isinstance(first, Network):
+        return quantized_decisions(first, second, **task.region, timeout=task.timeout)
+    report = quantized_decisions(second, first, **task.region, timeout=task.timeout)
+    classes = None if report.classes is None else (report.classes[1], report.classes[0])
+    return dataclasses.replace(report, classes=classes)
 
 
 def twins_task(query, first, second) -> TwinsTask:

@@ -58,6 +58,20 @@ class Twins:
         return (one, tuple(-v for v in two))
 
 
+def load_twin(path, *, quantized: bool = True):
+    """A twin from a model file: a Network, or (``quantized``) the exact integer network of an onnxruntime-quantized
+    ONNX file, which only twins decisions compares (see :mod:`.quantized`)."""
+    from pathlib import Path
+
+    from ..loaders import load_network, load_quantized
+    from ..loaders.quantized import is_quantized
+
+    p = Path(path)
+    if quantized and p.suffix.lower() == ".onnx" and p.is_file() and is_quantized(p):
+        return load_quantized(p)
+    return load_network(p)
+
+
 def margin_vector(network: Network, ci: int, cj: int) -> tuple[int, ...]:
     """z_ci - z_cj as coefficients; a sigmoid output z is the logit pair (0, z)."""
     if network.binary:
