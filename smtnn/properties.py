@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Sequence
 
-from . import search
+from . import float_first, search
 from .backends import Backend, Status, get_backend
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
@@ -121,9 +121,13 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (label queries).
     """
     ext = extreme_at(network, perturbation, x, coeffs)
+    improved = False
+    if not ext.exact:
+        ext, improved = float_first.tighten_extreme(network, perturbation, x, coeffs, ext)
     if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
             target is not None and (ext.upper < target or ext.witness_value.lo > target)):
-        return ext.witness_value.lo, ext.upper, ext.witness, "exact corner analysis (decoupled parameters)", ""
+        method = float_first.TIGHTEN_METHOD if improved else "exact corner analysis (decoupled parameters)"
+        return ext.witness_value.lo, ext.upper, ext.witness, method, ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
             "sigmoid/tanh hidden units before perturbed layers: z3 cannot refine; use --solver dreal"
@@ -250,6 +254,11 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     x = _check(network, perturbation, x0)
     prop = "local δ-robustness of the label (Def. 3, Eq. 8)"
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
+    fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z))
+    if fast.verdict is not None:
+        witness = fast.parameters and _witness(network, perturbation, fast.parameters, None, fast.value)
+        precision = "exact replay" if witness else "outward-rounded binary64"
+        return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
     z0 = replay_logits(network, x, perturbation.nominal)
     try:
         c = _label(network, z0)

@@ -1,0 +1,191 @@
+"""Float first, exact last: decide local properties from outward-rounded bounds and replayed attacks.
+
+Each function returns a proof, a replayed witness, or "nothing decided", so the property code can
+fall back to its exact path:
+
+- a proof is an outward-rounded float bound (:mod:`smtnn.linear_bounds`) on the right side of
+  the decision boundary, for every class pair at once (one matrix of logit differences);
+- a witness is a parameter vector from :mod:`smtnn.attack`, clamped into the exact box and
+  replayed in exact rational arithmetic (:func:`exact_logits`) before it counts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import attack
+from .bounds import Extreme, linear_value, replay_logits
+from .exact import Enclosure, logit_bracket
+from .linear_bounds import input_box, objective_bounds, parameter_box, supported
+from .network import Network
+from .perturbation import Perturbation
+from .result import Verdict
+
+INTERVAL_METHOD = "outward-rounded float interval bounds (all class pairs at once)"
+LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbation (CROWN-style, McCormick/chord products)"
+TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack"
+ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
+_MAX_DENOMINATOR_BITS = 1 << 16
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the float pass settled: a verdict (None: nothing), the method, and a replayed witness."""
+
+    verdict: Verdict | None
+    method: str = ""
+    parameters: tuple[Fraction, ...] | None = None
+    value: Enclosure | None = None
+
+    @classmethod
+    def nothing(cls) -> "Decision":
+        return cls(None)
+
+
+def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
+    """The logits in exact rationals; relu/linear networks by integer matrix products (same values as
+    :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
+    if not network.piecewise_linear:
+        return replay_logits(network, x, params)
+    values, denominator = _integers(list(x))
+    if values is None:
+        return replay_logits(network, x, params)
+    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
+        w, dw = _integers(params[ws])
+        b, db = _integers(params[bs])
+        if w is None or b is None:
+            return replay_logits(network, x, params)
+        common = math.lcm(dw * denominator, db)
+        if common.bit_length() > _MAX_DENOMINATOR_BITS:
+            return replay_logits(network, x, params)
+        a = w.reshape(layer.weights.shape).dot(values) * (common // (dw * denominator)) + b * (common // db)
+        if k < len(network.layers) - 1 and layer.activation == "relu":
+            a = np.array([v if v > 0 else 0 for v in a], dtype=object)
+        values, denominator = a, common
+    return [Enclosure.point(Fraction(int(v), denominator)) for v in values]
+
+
+def _integers(fractions: Sequence[Fraction]):
+    """Integer numerators over one common denominator (None if it grows too large)."""
+    denominator = 1
+    for q in fractions:
+        if denominator % q.denominator:
+            denominator = math.lcm(denominator, q.denominator)
+            if denominator.bit_length() > _MAX_DENOMINATOR_BITS:
+                return None, None
+    out = np.empty(len(fractions), dtype=object)
+    out[:] = [q.numerator * (denominator // q.denominator) for q in fractions]
+    return out, denominator
+
+
+def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray) -> tuple[Fraction, ...]:
+    """A float candidate as exact rationals clamped into the exact box."""
+    return tuple(p if lo == hi else min(max(Fraction(float(v)), lo), hi)
+                 for v, p, lo, hi in zip(candidate, perturbation.nominal, perturbation.lower, perturbation.upper))
+
+
+def _flip_rows(network: Network, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows r and float levels t: the label c flips iff some r·z reaches t (multi-class ties count as flips).
+
+    The levels only steer the attack; proofs compare with the exact level in :func:`_kept`.
+    """
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        # class 1 flips iff z < t (-z > -t); class 0 flips iff z >= t; the float tests use the bracket outward
+        return (np.array([[-1.0]]), np.array([-float(t.hi)])) if c == 1 else (np.array([[1.0]]), np.array([float(t.lo)]))
+    k = network.n_outputs
+    sign = -1.0 if getattr(network, "decision", "argmax") == "argmin" else 1.0
+    rows = np.zeros((k - 1, k))
+    for r, j in enumerate(j for j in range(k) if j != c):
+        rows[r, j], rows[r, c] = sign, -sign
+    return rows, np.zeros(k - 1)
+
+
+def _kept(network: Network, c: int, upper: np.ndarray) -> bool:
+    """No flip when every row's upper bound stays on the kept side (the binary level read outward)."""
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        u = Fraction(float(upper[0]))
+        return -u >= t.hi if c == 1 else u < t.lo   # class 1: min z >= t.hi; class 0: max z < t.lo
+    return bool((upper < 0).all())
+
+
+def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
+                label_of: Callable[[list[Enclosure]], int]) -> Decision:
+    """Def. 3 at x: holds from float bounds, violated from a replayed attack, else nothing decided.
+
+    `label_of` is the property's own label rule on exact logit enclosures (it raises ArithmeticError
+    when the label is undecided); a witness counts only if it changes that label.
+    """
+    if not supported(network) or not perturbation.free:
+        return Decision.nothing()
+    z0 = exact_logits(network, x, perturbation.nominal)
+    try:
+        c = label_of(z0)
+    except ArithmeticError:
+        return Decision.nothing()
+    rows, levels = _flip_rows(network, c)
+    boxes = parameter_box(network, perturbation)
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows, linear=False)
+    if _kept(network, c, upper):
+        return Decision(Verdict.HOLDS, INTERVAL_METHOD)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows, linear=True)
+    if _kept(network, c, upper):
+        return Decision(Verdict.HOLDS, LINEAR_METHOD)
+    if not attack.can_attack(network):
+        return Decision.nothing()
+    lo_f, hi_f = _float_box(network, boxes)
+    xf = np.array([float(v) for v in x])
+    for r in np.argsort(-upper):
+        if upper[r] < levels[r]:
+            continue
+        candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
+            continue
+        params = _exact_parameters(perturbation, candidate)
+        zw = exact_logits(network, x, params)
+        try:
+            flipped = label_of(zw) != c
+        except ArithmeticError:
+            flipped = False
+        if flipped:
+            coeffs = [int(v) for v in rows[r]]
+            return Decision(Verdict.VIOLATED, ATTACK_METHOD, params, linear_value(coeffs, zw))
+    return Decision.nothing()
+
+
+def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
+    """The flat float parameter box (outward) in the order of Network.parameter_vector."""
+    lo = np.concatenate([np.concatenate([b.wlo.ravel(), b.blo]) for b in boxes])
+    hi = np.concatenate([np.concatenate([b.whi.ravel(), b.bhi]) for b in boxes])
+    return lo, hi
+
+
+def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int],
+                    extreme: Extreme) -> tuple[Extreme, bool]:
+    """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
+    linear bound and its witness raised by a replayed attack.  Returns (extreme, whether it improved)."""
+    if not supported(network) or not perturbation.free:
+        return extreme, False
+    boxes = parameter_box(network, perturbation)
+    xlo, xhi = input_box(x)
+    row = np.array([coeffs], dtype=np.float64)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, row, linear=True)
+    bound = Fraction(float(upper[0]))
+    improved = bound < extreme.upper
+    new_upper = min(bound, extreme.upper)
+    witness, value = extreme.witness, extreme.witness_value
+    if attack.can_attack(network):
+        lo_f, hi_f = _float_box(network, boxes)
+        candidate, found = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]), row[0])
+        if found > float(value.lo):
+            params = _exact_parameters(perturbation, candidate)
+            replayed = linear_value(coeffs, exact_logits(network, x, params))
+            if replayed.lo > value.lo:
+                witness, value, improved = params, replayed, True
+    return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), improved
