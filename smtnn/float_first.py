@@ -19,8 +19,9 @@ import numpy as np
 
 from . import attack
 from .bounds import Extreme, linear_value, replay_logits
+from .domain import Box
 from .exact import Enclosure, logit_bracket
-from .linear_bounds import input_box, objective_bounds, parameter_box, supported
+from .linear_bounds import domain_box, input_box, objective_bounds, parameter_box, supported
 from .network import Network
 from .perturbation import Perturbation
 from .result import Verdict
@@ -40,6 +41,7 @@ class Decision:
     method: str = ""
     parameters: tuple[Fraction, ...] | None = None
     value: Enclosure | None = None
+    input: tuple[Fraction, ...] | None = None
 
     @classmethod
     def nothing(cls) -> "Decision":
@@ -189,3 +191,132 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
             if replayed.lo > value.lo:
                 witness, value, improved = params, replayed, True
     return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), improved
+
+
+SMALL_EXACT_PARAMETERS = 64
+GLOBAL_ATTACK_METHOD = "input and parameter attack near the nominal decision boundary + exact replay"
+GLOBAL_PROOF_METHOD = "outward-rounded float linear bounds over input boxes (branch and bound on D)"
+
+
+def global_label(network: Network, perturbation: Perturbation, domain: Box,
+                 label_of: Callable[[list[Enclosure]], int], *, samples: int = 256, max_boxes: int = 256,
+                 seed: int = 0) -> Decision:
+    """Def. 4 on D: a replayed flip found near the nominal decision boundary, a float proof when one
+    label covers D robustly (input boxes split by influence), else nothing decided."""
+    if not supported(network) or not attack.can_attack(network) or not perturbation.free or _exact_is_cheap(network):
+        return Decision.nothing()
+    boxes = parameter_box(network, perturbation)
+    lo_f, hi_f = _float_box(network, boxes)
+    dlo, dhi = domain_box(domain.lower, domain.upper)
+    inner_lo, inner_hi = np.minimum(np.nextafter(dlo, np.inf), dhi), np.maximum(np.nextafter(dhi, -np.inf), dlo)
+    rng = np.random.default_rng(seed)
+    points = inner_lo + rng.random((samples, len(dlo))) * (inner_hi - inner_lo)
+    points = np.vstack([points, (inner_lo + inner_hi) / 2])
+    labels = _float_labels(network, points)
+    for candidate in _boundary_points(network, points, labels):
+        found = _flip_at(network, perturbation, domain, candidate, lo_f, hi_f, label_of)
+        if found is not None:
+            return found
+    # one label on every sample: search for a flip by ascent on x and p, then try a proof
+    c = int(labels[-1])
+    rows, _ = _flip_rows(network, c)
+    for r in range(rows.shape[0]):
+        for start in points[:4]:
+            x, _, _ = attack.input_and_parameter_ascent(network, lo_f, hi_f, inner_lo, inner_hi, start.copy(), rows[r])
+            found = _flip_at(network, perturbation, domain, x, lo_f, hi_f, label_of)
+            if found is not None:
+                return found
+    if len(set(labels.tolist())) == 1 and _robust_on_domain(network, boxes, dlo, dhi, rows, max_boxes):
+        return Decision(Verdict.HOLDS, GLOBAL_PROOF_METHOD)
+    return Decision.nothing()
+
+
+def _exact_is_cheap(network: Network) -> bool:
+    """Tiny 2-D networks: the exact encoding answers Eq. 9 at once and names its own method; leave them to it."""
+    return network.n_inputs <= 2 and network.n_parameters <= SMALL_EXACT_PARAMETERS
+
+
+def _float_labels(network: Network, points: np.ndarray) -> np.ndarray:
+    z = network.logits(points)
+    if network.binary:
+        return (z[:, 0] >= float(logit_bracket(network.threshold).lo)).astype(int)
+    return z.argmin(axis=1) if getattr(network, "decision", "argmax") == "argmin" else z.argmax(axis=1)
+
+
+def _boundary_points(network: Network, points: np.ndarray, labels: np.ndarray, limit: int = 24):
+    """Points just inside a class, found by bisecting segments between samples of different labels."""
+    found = 0
+    for i in range(len(points) - 1):
+        j = i + 1 + int(np.argmax(labels[i + 1:] != labels[i])) if (labels[i + 1:] != labels[i]).any() else None
+        if j is None:
+            continue
+        a, b = points[i].copy(), points[j].copy()
+        for _ in range(60):
+            mid = (a + b) / 2
+            if _float_labels(network, mid[None])[0] == labels[i]:
+                a = mid
+            else:
+                b = mid
+        yield a
+        yield b
+        found += 1
+        if found >= limit:
+            return
+
+
+def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> Decision | None:
+    """A parameter attack at one input; a Decision only if the flip replays exactly (x clamped into D)."""
+    x = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper))
+    xf = np.array([float(v) for v in x])
+    c = int(_float_labels(network, xf[None])[0])
+    rows, levels = _flip_rows(network, c)
+    for r in range(rows.shape[0]):
+        candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
+            continue
+        try:
+            c_exact = label_of(exact_logits(network, x, perturbation.nominal))
+        except ArithmeticError:
+            return None
+        params = _exact_parameters(perturbation, candidate)
+        zw = exact_logits(network, x, params)
+        try:
+            flipped = label_of(zw) != c_exact
+        except ArithmeticError:
+            flipped = False
+        if flipped:
+            value = zw[0] if network.binary else zw[c_exact]
+            return Decision(Verdict.VIOLATED, GLOBAL_ATTACK_METHOD, params, value, x)
+    return None
+
+
+def _robust_on_domain(network, boxes, dlo, dhi, rows, max_boxes: int) -> bool:
+    """Every flip row stays below 0 over D × parameter box, proven on at most max_boxes input boxes."""
+    queue = [(dlo, dhi)]
+    done = 0
+    while queue:
+        lo, hi = queue.pop()
+        done += 1
+        if done > max_boxes:
+            return False
+        _, upper = objective_bounds(network, boxes, lo, hi, rows, linear=True)
+        if _kept_rows(network, rows, upper):
+            continue
+        # split the axis with the largest influence: width times the nominal gradient's size at the centre
+        centre = (lo + hi) / 2
+        _, _, gx = attack.objective_and_gradients(network, network.parameter_vector(), centre, rows[int(np.argmax(upper))])
+        axis = int(np.argmax((hi - lo) * (np.abs(gx) + 1e-12)))
+        if hi[axis] <= lo[axis]:
+            return False
+        mid = (lo[axis] + hi[axis]) / 2
+        left_hi, right_lo = hi.copy(), lo.copy()
+        left_hi[axis], right_lo[axis] = mid, mid
+        queue += [(lo, left_hi), (right_lo, hi)]
+    return True
+
+
+def _kept_rows(network: Network, rows: np.ndarray, upper: np.ndarray) -> bool:
+    if network.binary:
+        c = 1 if rows[0, 0] < 0 else 0
+        return _kept(network, c, upper)
+    return bool((upper < 0).all())
