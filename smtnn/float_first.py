@@ -10,7 +10,9 @@ fall back to its exact path:
 """
 from __future__ import annotations
 
+import heapq
 import math
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Sequence
@@ -21,7 +23,8 @@ from . import attack
 from .bounds import Extreme, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
-from .linear_bounds import domain_box, input_box, objective_bounds, parameter_box, supported
+from .linear_bounds import (domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
+                            supported)
 from .network import Network
 from .perturbation import Perturbation
 from .result import Verdict
@@ -30,6 +33,7 @@ INTERVAL_METHOD = "outward-rounded float interval bounds (all class pairs at onc
 LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbation (CROWN-style, McCormick/chord products)"
 TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack"
 ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
+BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
 _MAX_DENOMINATOR_BITS = 1 << 16
 
 
@@ -117,11 +121,12 @@ def _kept(network: Network, c: int, upper: np.ndarray) -> bool:
 
 
 def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
-                label_of: Callable[[list[Enclosure]], int]) -> Decision:
+                label_of: Callable[[list[Enclosure]], int], timeout: float | None = None) -> Decision:
     """Def. 3 at x: holds from float bounds, violated from a replayed attack, else nothing decided.
 
     `label_of` is the property's own label rule on exact logit enclosures (it raises ArithmeticError
-    when the label is undecided); a witness counts only if it changes that label.
+    when the label is undecided); a witness counts only if it changes that label.  Branch and bound
+    over ReLU phases (beyond tiny networks) takes at most half of `timeout` (default 10 s).
     """
     if not supported(network) or not perturbation.free:
         return Decision.nothing()
@@ -158,7 +163,18 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
         if flipped:
             coeffs = [int(v) for v in rows[r]]
             return Decision(Verdict.VIOLATED, ATTACK_METHOD, params, linear_value(coeffs, zw))
+    if _exact_is_cheap(network):
+        return Decision.nothing()
+    budget = _branch_seconds(timeout)
+    upper_bound, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, rows, seconds=budget,
+                                                stop_at=float(np.nextafter(levels.min(), -np.inf)))
+    if _kept(network, c, np.array([upper_bound])):
+        return Decision(Verdict.HOLDS, f"{BRANCH_METHOD} ({nodes} nodes)")
     return Decision.nothing()
+
+
+def _branch_seconds(timeout: float | None) -> float:
+    return 10.0 if timeout is None else max(0.0, timeout / 2)
 
 
 def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
@@ -169,17 +185,20 @@ def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int],
-                    extreme: Extreme) -> tuple[Extreme, bool]:
+                    extreme: Extreme, tolerance: Fraction = Fraction(0), timeout: float | None = None,
+                    branch: bool = True) -> tuple[Extreme, str]:
     """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
-    linear bound and its witness raised by a replayed attack.  Returns (extreme, whether it improved)."""
+    linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
+    most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
+    Returns (extreme, the method that improved it or "")."""
     if not supported(network) or not perturbation.free:
-        return extreme, False
+        return extreme, ""
     boxes = parameter_box(network, perturbation)
     xlo, xhi = input_box(x)
     row = np.array([coeffs], dtype=np.float64)
     _, upper = objective_bounds(network, boxes, xlo, xhi, row, linear=True)
     bound = Fraction(float(upper[0]))
-    improved = bound < extreme.upper
+    method = TIGHTEN_METHOD if bound < extreme.upper else ""
     new_upper = min(bound, extreme.upper)
     witness, value = extreme.witness, extreme.witness_value
     if attack.can_attack(network):
@@ -189,8 +208,14 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
             params = _exact_parameters(perturbation, candidate)
             replayed = linear_value(coeffs, exact_logits(network, x, params))
             if replayed.lo > value.lo:
-                witness, value, improved = params, replayed, True
-    return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), improved
+                witness, value, method = params, replayed, method or TIGHTEN_METHOD
+    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
+        stop = float(value.lo + tolerance / 2)
+        branched, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, row, stop_at=stop,
+                                                 seconds=_branch_seconds(timeout))
+        if Fraction(branched) < new_upper:
+            new_upper, method = Fraction(branched), f"{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
+    return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), method
 
 
 SMALL_EXACT_PARAMETERS = 64
@@ -320,3 +345,61 @@ def _kept_rows(network: Network, rows: np.ndarray, upper: np.ndarray) -> bool:
         c = 1 if rows[0, 0] < 0 else 0
         return _kept(network, c, upper)
     return bool((upper < 0).all())
+
+
+def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, *, stop_at: float,
+                           seconds: float, max_nodes: int = 20_000) -> tuple[float, int]:
+    """A certified upper bound of max over rows of row·z over the input and parameter boxes, by branching
+    on the phases of unstable ReLU units (each branch's bounds hold on its part; the parts cover the box).
+
+    Stops when the bound reaches `stop_at` (a proof or a closed gap), after `seconds`, or after
+    `max_nodes` nodes.  Returns (upper bound, nodes).
+    """
+    deadline = time.perf_counter() + seconds
+
+    def evaluate(phases, parent=None, split_layer=0, parent_upper=np.inf):
+        bounds = refined_pre_activations(boxes, xlo, xhi, True, phases, parent, split_layer + 1 if parent else 0)
+        if bounds is None:
+            return None
+        _, upper = objective_bounds(network, boxes, xlo, xhi, rows, bounds=bounds)
+        return min(float(upper.max()), parent_upper), bounds   # the parent's bound holds on its parts too
+
+    first = evaluate({})
+    heap = [(-first[0], 0, {}, first[1])]
+    counter, nodes = 1, 1
+    while heap:
+        top = -heap[0][0]
+        if top <= stop_at or time.perf_counter() > deadline or nodes >= max_nodes:
+            return top, nodes
+        _, _, phases, bounds = heapq.heappop(heap)
+        unit = _split_unit(network, bounds, phases)
+        if unit is None:           # no unstable unit left: this bound is final for the leaf
+            return top, nodes
+        for active in (True, False):
+            child = dict(phases)
+            child[unit] = active
+            result = evaluate(child, bounds, unit[0], top)
+            nodes += 1
+            if result is not None:
+                heapq.heappush(heap, (-result[0], counter, child, result[1]))
+                counter += 1
+    return -np.inf, nodes          # every branch empty: nothing in the box reaches the objective
+
+
+def _split_unit(network: Network, bounds, phases) -> tuple[int, int] | None:
+    """The unstable ReLU unit with the widest triangle relaxation (area proxy -l·u/(u-l)), earliest layers first on ties."""
+    best, best_score = None, 0.0
+    for k, (lo, hi) in enumerate(bounds.pre):
+        if network.layers[k].activation != "relu":
+            continue
+        unstable = (lo < 0) & (hi > 0)
+        if not unstable.any():
+            continue
+        score = np.where(unstable, -lo * hi / np.where(unstable, hi - lo, 1.0), 0.0)
+        for unit in np.argsort(-score):
+            if score[unit] <= best_score:
+                break
+            if (k, int(unit)) not in phases:
+                best, best_score = (k, int(unit)), float(score[unit])
+                break
+    return best

@@ -194,14 +194,30 @@ def interval_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.nda
     return bounds
 
 
-def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray, linear: bool = True) -> LayerBounds:
+def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray, linear: bool = True,
+                            phases: dict[tuple[int, int], bool] | None = None, reuse: LayerBounds | None = None,
+                            reuse_layers: int = 0) -> LayerBounds | None:
     """Interval bounds intersected, layer by layer, with linear bounds computed from the layers below.
 
     The first layer's interval bound is already exact (each term w_ij·x_j has its own variables).
+    `phases` restricts the query to the part of the box where unit (layer, index) is active (True:
+    pre-activation >= 0) or inactive (False: <= 0), for branch and bound over ReLU phases; every bound
+    stays valid on that part.  None when the restriction is provably empty.  The first `reuse_layers`
+    layers' bounds are taken from `reuse` (a query on a superset of this part), then restricted.
     """
     bounds = LayerBounds([], (xlo, xhi))
     hlo, hhi = xlo, xhi
     for k, box in enumerate(boxes[:-1]):
+        if k < reuse_layers:
+            lo, hi = reuse.pre[k][0].copy(), reuse.pre[k][1].copy()
+            for (layer, unit), active in (phases or {}).items():
+                if layer == k:
+                    lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
+            if (lo > hi).any():
+                return None
+            bounds.pre.append((lo, hi))
+            hlo, hhi = activate_interval(box.activation, lo, hi)
+            continue
         lo, hi = interval_affine(box, hlo, hhi)
         lo, hi = lo[0], hi[0]
         if linear and k > 0:
@@ -209,7 +225,13 @@ def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndar
             eye = np.eye(n)
             lower = linear_lower(boxes[:k + 1], bounds, np.vstack([eye, -eye]))
             lo, hi = np.maximum(lo, lower[:n]), np.minimum(hi, -lower[n:])
-            hi = np.maximum(hi, lo)   # both are sound; equal ends only by rounding
+        for (layer, unit), active in (phases or {}).items():
+            if layer == k:
+                lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
+        if (lo > hi).any():
+            if phases:
+                return None
+            hi = np.maximum(hi, lo)   # both are sound; crossing ends only by rounding
         bounds.pre.append((lo, hi))
         hlo, hhi = activate_interval(box.activation, lo, hi)
     return bounds

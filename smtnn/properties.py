@@ -121,12 +121,13 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (label queries).
     """
     ext = extreme_at(network, perturbation, x, coeffs)
-    improved = False
+    fast_method = ""
     if not ext.exact:
-        ext, improved = float_first.tighten_extreme(network, perturbation, x, coeffs, ext)
+        ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
+                                                     branch=target is None)
     if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
             target is not None and (ext.upper < target or ext.witness_value.lo > target)):
-        method = float_first.TIGHTEN_METHOD if improved else "exact corner analysis (decoupled parameters)"
+        method = fast_method or "exact corner analysis (decoupled parameters)"
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
@@ -149,7 +150,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
                                             ext.witness, tol_z, timeout, target)
     clock.calls += session.calls
-    return lo, hi, wit, f"interval bound + {backend_name} bisection", reason
+    return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
 
 
 def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance=None, solver: str = "z3",
@@ -254,7 +255,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     x = _check(network, perturbation, x0)
     prop = "local δ-robustness of the label (Def. 3, Eq. 8)"
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
-    fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z))
+    fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z), clock.remaining())
     if fast.verdict is not None:
         witness = fast.parameters and _witness(network, perturbation, fast.parameters, None, fast.value)
         precision = "exact replay" if witness else "outward-rounded binary64"

@@ -220,7 +220,7 @@ def test_fast_local_label_agrees_with_the_exact_path(seed, k, kind, delta):
 def test_mnist_sized_local_label_is_decided_by_the_float_pass():
     """784 inputs, last layer at δ = 1e-3: holds by the float pass (no exact per-pair loop) or a replayed flip."""
     rng = np.random.default_rng(3)
-    net = random_network(rng, 784, [64, 64], "relu", 10)
+    net = random_network(rng, 784, [32, 32], "relu", 10)
     x = rng.random(784)
     pert = P.subset(net, "0.001", layers=[-1])
     res = pr.verify_local_label(net, pert, x, timeout=30)
@@ -267,3 +267,46 @@ def test_global_label_fast_path_is_sound(seed, d, k, widths, delta, bias_shift):
         nominal = net.predict(xs)
         for p, x, c in zip(params, xs, nominal):
             assert net.with_parameters(p).predict(x) == c
+
+
+def _pre_activation(net, params, x, layer, unit):
+    h = x
+    for k, (lay, (ws, bs)) in enumerate(zip(net.layers, net.layer_slices())):
+        a = params[ws].reshape(lay.weights.shape) @ h + params[bs]
+        if k == layer:
+            return a[unit]
+        h = np.maximum(a, 0.0)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10 ** 6), st.sampled_from([[6, 6], [5, 5, 5]]), st.sampled_from([Q(1, 50), Q(1, 10)]))
+def test_phase_restricted_bounds_enclose_their_part(seed, widths, delta):
+    """Bounds under a ReLU phase hold on the samples in that phase; branch and bound stays between attack and root."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, 3, widths, "relu", 3)
+    pert = P.uniform(net, delta)
+    boxes = linear_bounds.parameter_box(net, pert)
+    x = rng.uniform(-1, 1, 3)
+    rows = np.array([[1.0, -1.0, 0.0]])
+    root = linear_bounds.refined_pre_activations(boxes, x, x)
+    unstable = [(k, i) for k, (lo, hi) in enumerate(root.pre) for i in np.flatnonzero((lo < 0) & (hi > 0))]
+    params = samples_of(pert, rng, 200)
+    values = np.array([rows[0] @ float_logits(net, p, x) for p in params])
+    slack = float_error_bound(net, params, [x] * len(params))
+    for layer, unit in unstable[:3]:
+        pre = np.array([_pre_activation(net, p, x, layer, int(unit)) for p in params])
+        for active in (True, False):
+            bounds = linear_bounds.refined_pre_activations(boxes, x, x, True, {(layer, int(unit)): active})
+            inside = pre >= 0 if active else pre <= 0
+            if bounds is None:
+                assert not inside.any()
+                continue
+            lo, hi = linear_bounds.objective_bounds(net, boxes, x, x, rows, bounds=bounds)
+            assert (values[inside] >= lo[0] - slack).all() and (values[inside] <= hi[0] + slack).all()
+    _, root_hi = linear_bounds.objective_bounds(net, boxes, x, x, rows)
+    upper, _ = float_first.phase_branch_and_bound(net, boxes, x, x, rows, stop_at=-np.inf, seconds=0.3, max_nodes=30)
+    lo_f = np.array([float(v) for v in pert.lower])
+    hi_f = np.array([float(v) for v in pert.upper])
+    _, attacked = attack.vertex_ascent(net, lo_f, hi_f, x, rows[0])
+    assert attacked - slack <= upper <= root_hi[0]
+    assert values.max() <= upper + slack

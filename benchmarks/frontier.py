@@ -1,0 +1,99 @@
+"""Scaling frontier of the float-first engines: local label, local ε, global label and global ε on random ReLU MLPs.
+
+Networks from :func:`benchmarks.scaling.network` (d -> width^depth -> 1 sigmoid, He-normal, seeded per
+shape), every parameter within δ = 0.01, D = [-1, 1]^d, x0 = :func:`benchmarks.scaling.x0`.  One in-process
+call per row through :mod:`smtnn.properties` (so the exact fallback runs whenever the float pass decides
+nothing), timed with ``time.perf_counter``.  Run ``python -m benchmarks.frontier``; writes
+``benchmarks/results/frontier.json`` and ``frontier.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from smtnn import perturbation as perturbations
+from smtnn import properties
+
+from .scaling import domain, network, x0
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DELTA = "0.01"
+EPS_TOLERANCE = Fraction(1, 1000)
+GRIDS = {
+    "local_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2, 3, 4) for w in (16, 64, 256)],
+    "global_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2) for w in (16, 64)],
+    "local_epsilon": [(d, depth, w) for d in (2, 8) for depth in (1, 2) for w in (16, 64)],
+    "global_epsilon": [(d, 1, 16) for d in (4, 8)],
+}
+TIMEOUTS = {"local_label": 30.0, "global_label": 60.0, "local_epsilon": 10.0, "global_epsilon": 60.0}
+
+
+def run(prop: str, d: int, depth: int, width: int, timeout: float) -> dict:
+    net = network(d, depth, width)
+    pert = perturbations.uniform(net, DELTA)
+    start = time.perf_counter()
+    if prop == "local_label":
+        r = properties.verify_local_label(net, pert, x0(d), timeout=timeout)
+        out = {"verdict": r.verdict.value, "method": r.provenance.method, "reason": r.reason}
+    elif prop == "global_label":
+        r = properties.verify_global_label(net, pert, domain(d), timeout=timeout)
+        out = {"verdict": r.verdict.value, "method": r.provenance.method, "reason": r.reason}
+    else:
+        call = properties.local_epsilon if prop == "local_epsilon" else properties.global_epsilon
+        where = x0(d) if prop == "local_epsilon" else domain(d)
+        e = call(net, pert, where, tolerance=EPS_TOLERANCE, timeout=timeout)
+        out = {"lower": float(e.lower), "upper": float(e.upper), "gap": float(e.gap), "converged": e.converged,
+               "method": e.provenance.method, "reason": e.reason}
+    return {"property": prop, "d": d, "depth": depth, "width": width, "parameters": net.n_parameters,
+            "seconds": round(time.perf_counter() - start, 3), "timeout": timeout, **out}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["# Scaling frontier (float-first engines, exact fallback)", "",
+             "Command: `python -m benchmarks.frontier`. Random ReLU MLPs d → width^depth → 1 (sigmoid), every parameter",
+             f"within δ = {DELTA}, D = [-1, 1]^d; local ε and global ε to a tolerance of {float(EPS_TOLERANCE):g}.", ""]
+    for prop in GRIDS:
+        part = [r for r in rows if r["property"] == prop]
+        if not part:
+            continue
+        lines += [f"## {prop.replace('_', ' ')} (timeout {TIMEOUTS[prop]:g} s)", ""]
+        if "label" in prop:
+            lines += ["| d | depth | width | parameters | verdict | seconds | method |", "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['parameters']} | {r['verdict']} | {r['seconds']:.2f} | {r['method']} |"
+                      for r in part]
+            definite = [r for r in part if r["verdict"] != "unknown"]
+            lines += ["", f"Definite: {len(definite)}/{len(part)}; median seconds {statistics.median(r['seconds'] for r in part):.2f}.", ""]
+        else:
+            lines += ["| d | depth | width | parameters | lower | upper | gap | seconds | method |", "|---|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['parameters']} | {r['lower']:.6g} | {r['upper']:.6g} | "
+                      f"{r['gap']:.2g} | {r['seconds']:.2f} | {r['method']} |" for r in part]
+            lines += [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(GRIDS), default=list(GRIDS))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = []
+    for prop in args.only:
+        for d, depth, width in GRIDS[prop]:
+            row = run(prop, d, depth, width, TIMEOUTS[prop])
+            print(json.dumps(row), file=sys.stderr)
+            rows.append(row)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "frontier.json").write_text(json.dumps(rows, indent=1))
+    text = table(rows)
+    (args.out / "frontier.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
