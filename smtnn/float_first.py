@@ -88,10 +88,17 @@ def _integers(fractions: Sequence[Fraction]):
     return out, denominator
 
 
-def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray) -> tuple[Fraction, ...]:
-    """A float candidate as exact rationals clamped into the exact box."""
-    return tuple(p if lo == hi else min(max(Fraction(float(v)), lo), hi)
-                 for v, p, lo, hi in zip(candidate, perturbation.nominal, perturbation.lower, perturbation.upper))
+def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: np.ndarray, hi_f: np.ndarray,
+                      nominal_f: np.ndarray) -> tuple[Fraction, ...]:
+    """A float candidate as exact rationals in the exact box: a value at a float end of the (outward) box
+    becomes that exact end, the nominal float its exact value, anything else is clamped exactly."""
+    out = np.array(perturbation.nominal, dtype=object)
+    at_hi, at_lo = candidate >= hi_f, candidate <= lo_f
+    out[at_hi] = np.array(perturbation.upper, dtype=object)[at_hi]
+    out[at_lo & ~at_hi] = np.array(perturbation.lower, dtype=object)[at_lo & ~at_hi]
+    for i in np.flatnonzero(~(at_hi | at_lo) & (candidate != nominal_f)):
+        out[i] = min(max(Fraction(float(candidate[i])), perturbation.lower[i]), perturbation.upper[i])
+    return tuple(out)
 
 
 def _flip_rows(network: Network, c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +135,10 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
     when the label is undecided); a witness counts only if it changes that label.  Branch and bound
     over ReLU phases (beyond tiny networks) takes at most half of `timeout` (default 10 s).
     """
-    if not supported(network) or not perturbation.free:
+    if not supported(network):
+        return Decision.nothing()
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
         return Decision.nothing()
     z0 = exact_logits(network, x, perturbation.nominal)
     try:
@@ -136,7 +146,6 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
     except ArithmeticError:
         return Decision.nothing()
     rows, levels = _flip_rows(network, c)
-    boxes = parameter_box(network, perturbation)
     xlo, xhi = input_box(x)
     _, upper = objective_bounds(network, boxes, xlo, xhi, rows, linear=False)
     if _kept(network, c, upper):
@@ -154,7 +163,7 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
         candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
         if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
             continue
-        params = _exact_parameters(perturbation, candidate)
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
         zw = exact_logits(network, x, params)
         try:
             flipped = label_of(zw) != c
@@ -191,9 +200,11 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
     most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
     Returns (extreme, the method that improved it or "")."""
-    if not supported(network) or not perturbation.free:
+    if not supported(network):
         return extreme, ""
     boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return extreme, ""
     xlo, xhi = input_box(x)
     row = np.array([coeffs], dtype=np.float64)
     _, upper = objective_bounds(network, boxes, xlo, xhi, row, linear=True)
@@ -205,7 +216,7 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
         lo_f, hi_f = _float_box(network, boxes)
         candidate, found = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]), row[0])
         if found > float(value.lo):
-            params = _exact_parameters(perturbation, candidate)
+            params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
             replayed = linear_value(coeffs, exact_logits(network, x, params))
             if replayed.lo > value.lo:
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
@@ -228,9 +239,11 @@ def global_label(network: Network, perturbation: Perturbation, domain: Box,
                  seed: int = 0) -> Decision:
     """Def. 4 on D: a replayed flip found near the nominal decision boundary, a float proof when one
     label covers D robustly (input boxes split by influence), else nothing decided."""
-    if not supported(network) or not attack.can_attack(network) or not perturbation.free or _exact_is_cheap(network):
+    if not supported(network) or not attack.can_attack(network) or _exact_is_cheap(network):
         return Decision.nothing()
     boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return Decision.nothing()
     lo_f, hi_f = _float_box(network, boxes)
     dlo, dhi = domain_box(domain.lower, domain.upper)
     inner_lo, inner_hi = np.minimum(np.nextafter(dlo, np.inf), dhi), np.maximum(np.nextafter(dhi, -np.inf), dlo)
@@ -303,7 +316,7 @@ def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> De
             c_exact = label_of(exact_logits(network, x, perturbation.nominal))
         except ArithmeticError:
             return None
-        params = _exact_parameters(perturbation, candidate)
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
         zw = exact_logits(network, x, params)
         try:
             flipped = label_of(zw) != c_exact

@@ -21,6 +21,7 @@ difference is charged to the constant with the activation magnitudes.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
@@ -65,15 +66,36 @@ class LayerBox:
 def _float_ends(values: Sequence[Fraction], nominal: Sequence[Fraction], floats: np.ndarray, down: bool) -> np.ndarray:
     """Float ends outward of exact rationals; a parameter at its nominal value keeps its float exactly."""
     out = floats.copy()
-    moved = np.fromiter((v != p for v, p in zip(values, nominal)), dtype=bool, count=len(floats))
+    # Fractions are kept in lowest terms: comparing numerators and denominators is equality, and fast
+    moved = np.fromiter((v.numerator != p.numerator or v.denominator != p.denominator for v, p in zip(values, nominal)),
+                        dtype=bool, count=len(floats))
     if moved.any():
         approx = np.array([float(v) for v, m in zip(values, moved) if m])   # correctly rounded, within 1 ulp
         out[moved] = round_down(approx) if down else round_up(approx)
     return out
 
 
+_BOX_CACHE: dict[int, tuple[weakref.ref, weakref.ref, list["LayerBox"]]] = {}
+
+
 def parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBox]:
-    """The perturbation box as per-layer float intervals, rounded outward (a superset of the exact box)."""
+    """The perturbation box as per-layer float intervals, rounded outward (a superset of the exact box).
+
+    Remembered for the last few (network, perturbation) objects: one query asks for it several times,
+    and converting hundreds of thousands of rationals is the slow part.
+    """
+    key = id(perturbation)
+    entry = _BOX_CACHE.get(key)
+    if entry is not None and entry[0]() is perturbation and entry[1]() is network:
+        return entry[2]
+    boxes = _parameter_box(network, perturbation)
+    if len(_BOX_CACHE) >= 8:
+        _BOX_CACHE.clear()
+    _BOX_CACHE[key] = (weakref.ref(perturbation), weakref.ref(network), boxes)
+    return boxes
+
+
+def _parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBox]:
     p0 = network.parameter_vector()
     lo = _float_ends(perturbation.lower, perturbation.nominal, p0, down=True)
     hi = _float_ends(perturbation.upper, perturbation.nominal, p0, down=False)
