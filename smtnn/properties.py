@@ -125,6 +125,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     if not ext.exact:
         ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
                                                      branch=target is None)
+        timeout = timeout if timeout is None else clock.remaining()
     if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
             target is not None and (ext.upper < target or ext.witness_value.lo > target)):
         method = fast_method or "exact corner analysis (decoupled parameters)"
