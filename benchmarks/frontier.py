@@ -29,15 +29,39 @@ GRIDS = {
     "global_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2) for w in (16, 64)],
     "local_epsilon": [(d, depth, w) for d in (2, 8) for depth in (1, 2) for w in (16, 64)],
     "global_epsilon": [(d, 1, 16) for d in (4, 8)],
+    "bound_widths": [(2, 2, 64), (8, 2, 64), (4, 3, 64), (4, 4, 64), (4, 2, 256)],
 }
-TIMEOUTS = {"local_label": 30.0, "global_label": 60.0, "local_epsilon": 10.0, "global_epsilon": 60.0}
+TIMEOUTS = {"local_label": 30.0, "global_label": 60.0, "local_epsilon": 10.0, "global_epsilon": 60.0, "bound_widths": 5.0}
+
+
+def bound_widths(net, pert, d: int, seconds: float) -> dict:
+    """max z(x0, p) over the box (the logit): attack value, and upper bounds by intervals, linear bounds and branch and bound."""
+    import numpy as np
+
+    from smtnn import attack, float_first, linear_bounds
+
+    boxes = linear_bounds.parameter_box(net, pert)
+    xlo, xhi = linear_bounds.input_box(x0(d))
+    row = np.array([[1.0]])
+    out = {}
+    for name, call in (("interval", lambda: linear_bounds.objective_bounds(net, boxes, xlo, xhi, row, linear=False)[1][0]),
+                       ("linear", lambda: linear_bounds.objective_bounds(net, boxes, xlo, xhi, row)[1][0]),
+                       ("branch", lambda: float_first.phase_branch_and_bound(net, boxes, xlo, xhi, row, stop_at=-np.inf,
+                                                                             seconds=seconds)[0]),
+                       ("attack", lambda: attack.vertex_ascent(net, *float_first._float_box(net, boxes), xlo, row[0])[1])):
+        start = time.perf_counter()
+        out[name] = float(call())
+        out[name + "_seconds"] = round(time.perf_counter() - start, 4)
+    return out
 
 
 def run(prop: str, d: int, depth: int, width: int, timeout: float) -> dict:
     net = network(d, depth, width)
     pert = perturbations.uniform(net, DELTA)
     start = time.perf_counter()
-    if prop == "local_label":
+    if prop == "bound_widths":
+        out = bound_widths(net, pert, d, timeout)
+    elif prop == "local_label":
         r = properties.verify_local_label(net, pert, x0(d), timeout=timeout)
         out = {"verdict": r.verdict.value, "method": r.provenance.method, "reason": r.reason}
     elif prop == "global_label":
@@ -62,7 +86,17 @@ def table(rows: list[dict]) -> str:
         if not part:
             continue
         lines += [f"## {prop.replace('_', ' ')} (timeout {TIMEOUTS[prop]:g} s)", ""]
-        if "label" in prop:
+        if prop == "bound_widths":
+            lines += ["Upper bounds of the logit max_p z(x0, p) (every parameter within δ) and the attack's replayable value;",
+                      "'excess' is bound minus attack value (the certified gap in logit units).", "",
+                      "| d | depth | width | attack | interval (s) | linear (s) | phase branch and bound (s) | excess: interval / linear / branch |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['attack']:.6g} | {r['interval']:.6g} ({r['interval_seconds']:.3f}) | "
+                      f"{r['linear']:.6g} ({r['linear_seconds']:.3f}) | {r['branch']:.6g} ({r['branch_seconds']:.2f}) | "
+                      f"{r['interval'] - r['attack']:.3g} / {r['linear'] - r['attack']:.3g} / {r['branch'] - r['attack']:.3g} |"
+                      for r in part]
+            lines += [""]
+        elif "label" in prop:
             lines += ["| d | depth | width | parameters | verdict | seconds | method |", "|---|---|---|---|---|---|---|"]
             lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['parameters']} | {r['verdict']} | {r['seconds']:.2f} | {r['method']} |"
                       for r in part]
@@ -78,15 +112,18 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=list(GRIDS), default=list(GRIDS))
+    parser.add_argument("--only", nargs="*", choices=list(GRIDS), default=list(GRIDS),
+                        help="run only these sections; the others are kept from an existing frontier.json")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rows = []
+    previous = args.out / "frontier.json"
+    rows = [r for r in json.loads(previous.read_text()) if r["property"] not in args.only] if previous.exists() else []
     for prop in args.only:
         for d, depth, width in GRIDS[prop]:
             row = run(prop, d, depth, width, TIMEOUTS[prop])
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
+    rows.sort(key=lambda r: list(GRIDS).index(r["property"]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "frontier.json").write_text(json.dumps(rows, indent=1))
     text = table(rows)

@@ -158,7 +158,7 @@ def summary(acas: list[dict], mnist: list[dict], acas_timeout: float, mnist_time
         lines.append(f"| {r['network']} | {r['perturbation']} | {r['image']} | {r['verdict']} | {r['seconds']:.2f} | "
                      f"{r['method']} | {'pass' if ok else 'miss'} |")
     methods = sorted({r["method"] for r in acas + mnist})
-    lines += ["", "Methods that decided: " + "; ".join(methods), ""]
+    lines += ["", "Methods named in the results (unknown rows included): " + "; ".join(methods), ""]
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import attack
-from .bounds import Extreme, linear_value, replay_logits
+from .bounds import Extreme, decouples, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
 from .linear_bounds import (domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
@@ -180,6 +180,37 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
     if _kept(network, c, np.array([upper_bound])):
         return Decision(Verdict.HOLDS, f"{BRANCH_METHOD} ({nodes} nodes)")
     return Decision.nothing()
+
+
+PAIR_METHOD = "per-pair outward-rounded float linear bounds and replayed parameter attacks (bound may be loose)"
+
+
+def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Fraction]) -> dict[tuple[int, int], Extreme]:
+    """max (z_a - z_b)(x, p) over the box for every ordered pair of logits at once: a float linear upper bound
+    and a replayed attack witness.  Empty when the perturbation decouples (the exact corner analysis of
+    :func:`smtnn.bounds.extreme_at` is then exact and cheap) or nothing moves."""
+    if network.binary or decouples(network, perturbation) or not supported(network) or not attack.can_attack(network):
+        return {}
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return {}
+    k = network.n_outputs
+    pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
+    rows = np.zeros((len(pairs), k))
+    for r, (a, b) in enumerate(pairs):
+        rows[r, a], rows[r, b] = 1.0, -1.0
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows)
+    lo_f, hi_f = _float_box(network, boxes)
+    xf = np.array([float(v) for v in x])
+    out = {}
+    for r, (a, b) in enumerate(pairs):
+        candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        coeffs = [int(v) for v in rows[r]]
+        value = linear_value(coeffs, exact_logits(network, x, params))
+        out[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
+    return out
 
 
 def _branch_seconds(timeout: float | None) -> float:

@@ -205,18 +205,19 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
         return 1 / (1 + terms)
 
     p0 = [Enclosure.of_mpi(softmax_enclosure(z0, c, True)) for c in range(k)]
+    pairs = float_first.pair_extremes(network, perturbation, x)   # {} when the exact corner analysis applies
     for c in range(k):
         # largest rise of class c: every margin z_j - z_c at its own minimum (a sound, maybe loose, bound)
         rise_terms, fall_terms = [], []
         for j in range(k):
             if j == c:
                 continue
-            low = extreme_at(network, perturbation, x, _coeffs(network, c, j))   # max z_c - z_j
-            high = extreme_at(network, perturbation, x, _coeffs(network, j, c))  # max z_j - z_c
+            low = pairs.get((c, j)) or extreme_at(network, perturbation, x, _coeffs(network, c, j))   # max z_c - z_j
+            high = pairs.get((j, c)) or extreme_at(network, perturbation, x, _coeffs(network, j, c))  # max z_j - z_c
             rise_terms.append(low.upper)
             fall_terms.append(high.upper)
             for ext in (low, high):
-                zw = replay_logits(network, x, ext.witness)
+                zw = float_first.exact_logits(network, x, ext.witness)   # replay_logits values, faster
                 pw = Enclosure.of_mpi(softmax_enclosure(zw, c, True))
                 change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
                 if change > best_lo:
@@ -225,7 +226,7 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
         up = 1 / (1 + sum(iv.exp(-iv.mpf(m.numerator) / m.denominator) for m in rise_terms))
         down = 1 / (1 + sum(iv.exp(iv.mpf(m.numerator) / m.denominator) for m in fall_terms))
         best_hi = max(best_hi, Enclosure.of_mpi(up).hi - p0[c].lo, p0[c].hi - Enclosure.of_mpi(down).lo)
-    prov = clock.provenance("none", "exact", "per-pair exact logit margins (bound may be loose)")
+    prov = clock.provenance("none", "exact", float_first.PAIR_METHOD if pairs else "per-pair exact logit margins (bound may be loose)")
     reason = "" if best_hi - best_lo <= tol else "multi-class ε: the pairwise margins need not be attained together"
     return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, reason, meta)
 
