@@ -310,3 +310,29 @@ def test_phase_restricted_bounds_enclose_their_part(seed, widths, delta):
     _, attacked = attack.vertex_ascent(net, lo_f, hi_f, x, rows[0])
     assert attacked - slack <= upper <= root_hi[0]
     assert values.max() <= upper + slack
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10 ** 6), st.sampled_from([Q(1, 100), Q(1, 20)]))
+def test_multiclass_local_epsilon_by_pair_bounds_is_sound(seed, delta):
+    """Every layer of a 2-hidden-layer softmax net moves: the pair bounds' estimate encloses sampling, its witness replays."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, 3, [6, 6], "relu", 3)
+    pert = P.uniform(net, delta)
+    x0 = rng.uniform(-1, 1, 3)
+    est = pr.local_epsilon(net, pert, tuple(x0))
+    assert est.provenance.method == float_first.PAIR_METHOD
+    assert 0 <= est.lower <= est.upper
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    p0 = softmax(net.logits(x0))
+    sampled = max(np.abs(softmax(float_logits(net, p, x0)) - p0).max() for p in samples_of(pert, rng, 300))
+    assert sampled <= float(est.upper) + 1e-9
+    names = [str(n) for n in net.parameter_names()]
+    params = [est.witness.parameters.get(name, p) for name, p in zip(names, pert.nominal)]
+    assert pert.contains(params)
+    replayed = np.abs(softmax(net.with_parameters(np.array([float(v) for v in params])).logits(x0)) - p0).max()
+    assert replayed >= float(est.lower) - 1e-9
