@@ -10,6 +10,7 @@ fall back to its exact path:
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import time
@@ -35,6 +36,15 @@ TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack
 ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
 BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
 _MAX_DENOMINATOR_BITS = 1 << 16
+
+
+def _quiet(function):
+    """Float overflow in a bound gives inf or NaN, which prove nothing (checked); keep NumPy from warning about it."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            return function(*args, **kwargs)
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,8 @@ def _flip_rows(network: Network, c: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _kept(network: Network, c: int, upper: np.ndarray) -> bool:
     """No flip when every row's upper bound stays on the kept side (the binary level read outward)."""
+    if not np.isfinite(upper).all():
+        return False
     if network.binary:
         t = logit_bracket(network.threshold)
         u = Fraction(float(upper[0]))
@@ -127,6 +139,7 @@ def _kept(network: Network, c: int, upper: np.ndarray) -> bool:
     return bool((upper < 0).all())
 
 
+@_quiet
 def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
                 label_of: Callable[[list[Enclosure]], int], timeout: float | None = None) -> Decision:
     """Def. 3 at x: holds from float bounds, violated from a replayed attack, else nothing decided.
@@ -185,6 +198,7 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
 PAIR_METHOD = "per-pair outward-rounded float linear bounds and replayed parameter attacks (bound may be loose)"
 
 
+@_quiet
 def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Fraction]) -> dict[tuple[int, int], Extreme]:
     """max (z_a - z_b)(x, p) over the box for every ordered pair of logits at once: a float linear upper bound
     and a replayed attack witness.  Empty when the perturbation decouples (the exact corner analysis of
@@ -209,6 +223,8 @@ def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Frac
         params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
         coeffs = [int(v) for v in rows[r]]
         value = linear_value(coeffs, exact_logits(network, x, params))
+        if not np.isfinite(upper[r]):
+            return {}
         out[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
     return out
 
@@ -224,6 +240,7 @@ def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+@_quiet
 def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int],
                     extreme: Extreme, tolerance: Fraction = Fraction(0), timeout: float | None = None,
                     branch: bool = True) -> tuple[Extreme, str]:
@@ -239,7 +256,7 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     xlo, xhi = input_box(x)
     row = np.array([coeffs], dtype=np.float64)
     _, upper = objective_bounds(network, boxes, xlo, xhi, row, linear=True)
-    bound = Fraction(float(upper[0]))
+    bound = Fraction(float(upper[0])) if np.isfinite(upper[0]) else extreme.upper
     method = TIGHTEN_METHOD if bound < extreme.upper else ""
     new_upper = min(bound, extreme.upper)
     witness, value = extreme.witness, extreme.witness_value
@@ -255,7 +272,7 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
         stop = float(value.lo + tolerance / 2)
         branched, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, row, stop_at=stop,
                                                  seconds=_branch_seconds(timeout))
-        if Fraction(branched) < new_upper:
+        if np.isfinite(branched) and Fraction(branched) < new_upper:
             new_upper, method = Fraction(branched), f"{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
     return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), method
 
@@ -265,6 +282,7 @@ GLOBAL_ATTACK_METHOD = "input and parameter attack near the nominal decision bou
 GLOBAL_PROOF_METHOD = "outward-rounded float linear bounds over input boxes (branch and bound on D)"
 
 
+@_quiet
 def global_label(network: Network, perturbation: Perturbation, domain: Box,
                  label_of: Callable[[list[Enclosure]], int], *, samples: int = 256, max_boxes: int = 256,
                  seed: int = 0) -> Decision:
@@ -335,6 +353,8 @@ def _boundary_points(network: Network, points: np.ndarray, labels: np.ndarray, l
 
 def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> Decision | None:
     """A parameter attack at one input; a Decision only if the flip replays exactly (x clamped into D)."""
+    if not np.isfinite(x_float).all():
+        return None
     x = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper))
     xf = np.array([float(v) for v in x])
     c = int(_float_labels(network, xf[None])[0])
@@ -391,6 +411,7 @@ def _kept_rows(network: Network, rows: np.ndarray, upper: np.ndarray) -> bool:
     return bool((upper < 0).all())
 
 
+@_quiet
 def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, *, stop_at: float,
                            seconds: float, max_nodes: int = 20_000) -> tuple[float, int]:
     """A certified upper bound of max over rows of row·z over the input and parameter boxes, by branching

@@ -33,7 +33,6 @@ from .perturbation import Perturbation
 
 _UNIT = 2.0 ** -53          # unit roundoff of binary64 (round to nearest)
 _TINY = np.finfo(float).tiny
-RELU_LIKE = ("relu",)
 LINEAR_BOUND_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 
 
@@ -377,6 +376,7 @@ def objective_bounds(network: Network, boxes: list[LayerBox], xlo, xhi, objectiv
     lower = interval_objective_lower(boxes, bounds, both)
     if linear:
         lower = np.maximum(lower, linear_lower(boxes, bounds, both))
+    lower = np.where(np.isnan(lower), -np.inf, lower)   # an overflow (inf - inf) bounds nothing
     m = c.shape[0]
     lo, hi = lower[:m], -lower[m:]
     return lo, np.maximum(hi, lo)

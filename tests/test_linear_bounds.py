@@ -336,3 +336,17 @@ def test_multiclass_local_epsilon_by_pair_bounds_is_sound(seed, delta):
     assert pert.contains(params)
     replayed = np.abs(softmax(net.with_parameters(np.array([float(v) for v in params])).logits(x0)) - p0).max()
     assert replayed >= float(est.lower) - 1e-9
+
+
+def test_float_overflow_never_proves_anything():
+    """Weights near the float range: the bounds overflow to inf or NaN; the float pass must decide nothing, not crash."""
+    net = Network.from_arrays([[[1e300, -1e300], [1e300, 1e300]], [[1e300, 1e300], [-1e300, 1e300]]],
+                              [[0.0, 0.0], [0.0, 0.0]], ["relu", "linear"])
+    pert = P.uniform(net, Q(1, 10))
+    x = [Q(1, 2), Q(1, 3)]
+    decision = float_first.local_label(net, pert, x, lambda z: pr._label(net, z), timeout=1)
+    assert decision.verdict in (None, Verdict.VIOLATED)
+    boxes = linear_bounds.parameter_box(net, pert)
+    with np.errstate(all="ignore"):
+        lo, hi = linear_bounds.objective_bounds(net, boxes, *linear_bounds.input_box(x), np.array([[1.0, -1.0]]))
+    assert not np.isnan(lo).any() and not np.isnan(hi).any()
