@@ -259,7 +259,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
     fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z), clock.remaining())
     if fast.verdict is not None:
-        witness = fast.parameters and _witness(network, perturbation, fast.parameters, None, fast.value)
+        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, None, fast.value)
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
     z0 = replay_logits(network, x, perturbation.nominal)
@@ -459,7 +459,7 @@ def verify_global_label(network: Network, perturbation: Perturbation, domain: Bo
     get_backend(solver)   # an unavailable solver is reported whatever decides
     fast = float_first.global_label(network, perturbation, domain, lambda z: _label(network, z))
     if fast.verdict is not None:
-        witness = fast.parameters and _witness(network, perturbation, fast.parameters, fast.input, fast.value)
+        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, fast.input, fast.value)
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "",
                                   _query_meta(network, perturbation, prop, domain=domain.as_json()))
