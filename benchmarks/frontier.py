@@ -77,10 +77,33 @@ def run(prop: str, d: int, depth: int, width: int, timeout: float) -> dict:
             "seconds": round(time.perf_counter() - start, 3), "timeout": timeout, **out}
 
 
+def targets(rows: list[dict]) -> list[str]:
+    """The issue's targets that these rows can judge, with pass/miss and the numbers behind them."""
+    out = ["## Targets", "", "| target | rows | result | verdict |", "|---|---|---|---|"]
+    label = [r for r in rows if r["property"] == "global_label" and r["d"] <= 8 and r["width"] <= 64]
+    if label:
+        ok = [r for r in label if r["verdict"] != "unknown" and r["seconds"] <= 60]
+        out.append(f"| global label definite within 60 s, d ≤ 8, width ≤ 64 | {len(label)} | {len(ok)} definite, "
+                   f"median {statistics.median(r['seconds'] for r in label):.2f} s, max {max(r['seconds'] for r in label):.2f} s | "
+                   f"{'pass' if len(ok) == len(label) else 'miss'} |")
+    eps = [r for r in rows if r["property"] == "local_epsilon" and r["depth"] == 2 and r["width"] == 64]
+    if eps:
+        ok = [r for r in eps if r["gap"] <= 1e-3 and r["seconds"] <= 10]
+        out.append(f"| local ε gap ≤ 1e-3 within 10 s, two hidden layers of 64, every layer perturbed | {len(eps)} | gaps "
+                   + ", ".join(f"{r['gap']:.2g} ({r['seconds']:.0f} s)" for r in eps) + f" | {'pass' if len(ok) == len(eps) else 'miss'} |")
+    glob = [r for r in rows if r["property"] == "global_epsilon" and r["depth"] == 1 and r["d"] >= 8]
+    if glob:
+        ok = [r for r in glob if r["gap"] <= 1e-4 and r["seconds"] <= 60]
+        out.append(f"| global ε gap ≤ 1e-4 within 60 s, one hidden layer, d = 8 (engine unchanged here) | {len(glob)} | gaps "
+                   + ", ".join(f"{r['gap']:.2g}" for r in glob) + f" | {'pass' if len(ok) == len(glob) else 'miss'} |")
+    return out + [""]
+
+
 def table(rows: list[dict]) -> str:
     lines = ["# Scaling frontier (float-first engines, exact fallback)", "",
              "Command: `python -m benchmarks.frontier`. Random ReLU MLPs d → width^depth → 1 (sigmoid), every parameter",
              f"within δ = {DELTA}, D = [-1, 1]^d; local ε and global ε to a tolerance of {float(EPS_TOLERANCE):g}.", ""]
+    lines += targets(rows)
     for prop in GRIDS:
         part = [r for r in rows if r["property"] == prop]
         if not part:

@@ -195,11 +195,14 @@ def _old_path(monkeypatch):
 
 @FUZZ
 @given(st.integers(0, 10 ** 6), st.sampled_from([1, 3]), st.sampled_from(["uniform", "last", "relative"]),
-       st.sampled_from([Q(1, 100), Q(1, 20), Q(1, 5)]))
-def test_fast_local_label_agrees_with_the_exact_path(seed, k, kind, delta):
-    """Whenever both the float-first pass and the exact path decide, they agree; witnesses flip exactly."""
+       st.sampled_from([Q(1, 100), Q(1, 20), Q(1, 5)]), st.sampled_from([Q(1, 2), Q(3, 10), Q(4, 5)]))
+def test_fast_local_label_agrees_with_the_exact_path(seed, k, kind, delta, level):
+    """Whenever both the float-first pass and the exact path decide, they agree; witnesses flip exactly
+    (binary networks also with decision levels other than 1/2, whose logit is only bracketed)."""
     rng = np.random.default_rng(seed)
     net = random_network(rng, 2, [5], "relu", k)
+    if k == 1:
+        net = Network(net.layers, threshold=level)
     pert = perturbation_of(net, kind, delta)
     x0 = tuple(rng.uniform(-1, 1, 2))
     fast = pr.verify_local_label(net, pert, x0)
