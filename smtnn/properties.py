@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Sequence
 
-from . import search
+from . import float_first, search
 from .backends import Backend, Status, get_backend
 from .budget import Budget
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -116,9 +116,15 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (label queries).
     """
     ext = extreme_at(network, perturbation, x, coeffs)
+    fast_method = ""
+    if not ext.exact:
+        ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
+                                                     branch=target is None)
+        timeout = timeout if timeout is None else clock.remaining()
     if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
             target is not None and (ext.upper < target or ext.witness_value.lo > target)):
-        method = "exact corner analysis (decoupled parameters)" if ext.exact else "interval bound (decided without a solver)"
+        method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
+                                 else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
@@ -141,7 +147,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
                                             ext.witness, tol_z, timeout, target)
     clock.calls += session.calls
-    return lo, hi, wit, f"interval bound + {backend_name} bisection", reason
+    return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
 
 
 def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance=None, solver: str = "z3",
@@ -196,18 +202,19 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
         return 1 / (1 + terms)
 
     p0 = [Enclosure.of_mpi(softmax_enclosure(z0, c, True)) for c in range(k)]
+    pairs = float_first.pair_extremes(network, perturbation, x)   # {} when the exact corner analysis applies
     for c in range(k):
         # largest rise of class c: every margin z_j - z_c at its own minimum (a sound, maybe loose, bound)
         rise_terms, fall_terms = [], []
         for j in range(k):
             if j == c:
                 continue
-            low = extreme_at(network, perturbation, x, _coeffs(network, c, j))   # max z_c - z_j
-            high = extreme_at(network, perturbation, x, _coeffs(network, j, c))  # max z_j - z_c
+            low = pairs.get((c, j)) or extreme_at(network, perturbation, x, _coeffs(network, c, j))   # max z_c - z_j
+            high = pairs.get((j, c)) or extreme_at(network, perturbation, x, _coeffs(network, j, c))  # max z_j - z_c
             rise_terms.append(low.upper)
             fall_terms.append(high.upper)
             for ext in (low, high):
-                zw = replay_logits(network, x, ext.witness)
+                zw = float_first.exact_logits(network, x, ext.witness)   # replay_logits values, faster
                 pw = Enclosure.of_mpi(softmax_enclosure(zw, c, True))
                 change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
                 if change > best_lo:
@@ -216,7 +223,7 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
         up = 1 / (1 + sum(iv.exp(-iv.mpf(m.numerator) / m.denominator) for m in rise_terms))
         down = 1 / (1 + sum(iv.exp(iv.mpf(m.numerator) / m.denominator) for m in fall_terms))
         best_hi = max(best_hi, Enclosure.of_mpi(up).hi - p0[c].lo, p0[c].hi - Enclosure.of_mpi(down).lo)
-    prov = clock.provenance("none", "exact", "per-pair exact logit margins (bound may be loose)")
+    prov = clock.provenance("none", "exact", float_first.PAIR_METHOD if pairs else "per-pair exact logit margins (bound may be loose)")
     reason = "" if best_hi - best_lo <= tol else "multi-class ε: the pairwise margins need not be attained together"
     return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, reason, meta)
 
@@ -247,6 +254,11 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     x = _check(network, perturbation, x0)
     prop = "local δ-robustness of the label (Def. 3, Eq. 8)"
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
+    fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z), clock.remaining())
+    if fast.verdict is not None:
+        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, None, fast.value)
+        precision = "exact replay" if witness else "outward-rounded binary64"
+        return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
     z0 = replay_logits(network, x, perturbation.nominal)
     try:
         c = _label(network, z0)
@@ -448,7 +460,17 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
 def verify_global_label(network: Network, perturbation: Perturbation, domain: Box, *, solver: str = "z3",
                         timeout: float | None = None) -> VerificationResult:
     """Def. 4 via Eq. 9: holds iff no x in D and no p in the box flip the label."""
-    return _global_verify(network, perturbation, domain, "global δ-robustness of the label (Def. 4, Eq. 9)", None, solver, timeout)
+    prop = "global δ-robustness of the label (Def. 4, Eq. 9)"
+    clock = _Clock.begin(timeout)
+    _check(network, perturbation, None, domain)
+    get_backend(solver)   # an unavailable solver is reported whatever decides
+    fast = float_first.global_label(network, perturbation, domain, lambda z: _label(network, z))
+    if fast.verdict is not None:
+        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, fast.input, fast.value)
+        precision = "exact replay" if witness else "outward-rounded binary64"
+        return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "",
+                                  _query_meta(network, perturbation, prop, domain=domain.as_json()))
+    return _global_verify(network, perturbation, domain, prop, None, solver, clock.remaining())
 
 
 def sigma_levels(threshold: Fraction, sigma: Fraction):

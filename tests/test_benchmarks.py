@@ -42,3 +42,22 @@ def test_a_hanging_child_is_killed_with_its_last_bounds():
 
     out = in_child(work, 1.0)
     assert out["status"] == "timeout" and out["upper"] == 1 and out["calls"] == 0
+
+
+def test_published_network_converter_matches_the_onnx_reference_evaluator():
+    """The benchmark-only ONNX converter gives the logits onnx's own reference evaluator computes (ACAS Xu negated)."""
+    import numpy as np
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    from benchmarks.published import DATA, acas_points, load_chain, mnist_images
+
+    cases = [(DATA / "mnistfc" / "mnist-net_256x2.onnx", False, mnist_images()[0], (1, 784, 1)),
+             (DATA / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx", True, acas_points(1)[0], (1, 1, 1, 5))]
+    for path, negate, x, shape in cases:
+        model = onnx.load(str(path))
+        name = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}][0]
+        ref = ReferenceEvaluator(model).run(None, {name: x.reshape(shape).astype(np.float32)})[0].reshape(-1)
+        net = load_chain(path, negate_output=negate)
+        ours = net.logits(x)
+        assert np.allclose(-ours if negate else ours, ref, rtol=1e-4, atol=1e-4)

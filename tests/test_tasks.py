@@ -173,6 +173,7 @@ def test_local_label_classes_share_one_clock(monkeypatch):
         return original(*args)
 
     monkeypatch.setattr(properties, "_local_extreme", recorded)
+    monkeypatch.setattr(properties.float_first, "local_label", lambda *args: properties.float_first.Decision.nothing())
     properties.verify_local_label(net, perturbation.uniform(net, "0.001"), ["1", "0.2"], timeout=30)
     assert len(given) == 2 and 14 < given[0] <= 15 and 20 < given[1] <= 30   # the second gets what the first left
 
@@ -291,7 +292,7 @@ def test_decision_option(capsys):
         assert net.decision == "argmin"
 
 
-def test_corner_analysis_is_named_only_where_it_ran():
+def test_corner_analysis_is_named_only_where_it_ran(monkeypatch):
     """A non-decoupled perturbation decided by its interval bound is not an 'exact corner analysis'."""
     from smtnn.bounds import extreme_at
 
@@ -304,6 +305,7 @@ def test_corner_analysis_is_named_only_where_it_ran():
     result = properties.verify_local_label(net, pert, x0)
     assert result.verdict is Verdict.HOLDS
     assert "exact corner analysis" not in result.provenance.method
+    monkeypatch.setattr(properties.float_first, "local_label", lambda *args: properties.float_first.Decision.nothing())
     decoupled = properties.verify_local_label(net, perturbation.subset(net, "0.0001", layers=[-1]), x0)
     assert "exact corner analysis" in decoupled.provenance.method
 

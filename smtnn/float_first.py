@@ -1,0 +1,470 @@
+"""Float first, exact last: decide local properties from outward-rounded bounds and replayed attacks.
+
+Each function returns a proof, a replayed witness, or "nothing decided", so the property code can
+fall back to its exact path:
+
+- a proof is an outward-rounded float bound (:mod:`smtnn.linear_bounds`) on the right side of
+  the decision boundary, for every class pair at once (one matrix of logit differences);
+- a witness is a parameter vector from :mod:`smtnn.attack`, clamped into the exact box and
+  replayed in exact rational arithmetic (:func:`exact_logits`) before it counts.
+"""
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import attack
+from .bounds import Extreme, decouples, linear_value, replay_logits
+from .domain import Box
+from .exact import Enclosure, logit_bracket
+from .linear_bounds import (domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
+                            supported)
+from .network import Network
+from .perturbation import Perturbation
+from .result import Verdict
+
+INTERVAL_METHOD = "outward-rounded float interval bounds (all class pairs at once)"
+LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbation (CROWN-style, McCormick/chord products)"
+TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack"
+ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
+BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
+_MAX_DENOMINATOR_BITS = 1 << 16
+
+
+def _quiet(function):
+    """Float overflow in a bound gives inf or NaN, which prove nothing (checked); keep NumPy from warning about it."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            return function(*args, **kwargs)
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the float pass settled: a verdict (None: nothing), the method, and a replayed witness."""
+
+    verdict: Verdict | None
+    method: str = ""
+    parameters: tuple[Fraction, ...] | None = None
+    value: Enclosure | None = None
+    input: tuple[Fraction, ...] | None = None
+
+    @classmethod
+    def nothing(cls) -> "Decision":
+        return cls(None)
+
+
+def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
+    """The logits in exact rationals; relu/linear networks by integer matrix products (same values as
+    :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
+    if not network.piecewise_linear:
+        return replay_logits(network, x, params)
+    values, denominator = _integers(list(x))
+    if values is None:
+        return replay_logits(network, x, params)
+    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
+        w, dw = _integers(params[ws])
+        b, db = _integers(params[bs])
+        if w is None or b is None:
+            return replay_logits(network, x, params)
+        common = math.lcm(dw * denominator, db)
+        if common.bit_length() > _MAX_DENOMINATOR_BITS:
+            return replay_logits(network, x, params)
+        a = w.reshape(layer.weights.shape).dot(values) * (common // (dw * denominator)) + b * (common // db)
+        if k < len(network.layers) - 1 and layer.activation == "relu":
+            a = np.array([v if v > 0 else 0 for v in a], dtype=object)
+        values, denominator = a, common
+    return [Enclosure.point(Fraction(int(v), denominator)) for v in values]
+
+
+def _integers(fractions: Sequence[Fraction]):
+    """Integer numerators over one common denominator (None if it grows too large)."""
+    denominator = 1
+    for q in fractions:
+        if denominator % q.denominator:
+            denominator = math.lcm(denominator, q.denominator)
+            if denominator.bit_length() > _MAX_DENOMINATOR_BITS:
+                return None, None
+    out = np.empty(len(fractions), dtype=object)
+    out[:] = [q.numerator * (denominator // q.denominator) for q in fractions]
+    return out, denominator
+
+
+def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: np.ndarray, hi_f: np.ndarray,
+                      nominal_f: np.ndarray) -> tuple[Fraction, ...]:
+    """A float candidate as exact rationals in the exact box: a value at a float end of the (outward) box
+    becomes that exact end, the nominal float its exact value, anything else is clamped exactly."""
+    out = np.array(perturbation.nominal, dtype=object)
+    at_hi, at_lo = candidate >= hi_f, candidate <= lo_f
+    out[at_hi] = np.array(perturbation.upper, dtype=object)[at_hi]
+    out[at_lo & ~at_hi] = np.array(perturbation.lower, dtype=object)[at_lo & ~at_hi]
+    for i in np.flatnonzero(~(at_hi | at_lo) & (candidate != nominal_f)):
+        out[i] = min(max(Fraction(float(candidate[i])), perturbation.lower[i]), perturbation.upper[i])
+    return tuple(out)
+
+
+def _flip_rows(network: Network, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows r and float levels t: the label c flips iff some r·z reaches t (multi-class ties count as flips).
+
+    The levels only steer the attack; proofs compare with the exact level in :func:`_kept`.
+    """
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        # class 1 flips iff z < t (-z > -t); class 0 flips iff z >= t; the float tests use the bracket outward
+        return (np.array([[-1.0]]), np.array([-float(t.hi)])) if c == 1 else (np.array([[1.0]]), np.array([float(t.lo)]))
+    k = network.n_outputs
+    sign = -1.0 if getattr(network, "decision", "argmax") == "argmin" else 1.0
+    rows = np.zeros((k - 1, k))
+    for r, j in enumerate(j for j in range(k) if j != c):
+        rows[r, j], rows[r, c] = sign, -sign
+    return rows, np.zeros(k - 1)
+
+
+def _kept(network: Network, c: int, upper: np.ndarray) -> bool:
+    """No flip when every row's upper bound stays on the kept side (the binary level read outward)."""
+    if not np.isfinite(upper).all():
+        return False
+    if network.binary:
+        t = logit_bracket(network.threshold)
+        u = Fraction(float(upper[0]))
+        return -u >= t.hi if c == 1 else u < t.lo   # class 1: min z >= t.hi; class 0: max z < t.lo
+    return bool((upper < 0).all())
+
+
+@_quiet
+def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
+                label_of: Callable[[list[Enclosure]], int], timeout: float | None = None) -> Decision:
+    """Def. 3 at x: holds from float bounds, violated from a replayed attack, else nothing decided.
+
+    `label_of` is the property's own label rule on exact logit enclosures (it raises ArithmeticError
+    when the label is undecided); a witness counts only if it changes that label.  Branch and bound
+    over ReLU phases (beyond tiny networks) takes at most half of `timeout` (default 10 s).
+    """
+    if not supported(network):
+        return Decision.nothing()
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return Decision.nothing()
+    z0 = exact_logits(network, x, perturbation.nominal)
+    try:
+        c = label_of(z0)
+    except ArithmeticError:
+        return Decision.nothing()
+    rows, levels = _flip_rows(network, c)
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows, linear=False)
+    if _kept(network, c, upper):
+        return Decision(Verdict.HOLDS, INTERVAL_METHOD)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows, linear=True)
+    if _kept(network, c, upper):
+        return Decision(Verdict.HOLDS, LINEAR_METHOD)
+    if not attack.can_attack(network):
+        return Decision.nothing()
+    lo_f, hi_f = _float_box(network, boxes)
+    xf = np.array([float(v) for v in x])
+    for r in np.argsort(-upper):
+        if upper[r] < levels[r]:
+            continue
+        candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
+            continue
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        zw = exact_logits(network, x, params)
+        try:
+            flipped = label_of(zw) != c
+        except ArithmeticError:
+            flipped = False
+        if flipped:
+            coeffs = [int(v) for v in rows[r]]
+            return Decision(Verdict.VIOLATED, ATTACK_METHOD, params, linear_value(coeffs, zw))
+    if _exact_is_cheap(network):
+        return Decision.nothing()
+    budget = _branch_seconds(timeout)
+    upper_bound, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, rows, seconds=budget,
+                                                stop_at=float(np.nextafter(levels.min(), -np.inf)))
+    if _kept(network, c, np.array([upper_bound])):
+        return Decision(Verdict.HOLDS, f"{BRANCH_METHOD} ({nodes} nodes)")
+    return Decision.nothing()
+
+
+PAIR_METHOD = "per-pair outward-rounded float linear bounds and replayed parameter attacks (bound may be loose)"
+
+
+@_quiet
+def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Fraction]) -> dict[tuple[int, int], Extreme]:
+    """max (z_a - z_b)(x, p) over the box for every ordered pair of logits at once: a float linear upper bound
+    and a replayed attack witness.  Empty when the perturbation decouples (the exact corner analysis of
+    :func:`smtnn.bounds.extreme_at` is then exact and cheap) or nothing moves."""
+    if network.binary or decouples(network, perturbation) or not supported(network) or not attack.can_attack(network):
+        return {}
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return {}
+    k = network.n_outputs
+    pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
+    rows = np.zeros((len(pairs), k))
+    for r, (a, b) in enumerate(pairs):
+        rows[r, a], rows[r, b] = 1.0, -1.0
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, rows)
+    lo_f, hi_f = _float_box(network, boxes)
+    xf = np.array([float(v) for v in x])
+    out = {}
+    for r, (a, b) in enumerate(pairs):
+        candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        coeffs = [int(v) for v in rows[r]]
+        value = linear_value(coeffs, exact_logits(network, x, params))
+        if not np.isfinite(upper[r]):
+            return {}
+        out[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
+    return out
+
+
+def _branch_seconds(timeout: float | None) -> float:
+    return 10.0 if timeout is None else max(0.0, timeout / 2)
+
+
+def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
+    """The flat float parameter box (outward) in the order of Network.parameter_vector."""
+    lo = np.concatenate([np.concatenate([b.wlo.ravel(), b.blo]) for b in boxes])
+    hi = np.concatenate([np.concatenate([b.whi.ravel(), b.bhi]) for b in boxes])
+    return lo, hi
+
+
+@_quiet
+def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int],
+                    extreme: Extreme, tolerance: Fraction = Fraction(0), timeout: float | None = None,
+                    branch: bool = True) -> tuple[Extreme, str]:
+    """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
+    linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
+    most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
+    Returns (extreme, the method that improved it or "")."""
+    if not supported(network):
+        return extreme, ""
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return extreme, ""
+    xlo, xhi = input_box(x)
+    row = np.array([coeffs], dtype=np.float64)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, row, linear=True)
+    bound = Fraction(float(upper[0])) if np.isfinite(upper[0]) else extreme.upper
+    method = TIGHTEN_METHOD if bound < extreme.upper else ""
+    new_upper = min(bound, extreme.upper)
+    witness, value = extreme.witness, extreme.witness_value
+    if attack.can_attack(network):
+        lo_f, hi_f = _float_box(network, boxes)
+        candidate, found = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]), row[0])
+        if found > float(value.lo):
+            params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+            replayed = linear_value(coeffs, exact_logits(network, x, params))
+            if replayed.lo > value.lo:
+                witness, value, method = params, replayed, method or TIGHTEN_METHOD
+    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
+        stop = float(value.lo + tolerance / 2)
+        branched, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, row, stop_at=stop,
+                                                 seconds=_branch_seconds(timeout))
+        if np.isfinite(branched) and Fraction(branched) < new_upper:
+            new_upper, method = Fraction(branched), f"{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
+    return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), method
+
+
+SMALL_EXACT_PARAMETERS = 64
+GLOBAL_ATTACK_METHOD = "input and parameter attack near the nominal decision boundary + exact replay"
+GLOBAL_PROOF_METHOD = "outward-rounded float linear bounds over input boxes (branch and bound on D)"
+
+
+@_quiet
+def global_label(network: Network, perturbation: Perturbation, domain: Box,
+                 label_of: Callable[[list[Enclosure]], int], *, samples: int = 256, max_boxes: int = 256,
+                 seed: int = 0) -> Decision:
+    """Def. 4 on D: a replayed flip found near the nominal decision boundary, a float proof when one
+    label covers D robustly (input boxes split by influence), else nothing decided."""
+    if not supported(network) or not attack.can_attack(network) or _exact_is_cheap(network):
+        return Decision.nothing()
+    boxes = parameter_box(network, perturbation)
+    if all(box.fixed for box in boxes):
+        return Decision.nothing()
+    lo_f, hi_f = _float_box(network, boxes)
+    dlo, dhi = domain_box(domain.lower, domain.upper)
+    inner_lo, inner_hi = np.minimum(np.nextafter(dlo, np.inf), dhi), np.maximum(np.nextafter(dhi, -np.inf), dlo)
+    rng = np.random.default_rng(seed)
+    points = inner_lo + rng.random((samples, len(dlo))) * (inner_hi - inner_lo)
+    points = np.vstack([points, (inner_lo + inner_hi) / 2])
+    labels = _float_labels(network, points)
+    for candidate in _boundary_points(network, points, labels):
+        found = _flip_at(network, perturbation, domain, candidate, lo_f, hi_f, label_of)
+        if found is not None:
+            return found
+    # one label on every sample: search for a flip by ascent on x and p, then try a proof
+    c = int(labels[-1])
+    rows, _ = _flip_rows(network, c)
+    for r in range(rows.shape[0]):
+        for start in points[:4]:
+            x, _, _ = attack.input_and_parameter_ascent(network, lo_f, hi_f, inner_lo, inner_hi, start.copy(), rows[r])
+            found = _flip_at(network, perturbation, domain, x, lo_f, hi_f, label_of)
+            if found is not None:
+                return found
+    if len(set(labels.tolist())) == 1 and _robust_on_domain(network, boxes, dlo, dhi, rows, max_boxes):
+        return Decision(Verdict.HOLDS, GLOBAL_PROOF_METHOD)
+    return Decision.nothing()
+
+
+def _exact_is_cheap(network: Network) -> bool:
+    """Tiny 2-D networks: the exact encoding answers Eq. 9 at once and names its own method; leave them to it."""
+    return network.n_inputs <= 2 and network.n_parameters <= SMALL_EXACT_PARAMETERS
+
+
+def _float_labels(network: Network, points: np.ndarray) -> np.ndarray:
+    z = network.logits(points)
+    if network.binary:
+        return (z[:, 0] >= float(logit_bracket(network.threshold).lo)).astype(int)
+    return z.argmin(axis=1) if getattr(network, "decision", "argmax") == "argmin" else z.argmax(axis=1)
+
+
+def _boundary_points(network: Network, points: np.ndarray, labels: np.ndarray, limit: int = 24):
+    """Points just inside a class, found by bisecting segments between samples of different labels."""
+    found = 0
+    for i in range(len(points) - 1):
+        j = i + 1 + int(np.argmax(labels[i + 1:] != labels[i])) if (labels[i + 1:] != labels[i]).any() else None
+        if j is None:
+            continue
+        a, b = points[i].copy(), points[j].copy()
+        for _ in range(60):
+            mid = (a + b) / 2
+            if _float_labels(network, mid[None])[0] == labels[i]:
+                a = mid
+            else:
+                b = mid
+        yield a
+        yield b
+        found += 1
+        if found >= limit:
+            return
+
+
+def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> Decision | None:
+    """A parameter attack at one input; a Decision only if the flip replays exactly (x clamped into D)."""
+    if not np.isfinite(x_float).all():
+        return None
+    x = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper))
+    xf = np.array([float(v) for v in x])
+    c = int(_float_labels(network, xf[None])[0])
+    rows, levels = _flip_rows(network, c)
+    for r in range(rows.shape[0]):
+        candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+        if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
+            continue
+        try:
+            c_exact = label_of(exact_logits(network, x, perturbation.nominal))
+        except ArithmeticError:
+            return None
+        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        zw = exact_logits(network, x, params)
+        try:
+            flipped = label_of(zw) != c_exact
+        except ArithmeticError:
+            flipped = False
+        if flipped:
+            value = zw[0] if network.binary else zw[c_exact]
+            return Decision(Verdict.VIOLATED, GLOBAL_ATTACK_METHOD, params, value, x)
+    return None
+
+
+def _robust_on_domain(network, boxes, dlo, dhi, rows, max_boxes: int) -> bool:
+    """Every flip row stays below 0 over D × parameter box, proven on at most max_boxes input boxes."""
+    queue = [(dlo, dhi)]
+    done = 0
+    while queue:
+        lo, hi = queue.pop()
+        done += 1
+        if done > max_boxes:
+            return False
+        _, upper = objective_bounds(network, boxes, lo, hi, rows, linear=True)
+        if _kept_rows(network, rows, upper):
+            continue
+        # split the axis with the largest influence: width times the nominal gradient's size at the centre
+        centre = (lo + hi) / 2
+        _, _, gx = attack.objective_and_gradients(network, network.parameter_vector(), centre, rows[int(np.argmax(upper))])
+        axis = int(np.argmax((hi - lo) * (np.abs(gx) + 1e-12)))
+        if hi[axis] <= lo[axis]:
+            return False
+        mid = (lo[axis] + hi[axis]) / 2
+        left_hi, right_lo = hi.copy(), lo.copy()
+        left_hi[axis], right_lo[axis] = mid, mid
+        queue += [(lo, left_hi), (right_lo, hi)]
+    return True
+
+
+def _kept_rows(network: Network, rows: np.ndarray, upper: np.ndarray) -> bool:
+    if network.binary:
+        c = 1 if rows[0, 0] < 0 else 0
+        return _kept(network, c, upper)
+    return bool((upper < 0).all())
+
+
+@_quiet
+def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, *, stop_at: float,
+                           seconds: float, max_nodes: int = 20_000) -> tuple[float, int]:
+    """A certified upper bound of max over rows of row·z over the input and parameter boxes, by branching
+    on the phases of unstable ReLU units (each branch's bounds hold on its part; the parts cover the box).
+
+    Stops when the bound reaches `stop_at` (a proof or a closed gap), after `seconds`, or after
+    `max_nodes` nodes.  Returns (upper bound, nodes).
+    """
+    deadline = time.perf_counter() + seconds
+
+    def evaluate(phases, parent=None, split_layer=0, parent_upper=np.inf):
+        bounds = refined_pre_activations(boxes, xlo, xhi, True, phases, parent, split_layer + 1 if parent else 0)
+        if bounds is None:
+            return None
+        _, upper = objective_bounds(network, boxes, xlo, xhi, rows, bounds=bounds)
+        return min(float(upper.max()), parent_upper), bounds   # the parent's bound holds on its parts too
+
+    first = evaluate({})
+    heap = [(-first[0], 0, {}, first[1])]
+    counter, nodes = 1, 1
+    while heap:
+        top = -heap[0][0]
+        if top <= stop_at or time.perf_counter() > deadline or nodes >= max_nodes:
+            return top, nodes
+        _, _, phases, bounds = heapq.heappop(heap)
+        unit = _split_unit(network, bounds, phases)
+        if unit is None:           # no unstable unit left: this bound is final for the leaf
+            return top, nodes
+        for active in (True, False):
+            child = dict(phases)
+            child[unit] = active
+            result = evaluate(child, bounds, unit[0], top)
+            nodes += 1
+            if result is not None:
+                heapq.heappush(heap, (-result[0], counter, child, result[1]))
+                counter += 1
+    return -np.inf, nodes          # every branch empty: nothing in the box reaches the objective
+
+
+def _split_unit(network: Network, bounds, phases) -> tuple[int, int] | None:
+    """The unstable ReLU unit with the widest triangle relaxation (area proxy -l·u/(u-l)), earliest layers first on ties."""
+    best, best_score = None, 0.0
+    for k, (lo, hi) in enumerate(bounds.pre):
+        if network.layers[k].activation != "relu":
+            continue
+        unstable = (lo < 0) & (hi > 0)
+        if not unstable.any():
+            continue
+        score = np.where(unstable, -lo * hi / np.where(unstable, hi - lo, 1.0), 0.0)
+        for unit in np.argsort(-score):
+            if score[unit] <= best_score:
+                break
+            if (k, int(unit)) not in phases:
+                best, best_score = (k, int(unit)), float(score[unit])
+                break
+    return best
