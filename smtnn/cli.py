@@ -122,7 +122,7 @@ def _common(p):
     p.add_argument("--domain", help="input box lower:upper per input, comma-separated (e.g. 6.3:20.5,2.0:3.9)")
     p.add_argument("--threshold", help="decision level l of a sigmoid output (default 0.5)")
     p.add_argument("--activations", help="activations per layer for .weights.h5 files (e.g. relu,sigmoid)")
-    p.add_argument("--solver", default="z3", help="z3 (default) or dreal")
+    p.add_argument("--solver", default="z3", help="z3 (default, exact), cvc5 (exact, no exp) or dreal (δ-complete)")
     p.add_argument("--timeout", type=float, help="seconds per query (wall clock; the query ends unknown with its bounds so far)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -299,12 +299,12 @@ def prepare(args) -> Task:
     choices = {"verify": VERIFY, "estimate": ESTIMATE, "export": VERIFY}[args.command]
     if args.property not in choices:
         raise InvalidInputError(f"unknown property '{args.property}' for {args.command}; choose one of {', '.join(choices)}")
-    if args.solver not in ("z3", "dreal"):
-        raise InvalidInputError(f"unknown solver '{args.solver}'; choose z3 or dreal")
+    from .backends import SOLVERS, get_backend
+
+    if args.solver not in SOLVERS:
+        raise InvalidInputError(f"unknown solver '{args.solver}'; choose one of: {', '.join(SOLVERS)}")
     timeout = _timeout(args.timeout)
     memory_mb = _memory(getattr(args, "memory", None))
-    from .backends import get_backend
-
     get_backend(args.solver)
     network = _load(args)
     pert = _perturbation(args, network)

@@ -10,7 +10,7 @@ from pysmt.fnode import FNode
 
 from ..child import DONE, ERROR, TIMEOUT, run_in_child
 from ..encoder import Definition, Encoder
-from .base import Answer, Backend, Session, Status
+from .base import Answer, Backend, Capabilities, Session, Status
 
 DEFAULT_PRECISION = Fraction(1, 10 ** 6)
 
@@ -87,7 +87,7 @@ class DRealSession(Session):
         self.translate = _Translator()
         self.levels: list[list] = [[]]
 
-    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
+    def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None:
         self.levels[-1].append(self.translate(formula))
         for d in definitions:
             self.levels[-1].append(self.translate.definition(d))
@@ -136,7 +136,7 @@ class DRealBackend(Backend):
     """dReal's δ-complete decision procedure with precision δ (default 1e-6)."""
 
     name = "dreal"
-    exact = False
+    capabilities = Capabilities(exact=False, nonlinear=True, transcendental=True, optimization=False, incremental=False)
 
     def __init__(self, precision=None):
         self.precision = Fraction(precision) if precision is not None else DEFAULT_PRECISION
@@ -145,4 +145,4 @@ class DRealBackend(Backend):
         return DRealSession(self, encoder)
 
     def describe(self) -> dict:
-        return {"solver": f"dreal {getattr(dreal, '__version__', '4')}", "precision": f"δ = {float(self.precision):g}"}
+        return {"solver": f"dreal (python) {getattr(dreal, '__version__', '4')}", "precision": f"δ = {float(self.precision):g}"}
