@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
+from pysmt.environment import Environment
 from pysmt.fnode import FNode
 
 from ..encoder import Definition, Encoder
@@ -62,10 +63,21 @@ class Answer:
     value: Fraction | None = None
 
 
+@dataclass
+class Terms:
+    """A pySMT environment for formulas built outside an Encoder (SMT-LIB files, LP leaves)."""
+
+    env: Environment
+
+    @property
+    def mgr(self):
+        return self.env.formula_manager
+
+
 class Session(ABC):
     """An incremental solver: assertions added at a level are dropped by the matching pop."""
 
-    def __init__(self, backend: "Backend", encoder: Encoder):
+    def __init__(self, backend: "Backend", encoder: Encoder | Terms):
         self.backend, self.encoder = backend, encoder
         self.calls = 0
         self.seconds = 0.0
