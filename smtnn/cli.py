@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ def _common(p):
     p.add_argument("--threshold", help="decision level l of a sigmoid output (default 0.5)")
     p.add_argument("--activations", help="activations per layer for .weights.h5 files (e.g. relu,sigmoid)")
     p.add_argument("--solver", default="z3", help="z3 (default, exact), cvc5 (exact, no exp) or dreal (δ-complete)")
+    p.add_argument("--dreal-path", help="dReal's program for --solver dreal (default: $SMTNN_DREAL, else the dreal module, else dreal on PATH)")
     p.add_argument("--timeout", type=float, help="seconds per query (wall clock; the query ends unknown with its bounds so far)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -299,12 +301,14 @@ def prepare(args) -> Task:
     choices = {"verify": VERIFY, "estimate": ESTIMATE, "export": VERIFY}[args.command]
     if args.property not in choices:
         raise InvalidInputError(f"unknown property '{args.property}' for {args.command}; choose one of {', '.join(choices)}")
-    from .backends import SOLVERS, get_backend
+    from .backends import DREAL_ENV, SOLVERS, get_backend
 
     if args.solver not in SOLVERS:
         raise InvalidInputError(f"unknown solver '{args.solver}'; choose one of: {', '.join(SOLVERS)}")
     timeout = _timeout(args.timeout)
     memory_mb = _memory(getattr(args, "memory", None))
+    if getattr(args, "dreal_path", None):   # read by backends.get_backend, also in the query's child process
+        os.environ[DREAL_ENV] = args.dreal_path
     get_backend(args.solver)
     network = _load(args)
     pert = _perturbation(args, network)

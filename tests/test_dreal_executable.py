@@ -171,3 +171,20 @@ def test_program_on_path_is_found(fake, monkeypatch):
     monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
     assert dreal_program() == str(directory / "dreal")
     assert get_backend("dreal", path=str(directory / "dreal")).program == str(directory / "dreal")
+
+
+def test_cli_dreal_path_runs_the_named_program(fake, tmp_path, monkeypatch, capsys):
+    """`smtnn verify ... --solver dreal --dreal-path PROGRAM`: the program's recorded flip is replayed; JSON says which dReal ran."""
+    import numpy as np
+
+    from smtnn.cli import main
+
+    monkeypatch.delenv(DREAL_ENV)   # the flag alone names the program (and the variable is restored afterwards)
+    directory = fake(FLIP)
+    model = tmp_path / "line.npz"
+    np.savez(model, W0=np.array([[1.0]]), b0=np.array([-0.5]), activations=np.array(["sigmoid"]))
+    code = main(["verify", "global-label", str(model), "--delta", "0.1", "--domain", "0:1", "--solver", "dreal",
+                 "--dreal-path", str(directory / "dreal"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "violated" and out["solver"] == "dreal (executable)"
+    assert code != 0 and len(calls(directory)) == 1
