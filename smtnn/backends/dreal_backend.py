@@ -15,6 +15,24 @@ from .base import Answer, Backend, Capabilities, Session, Status
 DEFAULT_PRECISION = Fraction(1, 10 ** 6)
 
 
+def _integer(n: int):
+    """An integer as a dReal expression without rounding: float(n) is exact only up to 2^53, so larger
+    integers are sums of 52-bit chunks times powers of two (each an exact double; dReal evaluates the
+    sum in interval arithmetic, so the constant is enclosed, never moved)."""
+    if abs(n) <= 2 ** 53:
+        return dreal.Expression(float(n))
+    sign, n = (-1 if n < 0 else 1), abs(n)
+    out, scale = None, dreal.Expression(1.0)
+    while n:
+        chunk = n & (2 ** 52 - 1)
+        if chunk:
+            term = dreal.Expression(float(sign * chunk)) * scale
+            out = term if out is None else out + term
+        n >>= 52
+        scale = scale * dreal.Expression(float(2 ** 52))
+    return out
+
+
 class _Translator:
     """pySMT terms to dReal expressions, one dReal variable per pySMT symbol."""
 
@@ -36,8 +54,8 @@ class _Translator:
             out = self.variable(node.symbol_name())
         elif kind == op.REAL_CONSTANT:
             value = node.constant_value()
-            out = dreal.Expression(float(value.numerator)) / dreal.Expression(float(value.denominator)) \
-                if value.denominator != 1 else dreal.Expression(float(value.numerator))
+            out = _integer(value.numerator) / _integer(value.denominator) if value.denominator != 1 \
+                else _integer(value.numerator)
         elif kind == op.BOOL_CONSTANT:
             out = dreal.Formula.TRUE() if node.constant_value() else dreal.Formula.FALSE()
         elif kind == op.PLUS:
