@@ -544,7 +544,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
     _, hi_obj, best, reason = search.maximize(session, enc, objective, region, replay, tol_obj=(4 * tol if net.binary else tol),
                                               linear=problem.eliminated, timeout=timeout, bound=_objective_bound(problem, c))
     clock.calls += session.calls
-    prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated else "; bisection"))
+    prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated and problem.backend.capabilities.optimization else "; bisection"))
     if hi_obj is None:   # no flip at all
         return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
     if best is None:

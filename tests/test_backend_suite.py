@@ -132,6 +132,8 @@ class BackendSuite:
             assert float(est[c].lower) <= value + 1e-12 and value - 1e-12 <= float(est[c].upper), (c, est[c])
             assert est[c].upper - est[c].lower <= Q(1, 10 ** 4)
             assert replay_flip(net, P.uniform(net, DELTA), est[c].witness)
+            optimized = "exact optimization" in est[c].provenance.method
+            assert optimized == self.backend.capabilities.optimization   # the method names what really ran
 
     @pytest.mark.parametrize("sigma,verdict", [("0.05", Verdict.HOLDS), ("0.03", Verdict.VIOLATED)])
     def test_global_sigma_pair(self, sigma, verdict):
