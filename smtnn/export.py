@@ -1,16 +1,16 @@
 """SMT-LIB 2 export of the paper's negated queries (Eqs. 6-10) in the parametric encoding.
 
-QF_NRA where no exp is needed; dReal's dialect (``exp`` terms, logic ALL, which z3 also reads whole)
-where a sigmoid or tanh must stay inside the formula (see :mod:`smtnn.backends.smtlib`).  A sigmoid *output* is compared through its
-logit: the exported constraint on z is a rational relaxation of the exact one (at most 1e-30
-wider), so UNSAT of the file proves the property; a model is only a candidate to replay.
+QF_NRA where no exp is needed; dReal's dialect (``exp`` terms, logic ALL, which z3 also reads
+whole) where a sigmoid or tanh must stay inside the formula (see :mod:`smtnn.backends.smtlib`).
+A sigmoid *output* is compared through its logit: the exported constraint on z is a rational
+relaxation of the exact one (at most 1e-30 wider), so UNSAT of the file proves the property; a
+model is only a candidate to replay.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from fractions import Fraction
-
 
 from .backends import smtlib
 from .domain import Box
