@@ -214,3 +214,19 @@ class TestDReal(BackendSuite):
     """dReal through whichever of its Python module or its program is installed."""
 
     solver = "dreal"
+
+
+def test_registry_reports_each_solver_and_selects_by_capability():
+    from smtnn.backends import SOLVERS, available, select
+
+    found = available()
+    assert list(found) == list(SOLVERS) and found["z3"].capabilities.exact
+    for name, backend in found.items():
+        assert isinstance(backend, str) and "install" in backend or backend.name == name
+    assert select(exact=True, optimization=True).name == "z3"
+    inexact = select(exact=False) if not isinstance(found["dreal"], str) else None
+    assert inexact is None or not inexact.capabilities.exact
+    with pytest.raises(SolverUnavailableError, match="no installed solver"):
+        select(exact=True, transcendental=True)   # no exact solver has exp
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        select(fast=True)
