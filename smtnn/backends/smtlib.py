@@ -88,13 +88,19 @@ def solve_script(backend, text: str, timeout: float | None = None):
     """Check an SMT-LIB script's assertions with a backend; an Answer (models keyed by symbol name).
 
     A script with exp is refused by a backend without transcendental functions (one line); the
-    dReal executable reads the text itself, every other backend through pySMT's parser.
+    dReal executable reads the text itself, every other backend through pySMT's parser (which has
+    no exp, so dReal's Python module is given only scripts without it).
     """
     if uses_exp(text):
         backend.require("a query with exp", transcendental=True)
     solve_text = getattr(backend, "solve_text", None)
     if solve_text is not None:
         return solve_text(text, timeout)
+    if uses_exp(text):
+        from ..errors import UnsupportedQueryError
+
+        raise UnsupportedQueryError(f"{backend.describe()['solver']} cannot read a script with exp (pySMT's parser has "
+                                    "no exp); give dReal's program with --dreal-path or SMTNN_DREAL")
     from pysmt.environment import Environment
     from pysmt.smtlib.parser import SmtLibParser
 
