@@ -15,6 +15,9 @@ decision level 1/2 (class 1 iff z >= 0), x in [0, 1], every parameter within δ 
 from __future__ import annotations
 
 import math
+import shutil
+import stat
+import sys
 from fractions import Fraction as Q
 
 import numpy as np
@@ -22,7 +25,7 @@ import pytest
 
 from smtnn import perturbation as P
 from smtnn import properties as pr
-from smtnn.backends import get_backend
+from smtnn.backends import DREAL_ENV, get_backend
 from smtnn.backends.base import Status
 from smtnn.backends.smtlib import script, solve_script
 from smtnn.domain import Box
@@ -168,8 +171,8 @@ class BackendSuite:
         net = line_network()
         enc = Encoder(net, P.uniform(net, DELTA))
         x = enc.symbol("x")
-        text = script([enc.mgr.LE(x, enc.real(Q(1)))], comments=["x <= 1"]).replace(
-            "(check-sat)", "(assert (> (exp x) 100))\n(check-sat)")
+        text = script([enc.mgr.LE(x, enc.real(Q(1)))], comments=["x <= 1 and exp(x) > 100"],
+                      extra_assertions=["(assert (> (exp x) 100))"], uses_exp=True)
         if not self.backend.capabilities.transcendental:
             with pytest.raises(UnsupportedQueryError, match="no transcendental capability"):
                 solve_script(self.backend, text, TIMEOUT)
@@ -217,6 +220,60 @@ class TestDReal(BackendSuite):
     """dReal through whichever of its Python module or its program is installed."""
 
     solver = "dreal"
+
+
+# A stand-in `dreal` program that solves with z3 and prints its answer as dReal 4 does (a model value v as
+# the box [v rounded down, v rounded up]), so the whole suite also runs through the executable route here.
+Z3_AS_DREAL = """#!{python}
+import math, sys
+from fractions import Fraction
+import z3
+precision, path = sys.argv[2], sys.argv[-1]
+solver = z3.Solver()
+solver.set("timeout", 5000)   # z3 may loop on exp: answer unknown soon
+solver.from_file(path)
+answer = solver.check()
+if answer == z3.unsat:
+    print("unsat")
+elif answer == z3.sat:
+    print("delta-sat with delta = " + precision)
+    model = solver.model()
+    for d in model.decls():
+        v = model[d]
+        v = v.approx(30) if z3.is_algebraic_value(v) else v
+        f = float(Fraction(v.numerator_as_long(), v.denominator_as_long()))
+        print(d.name() + " : [" + repr(math.nextafter(f, -math.inf)) + ", " + repr(math.nextafter(f, math.inf)) + "]")
+else:
+    print("unknown")
+"""
+
+
+class TestDRealProgramOnZ3(BackendSuite):
+    """The executable backend end to end (script out, model in, exact replay) with z3 standing in for dReal."""
+
+    solver = "dreal"
+
+    @pytest.fixture(autouse=True)
+    def _installed(self, tmp_path, monkeypatch):
+        program = tmp_path / "dreal"
+        program.write_text(Z3_AS_DREAL.format(python=sys.executable))
+        program.chmod(program.stat().st_mode | stat.S_IXUSR)
+        monkeypatch.setenv(DREAL_ENV, str(program))
+        self.backend = get_backend(self.solver)
+
+
+class TestDRealProgram(BackendSuite):
+    """dReal's `dreal` program on PATH, named explicitly so that it runs even where the module is installed too."""
+
+    solver = "dreal"
+
+    @pytest.fixture(autouse=True)
+    def _installed(self, monkeypatch):
+        program = shutil.which("dreal")
+        if program is None:
+            pytest.skip("no 'dreal' program on PATH (dReal's release .deb or the dreal/dreal4 image have one)")
+        monkeypatch.setenv(DREAL_ENV, program)
+        self.backend = get_backend(self.solver)
 
 
 def test_registry_reports_each_solver_and_selects_by_capability():

@@ -188,3 +188,4 @@ def test_cli_dreal_path_runs_the_named_program(fake, tmp_path, monkeypatch, caps
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "violated" and out["solver"] == "dreal (executable)"
     assert code != 0 and len(calls(directory)) == 1
+
