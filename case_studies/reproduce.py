@@ -241,7 +241,7 @@ def format_input(network: Network, x) -> str:
 
 
 def table_rows(names=NETWORKS, deltas=DELTAS, *, grid: int = GRID, corners: int = CORNERS, seed: int = 0,
-               progress=None) -> list[dict]:
+               progress=None, solver: str = "z3") -> list[dict]:
     """Table 1, one row per (network, δ, quantity), with our certified interval, the paper's value and evidence.
 
     Exact values (``lower``, ``upper``, ``gap``, ``witness_value``, ``dense_value_exact``) are kept
@@ -259,7 +259,7 @@ def table_rows(names=NETWORKS, deltas=DELTAS, *, grid: int = GRID, corners: int 
             eps = properties.global_epsilon(network, pert, D)
             eps_seconds = time.perf_counter() - t
             t = time.perf_counter()
-            sig = properties.global_sigma(network, pert, D)
+            sig = properties.global_sigma(network, pert, D, solver=solver)
             sig_seconds = time.perf_counter() - t
             dense = dense_sampling(network, delta, box, grid=grid, corners=corners, seed=seed)
             estimates = {"epsilon": (eps, eps_seconds), "sigma_male": (sig[1], sig_seconds),
@@ -456,12 +456,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and corners (default: 0)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="output directory (default: case_studies/results)")
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS), help="networks (default: all three)")
+    parser.add_argument("--solver", default="z3", help="solver of the σ queries (Eq. 13): z3 (default), cvc5 or dreal")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m case_studies.reproduce" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
 
     start = time.perf_counter()
-    rows = table_rows(args.networks, seed=args.seed, progress=_progress_printer(len(args.networks) * len(DELTAS)))
+    rows = table_rows(args.networks, seed=args.seed, progress=_progress_printer(len(args.networks) * len(DELTAS)),
+                      solver=args.solver)
     table_seconds = time.perf_counter() - start
     (args.out / "table1.md").write_text(table_markdown(rows, command=command, seconds=table_seconds))
     payload = {"command": command, "seconds": table_seconds, "seed": args.seed,

@@ -39,7 +39,9 @@ def _common(p, command: str) -> None:
     p.add_argument("--threshold", help="decision level l of a sigmoid output (default 0.5)")
     p.add_argument("--decision", help="how logits decide the class: argmax (default) or argmin (the smallest logit)")
     p.add_argument("--activations", help="activations per layer for .weights.h5 files (e.g. relu,sigmoid)")
-    p.add_argument("--solver", help="z3 (default) or dreal")
+    p.add_argument("--solver", help="z3 (default, exact), cvc5 (exact, no exp) or dreal (δ-complete)")
+    p.add_argument("--dreal-path", help="dReal's program for --solver dreal (default: $SMTNN_DREAL, else the dreal module, "
+                                        "else dreal on PATH)")
     p.add_argument("--timeout", help=TIMEOUT_HELP)
     p.add_argument("--memory", help=MEMORY_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON")

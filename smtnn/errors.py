@@ -19,3 +19,7 @@ class UnsupportedModelError(SmtnnError, ValueError):
 
 class SolverUnavailableError(SmtnnError, RuntimeError):
     """A requested solver is not installed or not known."""
+
+
+class UnsupportedQueryError(SmtnnError, ValueError):
+    """A query needs something the chosen solver cannot do (e.g. exp on a solver without transcendental functions)."""

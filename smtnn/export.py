@@ -1,19 +1,19 @@
 """SMT-LIB 2 export of the paper's negated queries (Eqs. 6-10) in the parametric encoding.
 
-QF_NRA where no exp is needed; dReal's dialect (``exp`` and ``tanh`` terms, logic QF_NRA) where a
-sigmoid or tanh must stay inside the formula.  A sigmoid *output* is compared through its
-logit: the exported constraint on z is a rational relaxation of the exact one (at most 1e-30
-wider), so UNSAT of the file proves the property; a model is only a candidate to replay.
+QF_NRA where no exp is needed; dReal's dialect (``exp`` terms, logic ALL, which z3 also reads
+whole) where a sigmoid or tanh must stay inside the formula (see :mod:`smtnn.backends.smtlib`).
+A sigmoid *output* is compared through its logit: the exported constraint on z is a rational
+relaxation of the exact one (at most 1e-30 wider), so UNSAT of the file proves the property; a
+model is only a candidate to replay.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from fractions import Fraction
 
 from pysmt.fnode import FNode
-from pysmt.smtlib.printers import SmtPrinter
 
+from .backends import smtlib
 from .domain import Box
 from .encoder import Encoder, Query
 from .errors import InvalidInputError
@@ -24,16 +24,6 @@ from .perturbation import Perturbation
 from .outputs import output_target, write_atomically  # noqa: F401  (every output file is written there)
 from .properties import binary_flip, sigma_levels
 from .specs import PROPERTIES
-
-
-def _term(node: FNode) -> str:
-    buf = io.StringIO()
-    SmtPrinter(buf).printer(node)
-    return buf.getvalue()
-
-
-def _sigmoid_text(term: str) -> str:
-    return f"(/ 1 (+ 1 (exp (- {term}))))"
 
 
 @dataclass
@@ -139,23 +129,14 @@ def negated_query(prop: str, network: Network, perturbation: Perturbation, *, x0
 
 
 def to_smtlib(query: Query) -> str:
-    """SMT-LIB 2 text of a query: QF_NRA, or dReal's dialect when it needs exp/tanh."""
+    """SMT-LIB 2 text of a query: QF_NRA, or dReal's dialect (logic ALL) when it needs exp."""
     extra = query.meta.get("_extra", [])
-    needs_exp = bool(query.definitions or extra)
-    lines = [f"; smtnn query: {k} = {v}" for k, v in query.meta.items() if not k.startswith("_")]
-    lines.append("; dialect: dReal (exp, tanh)" if needs_exp else "; dialect: QF_NRA (exact polynomial arithmetic)")
-    lines.append("(set-logic QF_NRA)")
-    names = sorted({s.symbol_name() for s in query.formula.get_free_variables()} |
-                   {d.symbol.symbol_name() for d in query.definitions})
-    lines += [f"(declare-fun {n} () Real)" for n in names]
-    for d in query.definitions:
-        arg = _term(d.argument)
-        body = _sigmoid_text(arg) if d.kind == "sigmoid" else f"(tanh {arg})"
-        lines.append(f"(assert (= {d.symbol.symbol_name()} {body}))")
-    lines.append(f"(assert {_term(query.formula)})")
+    comments = [f"smtnn query: {k} = {v}" for k, v in query.meta.items() if not k.startswith("_")]
+    assertions = []
     for _, zp, z0, eps in extra:
-        diff = f"(- {_sigmoid_text(_term(zp))} {_sigmoid_text(_term(z0))})"
+        diff = f"(- {smtlib.sigmoid_text(smtlib.term(zp))} {smtlib.sigmoid_text(smtlib.term(z0))})"
         eps_text = f"(/ {eps.numerator} {eps.denominator})"
-        lines.append(f"(assert (or (> {diff} {eps_text}) (< {diff} (- {eps_text}))))")
-    lines += ["(check-sat)", "(exit)"]
-    return "\n".join(lines) + "\n"
+        assertions.append(f"(assert (or (> {diff} {eps_text}) (< {diff} (- {eps_text}))))")
+    return smtlib.script([query.formula], query.definitions, comments=comments, extra_assertions=assertions,
+                         uses_exp=bool(extra))
+

@@ -126,9 +126,9 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
                                  else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
-    if not network.piecewise_linear and backend_name == "z3":
+    if not network.piecewise_linear and not get_backend(backend_name).capabilities.transcendental:
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
-            "sigmoid/tanh hidden units before perturbed layers: z3 cannot refine; use --solver dreal"
+            f"sigmoid/tanh hidden units before perturbed layers: {backend_name} has no exp and cannot refine; use --solver dreal"
     encoder = Encoder(network, perturbation)
     symbols = encoder.parameter_symbols()
     defs = []
@@ -181,7 +181,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
             best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w)
         best_hi = diff_hi.hi if best_hi is None else max(best_hi, diff_hi.hi)
     best_lo = max(best_lo, Q(0))
-    prov = clock.provenance(solver if clock.calls else "none", "exact" if clock.calls == 0 or solver == "z3" else "δ",
+    prov = clock.provenance(solver if clock.calls else "none", "exact" if clock.calls == 0 or get_backend(solver).exact else "δ",
                             "; ".join(sorted(methods)))
     return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, "; ".join(reasons), meta)
 
@@ -311,7 +311,7 @@ class _GlobalProblem:
         self.encoder = enc = Encoder(network, perturbation)
         self.x = enc.input_symbols()
         self.definitions = []
-        self.eliminated = network.piecewise_linear and decouples(network, perturbation) and backend.name == "z3"
+        self.eliminated = network.piecewise_linear and decouples(network, perturbation) and backend.capabilities.exact
         nominal = enc.parameter_terms()
         self.z0 = enc.logits(self.x, nominal, domain, self.definitions, nominal=True)
         base = [enc.within(self.x, domain.lower, domain.upper)]
@@ -575,7 +575,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
     _, hi_obj, best, reason = search.maximize(session, enc, objective, region, replay, tol_obj=(4 * tol if net.binary else tol),
                                               linear=problem.eliminated, timeout=timeout, bound=_objective_bound(problem, c))
     clock.calls += session.calls
-    prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated else "; bisection"))
+    prov = clock.provenance(desc["solver"], str(desc["precision"]), problem.method + ("; exact optimization" if problem.eliminated and problem.backend.capabilities.optimization else "; bisection"))
     if hi_obj is None:   # no flip at all
         return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
     if best is None:

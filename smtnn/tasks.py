@@ -35,11 +35,12 @@ from .options import (MAX_MEMORY_MB, MAX_TIMEOUT, as_float, domain, integer, mem
 from .specs import ESTIMATE, PROPERTIES, TWINS_PROPERTIES, VERIFY, PropertySpec  # noqa: F401
 ADDRESS_SPACE_SLACK_MB = 64
 DECISIONS = ("argmax", "argmin")
-SOLVERS = ("z3", "dreal")
+SOLVERS = ("z3", "cvc5", "dreal")
+"""The names smtnn.backends registers (kept here so checking a query imports no solver)."""
 
 
 _PERTURBATION = ("delta", "layers", "relative", "per_layer", "quantize")
-_CORE = _PERTURBATION + ("x0", "domain", "threshold", "activations", "solver", "timeout", "memory", "decision")
+_CORE = _PERTURBATION + ("x0", "domain", "threshold", "activations", "solver", "dreal_path", "timeout", "memory", "decision")
 OPTIONS = {
     "verify": _CORE + ("epsilon", "sigma"),
     "estimate": _CORE + ("tolerance",),
@@ -221,7 +222,7 @@ class Query:
             raise InvalidInputError(f"unknown property '{self.property}' for {self.command}; choose one of {', '.join(choices)}")
         o = self.options
         if self.option("solver") not in SOLVERS:
-            raise InvalidInputError(f"unknown solver '{self.option('solver')}'; choose z3 or dreal")
+            raise InvalidInputError(f"unknown solver '{self.option('solver')}'; choose one of: {', '.join(SOLVERS)}")
         chosen = [name for name in ("delta", "relative", "per_layer", "quantize") if o.get(name) is not None]
         if len(chosen) != 1:
             raise InvalidInputError("give exactly one perturbation model: --delta, --relative, --per-layer or --quantize")
@@ -292,6 +293,8 @@ class Query:
         o = self.options
         from .backends import get_backend
 
+        if o.get("dreal_path") is not None:
+            os.environ["SMTNN_DREAL"] = str(o["dreal_path"])   # the query's child process inherits it
         get_backend(self.option("solver"))   # an uninstalled solver is bad input, said before any work
         network = load_model(self.models[0], o.get("activations"))
         if o.get("threshold") is not None:

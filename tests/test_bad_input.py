@@ -243,16 +243,17 @@ def test_x0_outside_domain(capsys, tmp_path, model):
 
 
 def test_unknown_solver(capsys, tmp_path, model):
-    rejected(capsys, tmp_path, ["global-label", model, "--delta", "0.01", *DOMAIN, "--solver", "cvc5"], "unknown solver 'cvc5'")
+    rejected(capsys, tmp_path, ["global-label", model, "--delta", "0.01", *DOMAIN, "--solver", "yices"], "unknown solver 'yices'")
     net = binary_network()
     api_error(SolverUnavailableError, properties.verify_global_label, net, perturbation.uniform(net, "0.01"),
-              Box(("0", "0"), ("1", "1")), solver="cvc5")
+              Box(("0", "0"), ("1", "1")), solver="yices")
 
 
 def test_dreal_not_installed(capsys, tmp_path, model, monkeypatch):
     """With dReal unimportable, asking for it names the way to install it."""
     monkeypatch.setitem(sys.modules, "dreal", None)            # `import dreal` now raises ImportError
     monkeypatch.delitem(sys.modules, "smtnn.backends.dreal_backend", raising=False)
+    monkeypatch.setattr("smtnn.backends.dreal_program", lambda path=None: None)   # nor is its program on PATH
     line = rejected(capsys, tmp_path, ["global-label", model, "--delta", "0.01", *DOMAIN, "--solver", "dreal"], "dReal")
     from smtnn.backends import DREAL_HINT, get_backend
 

@@ -1,4 +1,10 @@
-"""What every solver backend does: check a query, return SAT/UNSAT/UNKNOWN with a model and timing."""
+"""What every solver backend does: check a query, return SAT/UNSAT/UNKNOWN with a model and timing.
+
+A backend declares what it can do (:class:`Capabilities`); callers ask for a capability, never
+for a name.  :class:`Session` fixes the steps (records calls and seconds, relaxes transcendental
+definitions for backends without exp) and a backend fills in the hooks ``_add``, ``_check``,
+``push`` and ``pop``.
+"""
 from __future__ import annotations
 
 import enum
@@ -8,15 +14,42 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
+from pysmt.environment import Environment
 from pysmt.fnode import FNode
 
 from ..encoder import Definition, Encoder
+from ..errors import UnsupportedQueryError
 
 
 class Status(enum.Enum):
     SAT = "sat"
     UNSAT = "unsat"
     UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can decide.
+
+    exact: SAT/UNSAT are exact (False: δ-complete, SAT is only a δ-sat candidate to replay);
+    nonlinear: products of variables (the parametric encoding's bilinear terms);
+    transcendental: exp (sigmoid/tanh units stay inside the formula instead of being relaxed);
+    optimization: an exact optimum of a linear objective (``Session.maximize``);
+    incremental: push/pop without re-solving from scratch.
+    """
+
+    exact: bool
+    nonlinear: bool
+    transcendental: bool
+    optimization: bool
+    incremental: bool
+
+    def missing(self, **wanted: bool) -> list[str]:
+        """The names of the wanted capabilities this backend lacks."""
+        unknown = [name for name in wanted if not hasattr(self, name)]
+        if unknown:
+            raise ValueError(f"unknown capabilities {unknown}")
+        return [name for name, want in wanted.items() if want and not getattr(self, name)]
 
 
 @dataclass
@@ -30,16 +63,34 @@ class Answer:
     value: Fraction | None = None
 
 
+@dataclass
+class Terms:
+    """A pySMT environment for formulas built outside an Encoder (SMT-LIB files, LP leaves)."""
+
+    env: Environment
+
+    @property
+    def mgr(self):
+        return self.env.formula_manager
+
+
 class Session(ABC):
     """An incremental solver: assertions added at a level are dropped by the matching pop."""
 
-    def __init__(self, backend: "Backend", encoder: Encoder):
+    def __init__(self, backend: "Backend", encoder: Encoder | Terms):
         self.backend, self.encoder = backend, encoder
         self.calls = 0
         self.seconds = 0.0
 
+    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
+        """Assert formula; transcendental definitions are kept exactly or, without exp, relaxed to their certified ranges."""
+        if definitions and not self.backend.capabilities.transcendental:
+            formula = self.encoder.mgr.And(formula, self.encoder.definition_bounds(definitions, None))
+            definitions = ()
+        self._add(formula, definitions)
+
     @abstractmethod
-    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None: ...
+    def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None: ...
 
     @abstractmethod
     def push(self) -> None: ...
@@ -65,14 +116,26 @@ class Session(ABC):
 
 
 class Backend(ABC):
-    """A solver: its name, whether its SAT answers are exact, its precision, and sessions."""
+    """A solver: its name, its capabilities, its precision (δ-complete backends), and sessions."""
 
     name: str = ""
-    exact: bool = True
+    capabilities: Capabilities
     precision: Fraction | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.capabilities.exact
 
     @abstractmethod
     def session(self, encoder: Encoder) -> Session: ...
 
+    def require(self, what: str, **wanted: bool) -> None:
+        """Refuse `what` with one line if this backend lacks a wanted capability."""
+        missing = self.capabilities.missing(**wanted)
+        if missing:
+            advice = "use --solver dreal" if "transcendental" in missing else "choose another --solver"
+            raise UnsupportedQueryError(f"{self.name} cannot decide {what}: it has no {' or '.join(missing)} "
+                                        f"capability; {advice}")
+
     def describe(self) -> dict:
-        return {"solver": self.name, "precision": None if self.precision is None else float(self.precision)}
+        return {"solver": self.name, "precision": "exact" if self.precision is None else f"δ = {float(self.precision):g}"}

@@ -10,9 +10,27 @@ from pysmt.fnode import FNode
 
 from ..child import DONE, ERROR, TIMEOUT, run_in_child
 from ..encoder import Definition, Encoder
-from .base import Answer, Backend, Session, Status
+from .base import Answer, Backend, Capabilities, Session, Status
 
 DEFAULT_PRECISION = Fraction(1, 10 ** 6)
+
+
+def _integer(n: int):
+    """An integer as a dReal expression without rounding: float(n) is exact only up to 2^53, so larger
+    integers are sums of 52-bit chunks times powers of two (each an exact double; dReal evaluates the
+    sum in interval arithmetic, so the constant is enclosed, never moved)."""
+    if abs(n) <= 2 ** 53:
+        return dreal.Expression(float(n))
+    sign, n = (-1 if n < 0 else 1), abs(n)
+    out, scale = None, dreal.Expression(1.0)
+    while n:
+        chunk = n & (2 ** 52 - 1)
+        if chunk:
+            term = dreal.Expression(float(sign * chunk)) * scale
+            out = term if out is None else out + term
+        n >>= 52
+        scale = scale * dreal.Expression(float(2 ** 52))
+    return out
 
 
 class _Translator:
@@ -36,8 +54,8 @@ class _Translator:
             out = self.variable(node.symbol_name())
         elif kind == op.REAL_CONSTANT:
             value = node.constant_value()
-            out = dreal.Expression(float(value.numerator)) / dreal.Expression(float(value.denominator)) \
-                if value.denominator != 1 else dreal.Expression(float(value.numerator))
+            out = _integer(value.numerator) / _integer(value.denominator) if value.denominator != 1 \
+                else _integer(value.numerator)
         elif kind == op.BOOL_CONSTANT:
             out = dreal.Formula.TRUE() if node.constant_value() else dreal.Formula.FALSE()
         elif kind == op.PLUS:
@@ -87,7 +105,7 @@ class DRealSession(Session):
         self.translate = _Translator()
         self.levels: list[list] = [[]]
 
-    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
+    def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None:
         self.levels[-1].append(self.translate(formula))
         for d in definitions:
             self.levels[-1].append(self.translate.definition(d))
@@ -136,7 +154,7 @@ class DRealBackend(Backend):
     """dReal's δ-complete decision procedure with precision δ (default 1e-6)."""
 
     name = "dreal"
-    exact = False
+    capabilities = Capabilities(exact=False, nonlinear=True, transcendental=True, optimization=False, incremental=False)
 
     def __init__(self, precision=None):
         self.precision = Fraction(precision) if precision is not None else DEFAULT_PRECISION
@@ -145,4 +163,4 @@ class DRealBackend(Backend):
         return DRealSession(self, encoder)
 
     def describe(self) -> dict:
-        return {"solver": f"dreal {getattr(dreal, '__version__', '4')}", "precision": f"δ = {float(self.precision):g}"}
+        return {"solver": f"dreal (python) {getattr(dreal, '__version__', '4')}", "precision": f"δ = {float(self.precision):g}"}

@@ -10,7 +10,7 @@ from pysmt.fnode import FNode
 from pysmt.solvers.z3 import Z3Converter
 
 from ..encoder import Definition, Encoder
-from .base import Answer, Backend, Session, Status
+from .base import Answer, Backend, Capabilities, Session, Status
 
 
 def _to_fraction(value) -> Fraction:
@@ -56,9 +56,7 @@ class Z3Session(Session):
         self._levels: list[list[FNode]] = [[]]
         self._symbols: dict[str, z3.ExprRef] = {}
 
-    def add(self, formula: FNode, definitions: Sequence[Definition] = ()) -> None:
-        if definitions:
-            formula = self.encoder.mgr.And(formula, self.encoder.definition_bounds(definitions, None))
+    def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None:
         for s in formula.get_free_variables():
             self._symbols[s.symbol_name()] = self.converter.convert(s)
         self._levels[-1].append(formula)
@@ -127,7 +125,7 @@ class Z3Backend(Backend):
     """Z3's nonlinear real arithmetic (nlsat): exact answers on the rational encoding."""
 
     name = "z3"
-    exact = True
+    capabilities = Capabilities(exact=True, nonlinear=True, transcendental=False, optimization=True, incremental=True)
     precision = None
 
     def session(self, encoder: Encoder) -> Session:

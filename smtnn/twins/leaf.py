@@ -4,7 +4,7 @@ At a leaf of the branch and bound every relu phase is fixed, so the objective an
 constraints are affine in the inputs: maximize g·v + g0 over v = (x, t) in a box subject to
 p_r·v + q_r >= 0.  HiGHS proposes a basis; the vertex and its duals are then recomputed
 exactly and checked (primal feasibility, dual signs).  If the check fails (degeneracy, a bad
-float basis), Z3's exact optimizer solves the same LP.
+float basis), an exact optimizer (Z3's, chosen by capability) solves the same LP.
 """
 from __future__ import annotations
 
@@ -42,17 +42,17 @@ class LeafOptimum:
     reason: str = ""
 
 
-def solve_leaf(lp: LeafLP, z3_timeout: float | None = 10.0) -> LeafOptimum:
+def solve_leaf(lp: LeafLP, optimizer_timeout: float | None = 10.0) -> LeafOptimum:
     """Exact optimum of the leaf LP; 'infeasible' is reported as ok=False with that reason."""
     guess = _float_basis(lp)
     if guess is None:
-        return _z3(lp, z3_timeout, "HiGHS found no optimal basis")
+        return _exact_optimizer(lp, optimizer_timeout, "HiGHS found no optimal basis")
     if guess == "infeasible":
-        return _z3(lp, z3_timeout, "HiGHS reports the leaf infeasible")
+        return _exact_optimizer(lp, optimizer_timeout, "HiGHS reports the leaf infeasible")
     checked = _verify(lp, *guess)
     if checked.ok:
         return checked
-    return _z3(lp, z3_timeout, checked.reason)
+    return _exact_optimizer(lp, optimizer_timeout, checked.reason)
 
 
 def _float_basis(lp: LeafLP):
@@ -132,35 +132,34 @@ def _verify(lp: LeafLP, lower, upper, free, active) -> LeafOptimum:
     return LeafOptimum(True, False, value, tuple(v), "verified basis")
 
 
-def _z3(lp: LeafLP, timeout: float | None, why: str) -> LeafOptimum:
-    """Z3's exact optimizer on the leaf LP."""
-    import z3
+def _exact_optimizer(lp: LeafLP, timeout: float | None, why: str) -> LeafOptimum:
+    """The leaf LP on a backend with an exact optimizer (asked for by capability); its optimum is re-checked."""
+    from pysmt.environment import Environment
+    from pysmt.typing import REAL
 
-    ctx = z3.Context()
-    v = [z3.Real(f"v{j}", ctx) for j in range(len(lp.lower))]
-    opt = z3.Optimize(ctx=ctx)
-    if timeout:
-        opt.set("timeout", int(1000 * timeout))
-    q = lambda f: z3.RealVal(f"{f.numerator}/{f.denominator}", ctx)  # noqa: E731
-    for var, lo, hi in zip(v, lp.lower, lp.upper):
-        opt.add(var >= q(lo), var <= q(hi))
-    for p, c in lp.rows:
-        opt.add(z3.Sum([q(a) * var for a, var in zip(p, v) if a] + [q(c)]) >= 0)
-    handle = opt.maximize(z3.Sum([q(a) * var for a, var in zip(lp.g, v) if a] + [q(lp.g0)]))
-    result = opt.check()
-    if result == z3.unsat:
-        return LeafOptimum(False, True, reason="infeasible (z3)", method="z3")
-    if result != z3.sat:
-        return LeafOptimum(False, reason=f"{why}; z3: {opt.reason_unknown()}", method="z3")
-    model = opt.model()
-    point = tuple(_rational(model.eval(var, model_completion=True)) for var in v)
+    from ..backends import Status, select
+    from ..backends.base import Terms
+
+    backend = select(exact=True, optimization=True)
+    terms = Terms(Environment())
+    m = terms.mgr
+    v = [m.Symbol(f"v{j}", REAL) for j in range(len(lp.lower))]
+
+    def affine(coeffs, constant):
+        return m.Plus([m.Times(m.Real(a), var) for a, var in zip(coeffs, v) if a] + [m.Real(constant)])
+
+    region = [m.And(m.LE(m.Real(lo), var), m.LE(var, m.Real(hi))) for var, lo, hi in zip(v, lp.lower, lp.upper)]
+    region += [m.GE(affine(p, c), m.Real(0)) for p, c in lp.rows]
+    session = backend.session(terms)
+    session.add(m.And(region))
+    answer = session.maximize(affine(lp.g, lp.g0), timeout)
+    name = backend.name
+    if answer.status is Status.UNSAT:
+        return LeafOptimum(False, True, reason=f"infeasible ({name})", method=name)
+    if answer.status is not Status.SAT:
+        return LeafOptimum(False, reason=f"{why}; {answer.reason}", method=name)
+    point = tuple(min(max(answer.model.get(f"v{j}", lo), lo), hi) for j, (lo, hi) in enumerate(zip(lp.lower, lp.upper)))
     value = sum((a * b for a, b in zip(lp.g, point) if a), Fraction(0)) + lp.g0
-    if value != _rational(handle.value()):
-        return LeafOptimum(False, reason=f"{why}; z3 optimum does not replay", method="z3")
-    return LeafOptimum(True, False, value, point, f"z3 optimize ({why})")
-
-
-def _rational(value) -> Fraction:
-    from ..backends.z3_backend import _to_fraction
-
-    return _to_fraction(value)
+    if value != answer.value or any(sum((a * b for a, b in zip(p, point) if a), Fraction(0)) + c < 0 for p, c in lp.rows):
+        return LeafOptimum(False, reason=f"{why}; {name} optimum does not replay", method=name)
+    return LeafOptimum(True, False, value, point, f"{name} optimize ({why})")
