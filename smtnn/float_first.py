@@ -23,7 +23,7 @@ from . import attack
 from .bounds import Extreme, decouples, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
-from .linear_bounds import (domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
+from .linear_bounds import (KINKED, domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
                             supported)
 from .network import Network
 from .perturbation import Perturbation
@@ -430,15 +430,18 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
 
 
 def _split_unit(network: Network, bounds, phases) -> tuple[int, int] | None:
-    """The unstable ReLU unit with the widest triangle relaxation (area proxy -l·u/(u-l)), earliest layers first on ties."""
+    """The unstable relu or leaky relu unit with the widest triangle relaxation (area proxy -(1-α)·l·u/(u-l), α = 0
+    for relu), earliest layers first on ties."""
     best, best_score = None, 0.0
     for k, (lo, hi) in enumerate(bounds.pre):
-        if network.layers[k].activation != "relu":
+        layer = network.layers[k]
+        if layer.activation not in KINKED:
             continue
         unstable = (lo < 0) & (hi > 0)
         if not unstable.any():
             continue
-        score = np.where(unstable, -lo * hi / np.where(unstable, hi - lo, 1.0), 0.0)
+        kink = 1.0 - (float(layer.alpha) if layer.alpha is not None else 0.0)
+        score = np.where(unstable, kink * (-lo * hi) / np.where(unstable, hi - lo, 1.0), 0.0)
         for unit in np.argsort(-score):
             if score[unit] <= best_score:
                 break
