@@ -31,6 +31,7 @@ import numpy as np
 from .network import Network
 from .perturbation import Perturbation
 from .rounding import TINY as _TINY, UNIT as _UNIT, round_down, round_up
+from .semantics import walk
 from .semantics.intervals import leaky_ends
 
 LINEAR_BOUND_ACTIVATIONS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
@@ -49,6 +50,7 @@ class LayerBox:
     bhi: np.ndarray
     activation: str
     alpha: float = 0.0   # leaky relu's negative slope (exactly the model's binary64)
+    name: str = ""
 
     @property
     def fixed(self) -> bool:
@@ -95,16 +97,18 @@ def _parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBo
     for layer, (ws, bs) in zip(network.layers, network.layer_slices()):
         shape = layer.weights.shape
         if np.array_equal(lo[ws.start:bs.stop], hi[ws.start:bs.stop]):
-            boxes.append(LayerBox(layer.weights, layer.weights, layer.bias, layer.bias, layer.activation, _slope(layer)))
+            boxes.append(LayerBox(layer.weights, layer.weights, layer.bias, layer.bias, layer.activation, _slope(layer),
+                                  layer.name))
         else:
             boxes.append(LayerBox(lo[ws].reshape(shape), hi[ws].reshape(shape), lo[bs], hi[bs], layer.activation,
-                                  _slope(layer)))
+                                  _slope(layer), layer.name))
     return boxes
 
 
 def nominal_box(network: Network) -> list[LayerBox]:
     """The unperturbed network as a (point) parameter box."""
-    return [LayerBox(l.weights, l.weights, l.bias, l.bias, l.activation, _slope(l)) for l in network.layers]
+    return [LayerBox(l.weights, l.weights, l.bias, l.bias, l.activation, _slope(l), l.name)
+            for l in network.layers]
 
 
 def _slope(layer) -> float:
@@ -205,14 +209,67 @@ class LayerBounds:
         return activate_interval(boxes[k - 1].activation, lo, hi, boxes[k - 1].alpha)
 
 
+class _Empty(Exception):
+    """A phase restriction left a unit without values: that part of the box is empty."""
+
+
+@dataclass(frozen=True)
+class BoxLayers:
+    """The parameter box as a layer sequence for :func:`smtnn.semantics.walk` (one LayerBox per layer)."""
+
+    layers: Sequence[LayerBox]
+
+
+class PreActivationDomain:
+    """Outward-rounded float intervals over the parameter box, for the walk: each hidden layer's interval
+    bound, intersected with the linear bound from the layers below (``refine``) and restricted to the
+    ``phases``, is recorded in ``bounds``; the first ``reuse_layers`` bounds are taken from ``reuse``."""
+
+    description = "outward-rounded float interval bounds over a parameter box"
+
+    def __init__(self, boxes: Sequence[LayerBox], bounds: LayerBounds, refine: bool = False,
+                 phases: dict[tuple[int, int], bool] | None = None, reuse: LayerBounds | None = None,
+                 reuse_layers: int = 0):
+        self.boxes, self.bounds, self.refine = boxes, bounds, refine
+        self.phases, self.reuse, self.reuse_layers = phases or {}, reuse, reuse_layers
+
+    def _restrict(self, k: int, lo: np.ndarray, hi: np.ndarray) -> None:
+        for (layer, unit), active in self.phases.items():
+            if layer == k:
+                lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
+
+    def affine(self, k: int, box: LayerBox, value):
+        if k < self.reuse_layers:
+            lo, hi = self.reuse.pre[k][0].copy(), self.reuse.pre[k][1].copy()
+            self._restrict(k, lo, hi)
+            if (lo > hi).any():
+                raise _Empty
+        else:
+            lo, hi = interval_affine(box, *value)
+            lo, hi = lo[0], hi[0]
+            if self.refine and k > 0:
+                n = box.wlo.shape[0]
+                eye = np.eye(n)
+                lower = linear_lower(self.boxes[:k + 1], self.bounds, np.vstack([eye, -eye]))
+                lo, hi = np.maximum(lo, lower[:n]), np.minimum(hi, -lower[n:])
+            self._restrict(k, lo, hi)
+            if (lo > hi).any():
+                if self.phases:
+                    raise _Empty
+                hi = np.maximum(hi, lo)   # both are sound; crossing ends only by rounding
+        self.bounds.pre.append((lo, hi))
+        return lo, hi
+
+    def _activate(self, k: int, box: LayerBox, value):
+        return activate_interval(box.activation, value[0], value[1], box.alpha)
+
+    relu = leaky_relu = linear = sigmoid = tanh = _activate
+
+
 def interval_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray) -> LayerBounds:
     """Plain interval propagation through the hidden layers (one input box)."""
     bounds = LayerBounds([], (xlo, xhi))
-    hlo, hhi = xlo, xhi
-    for k, box in enumerate(boxes[:-1]):
-        lo, hi = interval_affine(box, hlo, hhi)
-        bounds.pre.append((lo[0], hi[0]))
-        hlo, hhi = activate_interval(box.activation, lo[0], hi[0], box.alpha)
+    walk(BoxLayers(boxes), PreActivationDomain(boxes, bounds), (xlo, xhi), stop=len(boxes) - 1)
     return bounds
 
 
@@ -228,34 +285,11 @@ def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndar
     layers' bounds are taken from `reuse` (a query on a superset of this part), then restricted.
     """
     bounds = LayerBounds([], (xlo, xhi))
-    hlo, hhi = xlo, xhi
-    for k, box in enumerate(boxes[:-1]):
-        if k < reuse_layers:
-            lo, hi = reuse.pre[k][0].copy(), reuse.pre[k][1].copy()
-            for (layer, unit), active in (phases or {}).items():
-                if layer == k:
-                    lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
-            if (lo > hi).any():
-                return None
-            bounds.pre.append((lo, hi))
-            hlo, hhi = activate_interval(box.activation, lo, hi, box.alpha)
-            continue
-        lo, hi = interval_affine(box, hlo, hhi)
-        lo, hi = lo[0], hi[0]
-        if linear and k > 0:
-            n = box.wlo.shape[0]
-            eye = np.eye(n)
-            lower = linear_lower(boxes[:k + 1], bounds, np.vstack([eye, -eye]))
-            lo, hi = np.maximum(lo, lower[:n]), np.minimum(hi, -lower[n:])
-        for (layer, unit), active in (phases or {}).items():
-            if layer == k:
-                lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
-        if (lo > hi).any():
-            if phases:
-                return None
-            hi = np.maximum(hi, lo)   # both are sound; crossing ends only by rounding
-        bounds.pre.append((lo, hi))
-        hlo, hhi = activate_interval(box.activation, lo, hi, box.alpha)
+    domain = PreActivationDomain(boxes, bounds, linear, phases, reuse, reuse_layers)
+    try:
+        walk(BoxLayers(boxes), domain, (xlo, xhi), stop=len(boxes) - 1)
+    except _Empty:
+        return None
     return bounds
 
 
