@@ -11,7 +11,7 @@ pass.  Two bounds, always intersected:
   layer's activations bounds the objective from below; each product w·h of a weight interval and
   an activation interval is replaced by a line a·h + c valid over the whole (w, h) box (the chord
   of min_w w·h, which is w_lo·h exactly when h >= 0), the weight is eliminated at once, and ReLU
-  units are relaxed by the usual triangle lines.  Any line a (float) is allowed: the constant c is
+  units are relaxed by the usual triangle lines (leaky ReLU by the triangle between α·a, a and the chord).  Any line a (float) is allowed: the constant c is
   computed from a with outward rounding, so the inequality holds exactly.
 
 Rounding is accounted for explicitly: a float matrix product A @ B differs from the exact one by

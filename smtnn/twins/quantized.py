@@ -24,7 +24,7 @@ from ..exact import Enclosure
 from ..network import PIECEWISE_LINEAR, Network
 from ..result import Verdict
 from ..semantics import walk
-from ..semantics.enclosures import EnclosureDomain
+from ..semantics.enclosures import PointParameterEnclosures
 from .pair import ball, exact_class
 from .result import DecisionReport
 
@@ -57,7 +57,7 @@ def _float_bounds(network: Network, values: list[Interval], parameters: list[Fra
     refused = next((layer.activation for layer in network.layers[:-1] if layer.activation not in PIECEWISE_LINEAR), None)
     if refused is not None:
         raise UnsupportedModelError(f"'{network.name}' has {refused} hidden units; this check reads relu/linear networks")
-    domain = EnclosureDomain(network, parameters, parameters)
+    domain = PointParameterEnclosures(network, parameters)
     logits = walk(network, domain, [Enclosure(lo, hi) for lo, hi in values])
     return [(v.lo, v.hi) for v in logits]
 
