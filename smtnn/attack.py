@@ -9,55 +9,25 @@ input for global properties.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from .network import Network
-
-_DERIVATIVE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "relu": lambda a, h: (a > 0).astype(float),
-    "linear": lambda a, h: np.ones_like(a),
-    "sigmoid": lambda a, h: h * (1 - h),
-    "tanh": lambda a, h: 1 - h * h,
-}
-_ACTIVATE = {
-    "relu": lambda a: np.maximum(a, 0.0),
-    "linear": lambda a: a,
-    "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-np.clip(a, -700, 700))),
-    "tanh": np.tanh,
-}
+from .semantics import supported, walk
+from .semantics.floats import ParameterGradients
 
 
 def can_attack(network: Network) -> bool:
-    """True when every hidden activation has a derivative here."""
-    return all(layer.activation in _DERIVATIVE for layer in network.layers[:-1])
+    """True when every hidden activation has a derivative in the float gradient domain."""
+    kinds = supported(ParameterGradients)
+    return all(layer.activation in kinds for layer in network.layers[:-1])
 
 
 def objective_and_gradients(network: Network, params: np.ndarray, x: np.ndarray, coeffs: np.ndarray):
     """coeffs · z(x, p) in floats, with its gradients in the flat parameter vector and in x."""
-    layers = []
-    h, cache = x, []
-    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
-        w = params[ws].reshape(layer.weights.shape)
-        a = w @ h + params[bs]
-        layers.append(w)
-        last = k == len(network.layers) - 1
-        cache.append((h, a, None if last else _ACTIVATE[layer.activation](a)))
-        h = a if last else cache[-1][2]
-    value = float(coeffs @ h)
-    grad = np.zeros_like(params)
-    g = np.asarray(coeffs, dtype=np.float64)
-    for k in range(len(network.layers) - 1, -1, -1):
-        ws, bs = network.layer_slices()[k]
-        h_in = cache[k][0]
-        grad[ws] = np.outer(g, h_in).ravel()
-        grad[bs] = g
-        g = layers[k].T @ g
-        if k > 0:
-            _, a_prev, h_prev = cache[k - 1]
-            g = g * _DERIVATIVE[network.layers[k - 1].activation](a_prev, h_prev)
-    return value, grad, g
+    domain = ParameterGradients(network, params)
+    logits = walk(network, domain, x)
+    grad, gx = domain.parameter_pullback(coeffs)
+    return float(coeffs @ logits), grad, gx
 
 
 def vertex_ascent(network: Network, lower: np.ndarray, upper: np.ndarray, x: np.ndarray, coeffs: np.ndarray,

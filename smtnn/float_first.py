@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,11 +23,13 @@ from . import attack
 from .bounds import Extreme, decouples, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
-from .linear_bounds import (domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
+from .linear_bounds import (KINKED, domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
                             supported)
 from .network import Network
 from .perturbation import Perturbation
 from .result import Verdict
+from .semantics import walk
+from .semantics.integers import DenominatorTooLarge, RationalParameterDomain, common_integers
 
 INTERVAL_METHOD = "outward-rounded float interval bounds (all class pairs at once)"
 LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbation (CROWN-style, McCormick/chord products)"
@@ -63,39 +64,16 @@ class Decision:
 
 
 def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
-    """The logits in exact rationals; relu/linear networks by integer matrix products (same values as
+    """The logits in exact rationals; piecewise-linear networks by integer matrix products (same values as
     :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
     if not network.piecewise_linear:
         return replay_logits(network, x, params)
-    values, denominator = _integers(list(x))
-    if values is None:
+    try:
+        inputs = common_integers(list(x), _MAX_DENOMINATOR_BITS)
+        logits = walk(network, RationalParameterDomain(network, params, _MAX_DENOMINATOR_BITS), inputs)
+    except DenominatorTooLarge:
         return replay_logits(network, x, params)
-    for k, (layer, (ws, bs)) in enumerate(zip(network.layers, network.layer_slices())):
-        w, dw = _integers(params[ws])
-        b, db = _integers(params[bs])
-        if w is None or b is None:
-            return replay_logits(network, x, params)
-        common = math.lcm(dw * denominator, db)
-        if common.bit_length() > _MAX_DENOMINATOR_BITS:
-            return replay_logits(network, x, params)
-        a = w.reshape(layer.weights.shape).dot(values) * (common // (dw * denominator)) + b * (common // db)
-        if k < len(network.layers) - 1 and layer.activation == "relu":
-            a = np.array([v if v > 0 else 0 for v in a], dtype=object)
-        values, denominator = a, common
-    return [Enclosure.point(Fraction(int(v), denominator)) for v in values]
-
-
-def _integers(fractions: Sequence[Fraction]):
-    """Integer numerators over one common denominator (None if it grows too large)."""
-    denominator = 1
-    for q in fractions:
-        if denominator % q.denominator:
-            denominator = math.lcm(denominator, q.denominator)
-            if denominator.bit_length() > _MAX_DENOMINATOR_BITS:
-                return None, None
-    out = np.empty(len(fractions), dtype=object)
-    out[:] = [q.numerator * (denominator // q.denominator) for q in fractions]
-    return out, denominator
+    return [Enclosure.point(q) for q in logits.fractions()]
 
 
 def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: np.ndarray, hi_f: np.ndarray,
@@ -452,15 +430,18 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
 
 
 def _split_unit(network: Network, bounds, phases) -> tuple[int, int] | None:
-    """The unstable ReLU unit with the widest triangle relaxation (area proxy -l·u/(u-l)), earliest layers first on ties."""
+    """The unstable relu or leaky relu unit with the widest triangle relaxation (area proxy -(1-α)·l·u/(u-l), α = 0
+    for relu), earliest layers first on ties."""
     best, best_score = None, 0.0
     for k, (lo, hi) in enumerate(bounds.pre):
-        if network.layers[k].activation != "relu":
+        layer = network.layers[k]
+        if layer.activation not in KINKED:
             continue
         unstable = (lo < 0) & (hi > 0)
         if not unstable.any():
             continue
-        score = np.where(unstable, -lo * hi / np.where(unstable, hi - lo, 1.0), 0.0)
+        kink = 1.0 - (float(layer.alpha) if layer.alpha is not None else 0.0)
+        score = np.where(unstable, kink * (-lo * hi) / np.where(unstable, hi - lo, 1.0), 0.0)
         for unit in np.argsort(-score):
             if score[unit] <= best_score:
                 break

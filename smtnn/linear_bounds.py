@@ -11,7 +11,7 @@ pass.  Two bounds, always intersected:
   layer's activations bounds the objective from below; each product w·h of a weight interval and
   an activation interval is replaced by a line a·h + c valid over the whole (w, h) box (the chord
   of min_w w·h, which is w_lo·h exactly when h >= 0), the weight is eliminated at once, and ReLU
-  units are relaxed by the usual triangle lines.  Any line a (float) is allowed: the constant c is
+  units are relaxed by the usual triangle lines (leaky ReLU by the triangle between α·a, a and the chord).  Any line a (float) is allowed: the constant c is
   computed from a with outward rounding, so the inequality holds exactly.
 
 Rounding is accounted for explicitly: a float matrix product A @ B differs from the exact one by
@@ -31,8 +31,12 @@ import numpy as np
 from .network import Network
 from .perturbation import Perturbation
 from .rounding import TINY as _TINY, UNIT as _UNIT, round_down, round_up
+from .semantics import walk
+from .semantics.intervals import leaky_ends
 
-LINEAR_BOUND_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+LINEAR_BOUND_ACTIVATIONS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
+KINKED = ("relu", "leaky_relu")
+"""The piecewise-linear activations with a kink at 0, split by branch and bound over phases."""
 
 
 # -- the parameter box in floats ------------------------------------------------------------
@@ -45,6 +49,8 @@ class LayerBox:
     blo: np.ndarray
     bhi: np.ndarray
     activation: str
+    alpha: float = 0.0   # leaky relu's negative slope (exactly the model's binary64)
+    name: str = ""
 
     @property
     def fixed(self) -> bool:
@@ -91,15 +97,23 @@ def _parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBo
     for layer, (ws, bs) in zip(network.layers, network.layer_slices()):
         shape = layer.weights.shape
         if np.array_equal(lo[ws.start:bs.stop], hi[ws.start:bs.stop]):
-            boxes.append(LayerBox(layer.weights, layer.weights, layer.bias, layer.bias, layer.activation))
+            boxes.append(LayerBox(layer.weights, layer.weights, layer.bias, layer.bias, layer.activation, _slope(layer),
+                                  layer.name))
         else:
-            boxes.append(LayerBox(lo[ws].reshape(shape), hi[ws].reshape(shape), lo[bs], hi[bs], layer.activation))
+            boxes.append(LayerBox(lo[ws].reshape(shape), hi[ws].reshape(shape), lo[bs], hi[bs], layer.activation,
+                                  _slope(layer), layer.name))
     return boxes
 
 
 def nominal_box(network: Network) -> list[LayerBox]:
     """The unperturbed network as a (point) parameter box."""
-    return [LayerBox(l.weights, l.weights, l.bias, l.bias, l.activation) for l in network.layers]
+    return [LayerBox(l.weights, l.weights, l.bias, l.bias, l.activation, _slope(l), l.name)
+            for l in network.layers]
+
+
+def _slope(layer) -> float:
+    """Leaky relu's slope as a float (exact: the network keeps only binary64 slopes), 0 elsewhere."""
+    return float(layer.alpha) if layer.alpha is not None else 0.0
 
 
 # -- rigorous float products ------------------------------------------------------------------
@@ -158,12 +172,14 @@ def interval_affine(box: LayerBox, hlo: np.ndarray, hhi: np.ndarray):
     return _pad_sum(np.array(los), np.array(his), np.array(mags), box.wlo.shape[1])
 
 
-def activate_interval(kind: str, lo, hi):
-    """Enclosure of a monotone activation over [lo, hi], rounded outward."""
+def activate_interval(kind: str, lo, hi, alpha: float = 0.0):
+    """Enclosure of a monotone activation over [lo, hi], rounded outward (`alpha`: leaky relu's slope)."""
     if kind == "linear":
         return lo, hi
     if kind == "relu":
         return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+    if kind == "leaky_relu":
+        return leaky_ends(alpha, lo, hi)
     with np.errstate(over="ignore"):
         f = (lambda a: 1.0 / (1.0 + np.exp(-a))) if kind == "sigmoid" else np.tanh
         a, b = f(lo), f(hi)
@@ -190,17 +206,70 @@ class LayerBounds:
         if k == 0:
             return self.inputs
         lo, hi = self.pre[k - 1]
-        return activate_interval(boxes[k - 1].activation, lo, hi)
+        return activate_interval(boxes[k - 1].activation, lo, hi, boxes[k - 1].alpha)
+
+
+class _Empty(Exception):
+    """A phase restriction left a unit without values: that part of the box is empty."""
+
+
+@dataclass(frozen=True)
+class BoxLayers:
+    """The parameter box as a layer sequence for :func:`smtnn.semantics.walk` (one LayerBox per layer)."""
+
+    layers: Sequence[LayerBox]
+
+
+class PreActivationDomain:
+    """Outward-rounded float intervals over the parameter box, for the walk: each hidden layer's interval
+    bound, intersected with the linear bound from the layers below (``refine``) and restricted to the
+    ``phases``, is recorded in ``bounds``; the first ``reuse_layers`` bounds are taken from ``reuse``."""
+
+    description = "outward-rounded float interval bounds over a parameter box"
+
+    def __init__(self, boxes: Sequence[LayerBox], bounds: LayerBounds, refine: bool = False,
+                 phases: dict[tuple[int, int], bool] | None = None, reuse: LayerBounds | None = None,
+                 reuse_layers: int = 0):
+        self.boxes, self.bounds, self.refine = boxes, bounds, refine
+        self.phases, self.reuse, self.reuse_layers = phases or {}, reuse, reuse_layers
+
+    def _restrict(self, k: int, lo: np.ndarray, hi: np.ndarray) -> None:
+        for (layer, unit), active in self.phases.items():
+            if layer == k:
+                lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
+
+    def affine(self, k: int, box: LayerBox, value):
+        if k < self.reuse_layers:
+            lo, hi = self.reuse.pre[k][0].copy(), self.reuse.pre[k][1].copy()
+            self._restrict(k, lo, hi)
+            if (lo > hi).any():
+                raise _Empty
+        else:
+            lo, hi = interval_affine(box, *value)
+            lo, hi = lo[0], hi[0]
+            if self.refine and k > 0:
+                n = box.wlo.shape[0]
+                eye = np.eye(n)
+                lower = linear_lower(self.boxes[:k + 1], self.bounds, np.vstack([eye, -eye]))
+                lo, hi = np.maximum(lo, lower[:n]), np.minimum(hi, -lower[n:])
+            self._restrict(k, lo, hi)
+            if (lo > hi).any():
+                if self.phases:
+                    raise _Empty
+                hi = np.maximum(hi, lo)   # both are sound; crossing ends only by rounding
+        self.bounds.pre.append((lo, hi))
+        return lo, hi
+
+    def _activate(self, k: int, box: LayerBox, value):
+        return activate_interval(box.activation, value[0], value[1], box.alpha)
+
+    relu = leaky_relu = linear = sigmoid = tanh = _activate
 
 
 def interval_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray) -> LayerBounds:
     """Plain interval propagation through the hidden layers (one input box)."""
     bounds = LayerBounds([], (xlo, xhi))
-    hlo, hhi = xlo, xhi
-    for k, box in enumerate(boxes[:-1]):
-        lo, hi = interval_affine(box, hlo, hhi)
-        bounds.pre.append((lo[0], hi[0]))
-        hlo, hhi = activate_interval(box.activation, lo[0], hi[0])
+    walk(BoxLayers(boxes), PreActivationDomain(boxes, bounds), (xlo, xhi), stop=len(boxes) - 1)
     return bounds
 
 
@@ -216,34 +285,11 @@ def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndar
     layers' bounds are taken from `reuse` (a query on a superset of this part), then restricted.
     """
     bounds = LayerBounds([], (xlo, xhi))
-    hlo, hhi = xlo, xhi
-    for k, box in enumerate(boxes[:-1]):
-        if k < reuse_layers:
-            lo, hi = reuse.pre[k][0].copy(), reuse.pre[k][1].copy()
-            for (layer, unit), active in (phases or {}).items():
-                if layer == k:
-                    lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
-            if (lo > hi).any():
-                return None
-            bounds.pre.append((lo, hi))
-            hlo, hhi = activate_interval(box.activation, lo, hi)
-            continue
-        lo, hi = interval_affine(box, hlo, hhi)
-        lo, hi = lo[0], hi[0]
-        if linear and k > 0:
-            n = box.wlo.shape[0]
-            eye = np.eye(n)
-            lower = linear_lower(boxes[:k + 1], bounds, np.vstack([eye, -eye]))
-            lo, hi = np.maximum(lo, lower[:n]), np.minimum(hi, -lower[n:])
-        for (layer, unit), active in (phases or {}).items():
-            if layer == k:
-                lo[unit], hi[unit] = (max(lo[unit], 0.0), hi[unit]) if active else (lo[unit], min(hi[unit], 0.0))
-        if (lo > hi).any():
-            if phases:
-                return None
-            hi = np.maximum(hi, lo)   # both are sound; crossing ends only by rounding
-        bounds.pre.append((lo, hi))
-        hlo, hhi = activate_interval(box.activation, lo, hi)
+    domain = PreActivationDomain(boxes, bounds, linear, phases, reuse, reuse_layers)
+    try:
+        walk(BoxLayers(boxes), domain, (xlo, xhi), stop=len(boxes) - 1)
+    except _Empty:
+        return None
     return bounds
 
 
@@ -286,11 +332,28 @@ def _relu_lines(lo: np.ndarray, hi: np.ndarray):
     return lower_slope, slope, intercept
 
 
+def _leaky_lines(lo: np.ndarray, hi: np.ndarray, alpha: float):
+    """Leaky relu's lines, as :func:`_relu_lines`: below, slope 1 or alpha through 0 (leaky(a) >= s·a for
+    every s in [alpha, 1]); above, the chord of the convex function over [lo, hi], its intercept rounded up
+    so the line lies above both ends (hence above the whole interval)."""
+    active, inactive = lo >= 0, hi <= 0
+    unstable = ~(active | inactive)
+    lower_slope = np.where(active, 1.0, np.where(inactive, alpha, np.where(hi >= -lo, 1.0, alpha)))
+    lo_u, hi_u = np.where(unstable, lo, -1.0), np.where(unstable, hi, 1.0)
+    chord = (hi_u - alpha * lo_u) / (hi_u - lo_u)     # any float slope is sound: the intercept covers it
+    at_hi = round_up(hi_u - round_down(chord * hi_u))
+    at_lo = round_up(round_up(alpha * lo_u) - round_down(chord * lo_u))
+    slope = np.where(unstable, chord, np.where(active, 1.0, alpha))
+    intercept = np.where(unstable, np.maximum(at_hi, at_lo), 0.0)
+    return lower_slope, slope, intercept
+
+
 def linear_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray) -> np.ndarray:
     """Lower bounds of objective @ (output of the last layer in `boxes`) over the input and parameter boxes.
 
     `bounds` must hold the pre-activation bounds of the layers before the last one.  Hidden
-    sigmoid/tanh units are bounded by constants (their interval), relu by the triangle relaxation.
+    sigmoid/tanh units are bounded by constants (their interval), relu by the triangle relaxation and
+    leaky relu by the triangle between its two lines and their chord.
     """
     lam = np.asarray(objective, dtype=np.float64)
     const = np.zeros(lam.shape[0])
@@ -318,10 +381,13 @@ def linear_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarr
         if kind == "linear":
             lam = coeff
             continue
-        if kind != "relu":   # sigmoid/tanh: the activation's interval ends
+        if kind not in KINKED:   # sigmoid/tanh: the activation's interval ends
             return sum_down(const, lower_matvec(np.maximum(coeff, 0.0), hlo), lower_matvec(np.minimum(coeff, 0.0), hhi))
         pre_lo, pre_hi = bounds.pre[k - 1]
-        lower_slope, upper_slope, intercept = _relu_lines(pre_lo, pre_hi)
+        if kind == "relu":
+            lower_slope, upper_slope, intercept = _relu_lines(pre_lo, pre_hi)
+        else:
+            lower_slope, upper_slope, intercept = _leaky_lines(pre_lo, pre_hi, boxes[k - 1].alpha)
         cpos, cneg = np.maximum(coeff, 0.0), np.minimum(coeff, 0.0)
         lam = cpos * lower_slope[None, :] + cneg * upper_slope[None, :]
         const = round_down(const + lower_matvec(cneg, intercept))

@@ -234,15 +234,14 @@ def test_quantized_interval_bounds_enclose_the_exact_forward_pass():
 
     models = DATA / "models"
     first = load_network(models / "digits_float.onnx")
-    weights = [([[Fraction(float(w)) for w in row] for row in layer.weights], [Fraction(float(b)) for b in layer.bias])
-               for layer in first.layers]
+    parameters = [Fraction(float(v)) for v in first.parameter_vector()]
     rng = np.random.default_rng(11)
     for name in ("digits_int8_qdq.onnx", "digits_int8_qoperator_per_channel.onnx"):
         second = load_quantized(models / name)
         for index, radius in ((0, 0.01), (1, 0.05), (2, 0.2)):
             lo, hi = np.clip(_digit(index) - radius, 0, 1), np.clip(_digit(index) + radius, 0, 1)
             box = [(Fraction(float(a)), Fraction(float(b))) for a, b in zip(lo, hi)]
-            n2, n1 = _quantized_bounds(second, box), _float_bounds(first, box, weights)
+            n2, n1 = _quantized_bounds(second, box), _float_bounds(first, box, parameters)
             points = rng.uniform(lo, hi, size=(30, 64))
             points[0] = lo
             for point, z2 in zip(points, second.logits(points)):

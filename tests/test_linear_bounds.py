@@ -27,7 +27,7 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def random_network(rng, d, widths, activation, k, scale=1.0):
+def random_network(rng, d, widths, activation, k, scale=1.0, alpha=None):
     sizes = [d] + list(widths) + [k]
     weights = [rng.normal(0, scale * np.sqrt(2 / sizes[i]), (sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)]
     biases = [rng.normal(0, 0.3, sizes[i + 1]) for i in range(len(sizes) - 1)]
@@ -38,7 +38,8 @@ def random_network(rng, d, widths, activation, k, scale=1.0):
         w[(mask > 0.05) & (mask < 0.08)] *= 1e-6
         w[mask > 0.97] *= 50
     out = "sigmoid" if k == 1 else "linear"
-    return Network.from_arrays(weights, biases, [activation] * len(widths) + [out])
+    alphas = [alpha] * len(widths) + [None] if activation == "leaky_relu" else None
+    return Network.from_arrays(weights, biases, [activation] * len(widths) + [out], alphas=alphas)
 
 
 def perturbation_of(net, kind, delta):
@@ -127,6 +128,90 @@ def test_bounds_enclose_sampling_and_attacks(case):
     assert check_enclosure(net, pert, xlo, xhi, rows, lo, hi, rng) == 0
 
 
+LEAKY_SLOPES = [Q(0), Q(1, 8), Q(0.01), Q(1, 2), Q(1)]
+
+
+@FUZZ
+@given(st.integers(0, 10 ** 6), st.integers(1, 4), st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       st.sampled_from(LEAKY_SLOPES), st.sampled_from([1, 3]), st.sampled_from(["uniform", "last", "first", "relative"]),
+       st.sampled_from([Q(1, 1000), Q(1, 100), Q(1, 10), Q(1, 3)]), st.booleans())
+def test_leaky_relu_bounds_enclose_sampling_and_attacks(seed, d, widths, alpha, k, kind, delta, point):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, d, widths, "leaky_relu", k, alpha=alpha)
+    assert linear_bounds.supported(net) and attack.can_attack(net)
+    pert = perturbation_of(net, kind, delta)
+    boxes = linear_bounds.parameter_box(net, pert)
+    if point:
+        xlo = xhi = rng.uniform(-1, 1, d)
+    else:
+        centre, radius = rng.uniform(-1, 1, d), rng.uniform(0, 1, d)
+        xlo, xhi = centre - radius, centre + radius
+    rows = rng.integers(-1, 2, (3, net.n_outputs)).astype(float)
+    rows[0] = 0
+    rows[0, 0] = 1
+    lo_i, hi_i = linear_bounds.objective_bounds(net, boxes, xlo, xhi, rows, linear=False)
+    lo, hi = linear_bounds.objective_bounds(net, boxes, xlo, xhi, rows, linear=True)
+    assert (lo >= lo_i).all() and (hi <= hi_i).all()
+    assert (lo <= hi).all()
+    assert check_enclosure(net, pert, xlo, xhi, rows, lo, hi, rng) == 0
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.floats(-100, -1e-6), st.floats(1e-6, 100), st.sampled_from(LEAKY_SLOPES), st.integers(0, 10 ** 6))
+def test_leaky_relu_lines_bound_it_exactly_and_the_chord_is_tight(lo, hi, alpha, seed):
+    """In exact rationals: lower line <= leaky relu <= upper line on [lo, hi]; the upper line meets both ends closely."""
+    lower, slope, intercept = linear_bounds._leaky_lines(np.array([lo, 0.5, -2.0]), np.array([hi, 1.0, -1.0]), float(alpha))
+    leaky = (lambda a: a if a >= 0 else alpha * a)
+    rng = np.random.default_rng(seed)
+    for unit, (a_lo, a_hi) in enumerate([(lo, hi), (0.5, 1.0), (-2.0, -1.0)]):
+        for a in [a_lo, a_hi, 0.0 if a_lo < 0 < a_hi else a_lo, *rng.uniform(a_lo, a_hi, 20)]:
+            a = Q(float(a))
+            assert Q(lower[unit]) * a <= leaky(a) <= Q(slope[unit]) * a + Q(intercept[unit])
+    for a in (lo, hi):
+        gap = float(Q(slope[0]) * Q(a) + Q(intercept[0]) - leaky(Q(a)))
+        assert gap <= 1e-12 * (abs(lo) + abs(hi))
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.integers(0, 10 ** 6), st.sampled_from(LEAKY_SLOPES))
+def test_attack_gradients_match_finite_differences_on_leaky_relu(seed, alpha):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, 3, [5, 4], "leaky_relu", 3, alpha=alpha)
+    p, x, c = net.parameter_vector(), rng.uniform(-1, 1, 3), rng.normal(size=3)
+    value, grad, gx = attack.objective_and_gradients(net, p, x, c)
+    assert value == pytest.approx(c @ net.logits(x), rel=1e-12, abs=1e-12)
+    h = 1e-7
+    for i in rng.choice(p.size, 8, replace=False):
+        step = np.zeros_like(p)
+        step[i] = h
+        numeric = (attack.objective_and_gradients(net, p + step, x, c)[0]
+                   - attack.objective_and_gradients(net, p - step, x, c)[0]) / (2 * h)
+        assert numeric == pytest.approx(grad[i], rel=1e-5, abs=1e-6)
+    for j in range(3):
+        step = np.zeros(3)
+        step[j] = h
+        numeric = (c @ net.logits(x + step) - c @ net.logits(x - step)) / (2 * h)
+        assert numeric == pytest.approx(gx[j], rel=1e-5, abs=1e-6)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10 ** 6), st.sampled_from([Q(1, 8), Q(0.01)]))
+def test_branch_and_bound_over_leaky_relu_phases_stays_between_samples_and_root(seed, alpha):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, 3, [6, 6], "leaky_relu", 3, alpha=alpha)
+    pert = P.uniform(net, Q(1, 10))
+    boxes = linear_bounds.parameter_box(net, pert)
+    x = rng.uniform(-1, 1, 3)
+    rows = np.array([[1.0, -1.0, 0.0]])
+    params = samples_of(pert, rng, 200)
+    values = np.array([rows[0] @ float_logits(net, p, x) for p in params])
+    slack = float_error_bound(net, params, [x] * len(params))
+    _, root_hi = linear_bounds.objective_bounds(net, boxes, x, x, rows)
+    upper, _ = float_first.phase_branch_and_bound(net, boxes, x, x, rows, stop_at=-np.inf, seconds=0.3, max_nodes=30)
+    assert values.max() <= upper + slack
+    assert upper <= root_hi[0]
+
+
 def test_linear_bound_is_tighter_than_intervals_on_a_deep_network():
     """On a 3-hidden-layer relu net with every layer perturbed the linear pass must gain (else it is not running)."""
     rng = np.random.default_rng(7)
@@ -174,6 +259,19 @@ def test_rounding_helpers_move_outward():
     lo, hi = linear_bounds.input_box([Q(1, 10), Q(1, 2)])
     assert Fraction(lo[0]) < Q(1, 10) < Fraction(hi[0])
     assert lo[1] == hi[1] == 0.5
+
+
+@FUZZ
+@given(st.integers(0, 10 ** 6), st.sampled_from(LEAKY_SLOPES), st.integers(1, 3))
+def test_exact_logits_match_rational_replay_on_leaky_relu(seed, alpha, hidden):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, 3, [4] * hidden, "leaky_relu", 3, alpha=alpha)
+    pert = P.uniform(net, Q(1, 7))
+    params = [rng.choice([lo, p, hi]) for p, lo, hi in zip(pert.nominal, pert.lower, pert.upper)]
+    x = [Q(int(v), 97) for v in rng.integers(-97, 98, 3)]
+    fast = float_first.exact_logits(net, x, params)
+    reference = replay_logits(net, x, params)
+    assert [(e.lo, e.hi) for e in fast] == [(e.lo, e.hi) for e in reference]
 
 
 @FUZZ

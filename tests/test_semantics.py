@@ -13,7 +13,7 @@ import pytest
 
 from smtnn import perturbation as P
 from smtnn import properties as pr
-from smtnn import search
+from smtnn import linear_bounds, search
 from smtnn.bounds import extreme_at, propagate, replay_logits
 from smtnn.domain import Box
 from smtnn.encoder import Encoder
@@ -22,7 +22,9 @@ from smtnn.exact import Enclosure
 from smtnn.network import Dense, Network
 from smtnn.rounding import float_down, float_up, round_down, round_up
 from smtnn.semantics import walk
-from smtnn.semantics.integers import IntegerDomain
+from smtnn.semantics.enclosures import EnclosureDomain, PointParameterEnclosures
+from smtnn.semantics.floats import ParameterGradients
+from smtnn.semantics.integers import DenominatorTooLarge, IntegerDomain, RationalParameterDomain, common_integers
 from smtnn.slopes import logit_slopes
 from smtnn.twins.attack import values_and_gradients
 from smtnn.twins.bnb import Search
@@ -74,6 +76,20 @@ def test_hand_computed_value_in_every_domain():
     xs = enc.input_symbols()
     term = enc.logits(xs, enc.parameter_terms(), None, [])[0]
     assert evaluate(enc, term, {s: enc.real(v) for s, v in zip(xs, x)}) == Q(5, 2)
+    # the parameter-space attack's domain: dz/dW2 = h, dz/db2 = 1, dz/dW1 = (2, 3·¼) ⊗ x, dz/db1 = (2, ¾)
+    grads = ParameterGradients(net, p)
+    assert walk(net, grads, np.array([1.0, 0.0]))[0] == 2.5
+    grad_p, grad_x = grads.parameter_pullback(np.array([1.0]))
+    assert np.array_equal(grad_p, [2, 0, 0.75, 0, 2, 0.75, 1.5, -0.25, 1]) and np.array_equal(grad_x, [1.25, -3.25])
+    exact = net.exact_parameters()
+    integers = walk(net, RationalParameterDomain(net, exact, 64), common_integers(x, 64))
+    assert integers.fractions() == [Q(5, 2)]
+    with pytest.raises(DenominatorTooLarge):
+        walk(net, RationalParameterDomain(net, exact, 64), common_integers([Q(1, 3 ** 50), Q(0)], 64))
+    points = walk(net, PointParameterEnclosures(net, exact), [Enclosure.point(v) for v in x])
+    assert [(z.lo, z.hi) for z in points] == [(Q(5, 2), Q(5, 2))]
+    lo, hi = linear_bounds.objective_bounds(net, linear_bounds.nominal_box(net), point[0], point[0], [[1.0]])
+    assert lo[0] <= 2.5 <= hi[0] and hi[0] - lo[0] < 1e-12
 
 
 def test_a_phase_fixed_by_bounds_drops_the_case_split():
@@ -129,6 +145,19 @@ def test_enclosures_intervals_and_slopes_contain_sampled_values(seed):
     z = replay_logits(net, x, [Q(float(v)) for v in params[0]])[0]
     assert abs(float(z.lo) - sampled[0, 0]) < 1e-9 and z.lo == z.hi
     assert ExactNetwork(net.with_parameters(params[0])).logits(x) == [z.lo]
+
+
+@pytest.mark.parametrize("seed,hidden", [(s, h) for s in range(3) for h in ("leaky_relu", "relu", "linear")])
+def test_point_parameter_enclosures_equal_the_general_domain(seed, hidden):
+    net = random_network(seed, dims=(3, 5, 4, 3), hidden=hidden)
+    exact = net.exact_parameters()
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        lo = [Q(float(v)) for v in rng.uniform(-1, 0, 3)]
+        box = [Enclosure(v, v + Q(int(rng.integers(0, 4)), 7)) for v in lo]
+        fast = walk(net, PointParameterEnclosures(net, exact), box)
+        general = walk(net, EnclosureDomain(net, exact, exact), box)
+        assert [(z.lo, z.hi) for z in fast] == [(z.lo, z.hi) for z in general]
 
 
 @pytest.mark.parametrize("seed,hidden", [(s, h) for s in range(4) for h in ("leaky_relu", "relu", "linear")])

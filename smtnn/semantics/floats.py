@@ -78,3 +78,47 @@ class FloatGradients(FloatDomain):
                 g = g * derivative
             g = g @ weights
         return g
+
+
+class ParameterGradients(FloatGradients):
+    """The float forward pass of one input at a flat parameter vector (the network's layout), for
+    reverse-mode gradients in both the parameters and the input (parameter-space attacks).
+
+    Relu's subgradient at its kink is 0 here (an inactive unit stays inactive under a vertex jump).
+    """
+
+    description = "the float64 forward pass with parameter gradients"
+
+    def __init__(self, network, parameters: np.ndarray):
+        super().__init__()
+        self.parameters = parameters
+        self.slices = network.layer_slices()
+        self.inputs: list[np.ndarray] = []
+
+    def affine(self, index, layer, h):
+        ws, bs = self.slices[index]
+        w = self.parameters[ws].reshape(layer.weights.shape)
+        self.weights.append(w)
+        self.inputs.append(h)
+        return w @ h + self.parameters[bs]
+
+    def relu(self, index, layer, a):
+        self.derivatives.append((a > 0).astype(float))
+        return np.maximum(a, 0.0)
+
+    def sigmoid(self, index, layer, a):
+        with np.errstate(over="ignore"):
+            return super().sigmoid(index, layer, a)
+
+    def parameter_pullback(self, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cotangent · ∂logits/∂p as a flat vector, cotangent · ∂logits/∂x) at the walked input."""
+        grad = np.zeros_like(self.parameters)
+        g = np.asarray(cotangent, dtype=np.float64)
+        for k in range(len(self.weights) - 1, -1, -1):
+            ws, bs = self.slices[k]
+            grad[ws] = np.outer(g, self.inputs[k]).ravel()
+            grad[bs] = g
+            g = self.weights[k].T @ g
+            if k > 0 and self.derivatives[k - 1] is not None:
+                g = g * self.derivatives[k - 1]
+        return grad, g

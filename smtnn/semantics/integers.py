@@ -94,3 +94,58 @@ class IntegerDomain:
         e = s.slope_exponent
         out = np.array([v << e if v > 0 else v * s.slope for v in a.numerators], dtype=object)
         return IntegerValue(out, a.denominator << e)
+
+
+class DenominatorTooLarge(ArithmeticError):
+    """A common denominator outgrew the bound a :class:`RationalParameterDomain` was given."""
+
+
+def common_integers(fractions: Sequence[Fraction], max_bits: int) -> IntegerValue:
+    """Rationals as integer numerators over one common denominator of at most `max_bits` bits."""
+    denominator = 1
+    for q in fractions:
+        if denominator % q.denominator:
+            denominator = lcm(denominator, q.denominator)
+            if denominator.bit_length() > max_bits:
+                raise DenominatorTooLarge(f"common denominator above 2^{max_bits}")
+    out = np.empty(len(fractions), dtype=object)
+    out[:] = [q.numerator * (denominator // q.denominator) for q in fractions]
+    return IntegerValue(out, denominator)
+
+
+class RationalParameterDomain:
+    """Exact forward passes of relu/leaky relu/linear layers at rational parameters (a flat sequence in
+    the network's layout), as integers over one common denominator per layer.
+
+    Raises :class:`DenominatorTooLarge` once a denominator needs more than `max_bits` bits, so a
+    caller can fall back to plain Fractions; the values are the same either way.
+    """
+
+    description = "exact integer arithmetic at rational parameters (piecewise-linear layers only)"
+
+    def __init__(self, network, parameters: Sequence[Fraction], max_bits: int):
+        self.parameters, self.max_bits = parameters, max_bits
+        self.slices = network.layer_slices()
+
+    def affine(self, index, layer, value: IntegerValue) -> IntegerValue:
+        ws, bs = self.slices[index]
+        w = common_integers(self.parameters[ws], self.max_bits)
+        b = common_integers(self.parameters[bs], self.max_bits)
+        scale = w.denominator * value.denominator
+        common = lcm(scale, b.denominator)
+        if common.bit_length() > self.max_bits:
+            raise DenominatorTooLarge(f"common denominator above 2^{self.max_bits}")
+        a = (w.numerators.reshape(layer.weights.shape).dot(value.numerators) * (common // scale)
+             + b.numerators * (common // b.denominator))
+        return IntegerValue(a, common)
+
+    def linear(self, index, layer, a: IntegerValue) -> IntegerValue:
+        return a
+
+    def relu(self, index, layer, a: IntegerValue) -> IntegerValue:
+        return IntegerValue(np.array([v if v > 0 else 0 for v in a.numerators], dtype=object), a.denominator)
+
+    def leaky_relu(self, index, layer, a: IntegerValue) -> IntegerValue:
+        alpha = Fraction(layer.alpha)
+        out = np.array([v * alpha.denominator if v > 0 else v * alpha.numerator for v in a.numerators], dtype=object)
+        return IntegerValue(out, a.denominator * alpha.denominator)

@@ -20,8 +20,11 @@ import numpy as np
 
 from ..domain import Box
 from ..errors import InvalidInputError, UnsupportedModelError
-from ..network import Network
+from ..exact import Enclosure
+from ..network import PIECEWISE_LINEAR, Network
 from ..result import Verdict
+from ..semantics import walk
+from ..semantics.enclosures import PointParameterEnclosures
 from .pair import ball, exact_class
 from .result import DecisionReport
 
@@ -49,15 +52,14 @@ def _relu(values: list[Interval], alpha: Fraction = Fraction(0)) -> list[Interva
     return [one(a, b) for a, b in values]
 
 
-def _float_bounds(network: Network, values: list[Interval], weights: list) -> list[Interval]:
-    for index, (layer, (w, b)) in enumerate(zip(network.layers, weights)):
-        values = _affine(values, w, b)
-        if index < len(network.layers) - 1:
-            if layer.activation in ("relu", "leaky_relu"):
-                values = _relu(values, Fraction(layer.alpha or 0))
-            elif layer.activation != "linear":
-                raise UnsupportedModelError(f"'{network.name}' has {layer.activation} hidden units; this check reads relu/linear networks")
-    return values
+def _float_bounds(network: Network, values: list[Interval], parameters: list[Fraction]) -> list[Interval]:
+    """Exact interval image of the float network N1 (its parameters as exact rationals, flat) over a box."""
+    refused = next((layer.activation for layer in network.layers[:-1] if layer.activation not in PIECEWISE_LINEAR), None)
+    if refused is not None:
+        raise UnsupportedModelError(f"'{network.name}' has {refused} hidden units; this check reads relu/linear networks")
+    domain = PointParameterEnclosures(network, parameters)
+    logits = walk(network, domain, [Enclosure(lo, hi) for lo, hi in values])
+    return [(v.lo, v.hi) for v in logits]
 
 
 def _quantized_bounds(quantized, values: list[Interval]) -> list[Interval]:
@@ -181,8 +183,7 @@ def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Bo
             raise InvalidInputError("give x0 with radius (a ball), or a box")
         box = ball(x0, radius, clip)
     box = box.check_for(first.n_inputs)
-    weights = [([[Fraction(float(w)) for w in row] for row in layer.weights], [Fraction(float(b)) for b in layer.bias])
-               for layer in first.layers]
+    parameters = [Fraction(float(v)) for v in first.parameter_vector()]
     witness = _sample_disagreement(first, second, box, samples, seed)
     if witness is not None:
         return DecisionReport(Verdict.VIOLATED, ENGINE, time.perf_counter() - start, tuple(witness[0]), witness[1])
@@ -195,7 +196,7 @@ def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Bo
                                   stats={"boxes_proved": proved})
         lower, upper = pending.pop()
         intervals = list(zip(lower, upper))
-        c1 = _fixed_class(_float_bounds(first, intervals, weights))
+        c1 = _fixed_class(_float_bounds(first, intervals, parameters))
         c2 = _fixed_class(_quantized_bounds(second, intervals))
         if c1 is not None and c1 == c2:
             proved += 1
