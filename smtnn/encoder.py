@@ -31,16 +31,7 @@ from .perturbation import Perturbation
 from .semantics import walk
 from .semantics.corners import CornerTerms, corner_extreme
 from .semantics.enclosures import EnclosureDomain
-from .semantics.terms import TermDomain
-
-
-@dataclass(frozen=True)
-class Definition:
-    """symbol = kind(argument) for a transcendental hidden unit ('sigmoid' or 'tanh')."""
-
-    symbol: FNode
-    kind: str
-    argument: FNode
+from .semantics.terms import Definition, TermDomain  # noqa: F401  (Definition: part of the encoder's vocabulary)
 
 
 @dataclass

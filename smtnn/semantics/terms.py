@@ -2,14 +2,24 @@
 
 A perturbed weight times an activation becomes a bilinear term.  Certified pre-activation
 bounds (when given) fix relu and leaky relu phases; an open phase becomes an if-then-else.
-Sigmoid and tanh units become fresh variables with a :class:`~smtnn.encoder.Definition`
+Sigmoid and tanh units become fresh variables with a :class:`Definition`
 (dReal uses the definition; Z3 sees only certified range bounds).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from pysmt.fnode import FNode
+
+
+@dataclass(frozen=True)
+class Definition:
+    """symbol = kind(argument) for a transcendental hidden unit ('sigmoid' or 'tanh')."""
+
+    symbol: FNode
+    kind: str
+    argument: FNode
 
 
 class TermDomain:
@@ -65,8 +75,6 @@ class TermDomain:
         return out
 
     def _transcendental(self, kind: str, pre):
-        from ..encoder import Definition
-
         out = []
         for a in pre:
             h = self.encoder.fresh(kind)
