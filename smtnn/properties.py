@@ -3,8 +3,10 @@
 Conventions (the paper's formulas slip in places; these are the evident meanings):
 - binary networks: class 1 iff sigmoid(z) >= l, i.e. z >= t with t = logit(l); a label flips when
   the perturbed network puts x on the other side;
-- multi-class networks: class = argmax of the logits; a perturbed network flips the label of
-  class c when some other logit reaches z_c (a tie counts as a flip, so "holds" is never weaker);
+- multi-class networks: the class is the first largest score, where the scores are the logits
+  (``decision="argmax"``) or their negations (``"argmin"``, the first smallest logit).  One rule
+  everywhere: an exact tie goes to the lowest index, so a perturbed network flips the label of
+  class c exactly when another class j takes over: s_j >= s_c for j < c, s_j > s_c for j > c;
 - Eqs. 9-10 write x0 where the quantified x is meant; Def. 5 / Eq. 10 mean "for all x in D with
   |f_p0(x) - l| >= σ and all p in the box, the label is kept"; Eq. 13's last constraint must be a
   label *flip* (as printed it says the label is kept, which makes σ unbounded);
@@ -85,12 +87,23 @@ def _sigma_diff(a: Fraction, b: Fraction) -> Enclosure:
 
 
 def _query_meta(network, perturbation, prop, **extra) -> dict:
-    meta = {"network": network.name, "property": prop, "perturbation": perturbation.description}
+    meta = {"network": network.name, "property": prop, "perturbation": perturbation.description,
+            "decision": network.decision}
+    if network.binary:
+        meta["level"] = str(network.threshold)
+    if getattr(perturbation, "spec", None) is not None:
+        meta["perturbation_spec"] = perturbation.spec
     meta.update({k: v for k, v in extra.items() if v is not None})
     return meta
 
 
+def _scores(network: Network, logits: Sequence[Enclosure]) -> list[Enclosure]:
+    """The values the decision maximizes: the logits (argmax) or their negations (argmin)."""
+    return list(logits) if network.score_sign > 0 else [-z for z in logits]
+
+
 def _label(network: Network, logits: Sequence[Enclosure]) -> int:
+    """The certified class of these logits; ArithmeticError when the enclosures leave it undecided."""
     if network.binary:
         t = logit_bracket(network.threshold)
         if logits[0].lo >= t.hi:
@@ -98,7 +111,8 @@ def _label(network: Network, logits: Sequence[Enclosure]) -> int:
         if logits[0].hi < t.lo:
             return 0
         raise ArithmeticError("the input lies on the decision boundary within the certified precision")
-    # argmax, the lowest index on ties, decided on the enclosures (sigmoid/tanh units make them intervals)
+    # the first largest score, decided on the enclosures (sigmoid/tanh units make them intervals)
+    logits = _scores(network, logits)
     for c in range(len(logits)):
         if all(logits[c].lo > logits[j].hi for j in range(c)) and \
                 all(logits[c].lo >= logits[j].hi for j in range(c + 1, len(logits))):
@@ -114,15 +128,52 @@ def _coeffs(network: Network, plus: int, minus: int | None = None) -> list[int]:
     return c
 
 
+def _score_coeffs(network: Network, plus: int, minus: int) -> list[int]:
+    """Coefficients on the logits of s_plus - s_minus (the scores of the decision rule)."""
+    return [network.score_sign * v for v in _coeffs(network, plus, minus)]
+
+
+def _takes_over(network: Network, j: int, c: int, logits: Sequence[Enclosure]) -> bool:
+    """Certainly does class j beat class c (s_j >= s_c for j < c, s_j > s_c for j > c)?"""
+    gap = linear_value(_score_coeffs(network, j, c), logits)
+    return gap.lo >= 0 if j < c else gap.lo > 0
+
+
+def _flipped(network: Network, c: int, logits: Sequence[Enclosure]) -> bool:
+    """Certainly is the label of these logits other than c?  (False when undecided.)"""
+    if network.binary:
+        try:
+            return _label(network, logits) != c
+        except ArithmeticError:
+            return False
+    return any(_takes_over(network, j, c, logits) for j in range(network.n_outputs) if j != c)
+
+
+def _flip_value(network: Network, logits: Sequence[Enclosure]) -> Enclosure:
+    """A flip witness's value: the logit z (binary), else the margin of the class that won, s_w - max_{j≠w} s_j.
+
+    The margin is the gap between the largest and the second largest score (>= 0), enclosed
+    without deciding w (sigmoid/tanh units make the logits intervals).
+    """
+    if network.binary:
+        return logits[0]
+    s = _scores(network, logits)
+    lows, highs = sorted(v.lo for v in s), sorted(v.hi for v in s)
+    return Enclosure(max(lows[-1] - highs[-2], Q(0)), highs[-1] - lows[-2])
+
+
 # -- local properties: decided by exact parameter-space extremes --------------------------
-def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock, target=None):
+def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock, target=None, strict=False):
     """max c·z(x0, p): closed form when the perturbation decouples, else refined by solver bisection.
 
-    With a `target`, the search only decides whether the maximum reaches it (label queries).
+    With a `target`, the search only decides whether the maximum reaches it (exceeds it when
+    `strict`): label queries.
     """
     ext = extreme_at(network, perturbation, x, coeffs)
-    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
-            target is not None and (ext.upper < target or ext.witness_value.lo > target)):
+    decided = target is not None and (
+        (ext.upper <= target if strict else ext.upper < target) or
+        (ext.witness_value.lo > target if strict else ext.witness_value.lo >= target))
+    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or decided:
         return ext.witness_value.lo, ext.upper, ext.witness, "exact corner analysis (decoupled parameters)", ""
     if not network.piecewise_linear and backend_name == "z3":
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
@@ -143,7 +194,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         return linear_value(coeffs, replay_logits(network, x, params)).lo, tuple(params)
 
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
-                                            ext.witness, tol_z, timeout, target)
+                                            ext.witness, tol_z, timeout, target, strict)
     clock.calls += session.calls
     return lo, hi, wit, f"interval bound + {backend_name} bisection", reason
 
@@ -256,25 +307,22 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     except ArithmeticError as err:
         return VerificationResult(prop, Verdict.UNKNOWN, clock.provenance("none", "exact", "replay"), None, str(err), meta)
     t = logit_bracket(network.threshold)
+    # flip iff max c·z passes the target: binary class 1: max(-z) > -t; class 0: max z >= t;
+    # multi-class: max s_j - s_c >= 0 for j < c, > 0 for j > c (the lowest index wins a tie)
     if network.binary:
-        pairs = [([-1], t.lo, t.hi, "down")] if c == 1 else [([1], -t.hi, -t.lo, "up")]
+        pairs = [([-1], -t.hi, True)] if c == 1 else [([1], t.lo, False)]
     else:
-        pairs = [(_coeffs(network, j, c), Q(0), Q(0), j) for j in range(network.n_outputs) if j != c]
+        pairs = [(_score_coeffs(network, j, c), Q(0), j > c) for j in range(network.n_outputs) if j != c]
     methods, reasons = set(), []
-    for coeffs, _, _, _ in pairs:
-        # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
-        target = (-t.hi if c == 1 else t.lo) if network.binary else Q(0)
-        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, clock.remaining(), clock, target)
+    for coeffs, target, strict in pairs:
+        lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver, clock.remaining(), clock,
+                                                        target, strict)
         methods.add(method)
         zw = replay_logits(network, x, params)
-        try:
-            flipped = (not network.binary and linear_value(coeffs, zw).lo >= 0) or _label(network, zw) != c
-        except ArithmeticError:
-            flipped = False
-        if flipped:
+        if _flipped(network, c, zw):
             return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
-                                      _witness(network, perturbation, params, None, linear_value(coeffs, zw)), "", meta)
-        reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, coeffs)
+                                      _witness(network, perturbation, params, None, _flip_value(network, zw)), "", meta)
+        reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, strict)
         if reach is not False:
             reasons.append(reason or "the perturbed logit reaches the decision boundary within the certified precision")
     verdict = Verdict.UNKNOWN if reasons else Verdict.HOLDS
@@ -282,10 +330,10 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
                               None, "; ".join(reasons), meta)
 
 
-def _reaches_boundary(network: Network, c: int, upper: Fraction, coeffs) -> bool | None:
+def _reaches_boundary(network: Network, c: int, upper: Fraction, strict: bool) -> bool | None:
     """Can max c·z (bounded by `upper`) reach the flip region?  None when undecided at this precision."""
     if not network.binary:
-        return None if upper >= 0 else False
+        return None if (upper > 0 if strict else upper >= 0) else False
     t = logit_bracket(network.threshold)
     if c == 1:   # flip iff min z < t, i.e. max(-z) > -t
         return None if upper > -t.hi else False
@@ -370,11 +418,17 @@ def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fractio
         return m.Or(down, up)
     k = net.n_outputs
     for c in range(k):
-        is_c = m.And([m.GT(problem.nominal(_coeffs(net, c, j)), enc.real(0)) if j < c else
-                      m.GE(problem.nominal(_coeffs(net, c, j)), enc.real(0)) for j in range(k) if j != c])
-        flips = m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c])
-        parts.append(m.And(is_c, flips))
+        is_c = m.And([m.GT(problem.nominal(_score_coeffs(net, c, j)), enc.real(0)) if j < c else
+                      m.GE(problem.nominal(_score_coeffs(net, c, j)), enc.real(0)) for j in range(k) if j != c])
+        parts.append(m.And(is_c, _takeover_formula(problem, c)))
     return m.Or(parts)
+
+
+def _takeover_formula(problem: "_GlobalProblem", c: int):
+    """Some p in the box lets another class take over from c: s_j >= s_c (j < c) or s_j > s_c (j > c)."""
+    m, enc, net = problem.encoder.mgr, problem.encoder, problem.network
+    return m.Or([(m.GE if j < c else m.GT)(problem.high(_score_coeffs(net, j, c)), enc.real(0))
+                 for j in range(net.n_outputs) if j != c])
 
 
 def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequence[Fraction] | None]:
@@ -393,18 +447,11 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
         if net.binary:
             candidates.append(extreme_at(net, pert, x, [-1] if c == 1 else [1]).witness)
         else:
-            candidates += [extreme_at(net, pert, x, _coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
+            candidates += [extreme_at(net, pert, x, _score_coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
     for p in candidates:
         zp = replay_logits(net, x, p)
-        if net.binary:
-            try:
-                flipped = _label(net, zp) != c
-            except ArithmeticError:
-                continue
-        else:   # some other logit reaches z_c (a tie flips), decided on the enclosures
-            flipped = any(zp[j].lo >= zp[c].hi for j in range(net.n_outputs) if j != c)
-        if flipped:
-            return _witness(net, pert, p, x, zp[0] if net.binary else zp[c]), z0
+        if _flipped(net, c, zp):
+            return _witness(net, pert, p, x, _flip_value(net, zp)), z0
     return None, z0
 
 
@@ -517,21 +564,22 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
 
         def region(eta):
             return m.And(
-                m.And([m.LE(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
-                m.Or([m.Equals(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.And([m.LE(margin, problem.nominal(_score_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.Or([m.Equals(margin, problem.nominal(_score_coeffs(net, c, j))) for j in range(k) if j != c]),
                 m.GE(margin, enc.real(eta)),
-                m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c]))
+                _takeover_formula(problem, c))
 
     def value_of(z0):
         if net.binary:
             return sigmoid_enclosure(z0[0].lo) - Enclosure.point(net.threshold) if c == 1 else \
                 Enclosure.point(net.threshold) - sigmoid_enclosure(z0[0].lo)
-        return Enclosure.point(min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c))
+        gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
+        return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
 
     def objective_value(z0) -> Fraction:
         if net.binary:
             return z0[0].lo if c == 1 else -z0[0].lo
-        return min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c)
+        return value_of(z0).lo
 
     def replay(model):
         witness, z0 = _replay_flip(problem, model)
@@ -563,7 +611,8 @@ def _objective_bound(problem: _GlobalProblem, c: int) -> Fraction:
                   list(problem.perturbation.nominal), list(problem.perturbation.nominal))[-1]
     if net.binary:
         return z[0].hi if c == 1 else -z[0].lo
-    return min(z[c].hi - z[j].lo for j in range(net.n_outputs) if j != c)
+    s = _scores(net, z)
+    return min(s[c].hi - s[j].lo for j in range(net.n_outputs) if j != c)
 
 
 def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Enclosure:

@@ -45,26 +45,27 @@ def _midpoint(lo: Fraction, hi: Fraction) -> Fraction:
     return Fraction(round(mid * denominator), denominator)
 
 
-def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None):
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None, strict=False):
     """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness).
 
-    With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it.
+    With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it
+    (with `strict`: known to be at most the target, or a witness exceeds it).
     """
     m = encoder.mgr
     reason = ""
     deadline = None if timeout is None else time.perf_counter() + timeout
-    while upper - lower > tol and (target is None or (lower < target <= upper)):
+    while upper - lower > tol and (target is None or ((lower <= target < upper) if strict else (lower < target <= upper))):
         if target is not None:
             mid = target
             session.push()
-            session.add(m.GE(objective, encoder.real(mid)))
+            session.add((m.GT if strict else m.GE)(objective, encoder.real(mid)))
             answer = session.check(None if deadline is None else max(deadline - time.perf_counter(), 0.001))
             session.pop()
             if answer.status is Status.UNSAT:
                 return lower, mid, best, BELOW_TARGET
             if answer.status is Status.SAT:
                 value, witness = replay(answer.model)
-                if value >= mid:
+                if value > mid if strict else value >= mid:
                     return value, upper, witness, ""
             target = None  # undecided: fall back to bisection
             continue
