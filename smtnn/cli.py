@@ -421,9 +421,7 @@ def _text(result) -> str:
     else:
         text = f"{result.property}: {result.verdict.value.upper()} {tail}"
     if result.witness is not None:
-        w = result.witness
-        where = f" at x = {[float(v) for v in w.input]}" if w.input is not None else ""
-        text += f"\n  witness{where}: value {float(w.value_lower):.9g}; parameters {', '.join(f'{k}={float(v):.9g}' for k, v in w.parameters.items())}"
+        text += "\n  " + result.witness.as_text()
     if result.reason:
         text += f"\n  note: {result.reason}"
     return text

@@ -75,10 +75,24 @@ def _check(network: Network, perturbation: Perturbation, x0=None, domain: Box | 
     return x
 
 
-def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure) -> Witness:
+MEANING_CHANGE = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
+MEANING_CHANGE_MULTI = "|f_p(x) - f_p0(x)|, f a softmax class probability"
+MEANING_FLIP_BINARY = "the perturbed logit z (class 1 iff z >= logit(level))"
+MEANING_FLIP_MULTI = "the margin of the class that won: s_w - max over j != w of s_j (s the scores of the decision)"
+MEANING_SIGMA_BINARY = "σ = |f_p0(x) - level| at the witness input"
+MEANING_SIGMA_MULTI = "σ = the nominal margin s_c - max over j != c of s_j at the witness input"
+
+
+def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure,
+             meaning: str = "") -> Witness:
     names = network.parameter_names()
     changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
-    return Witness(changed, None if x is None else tuple(x), value.lo, value.hi)
+    return Witness(changed, None if x is None else tuple(x), value.lo, value.hi, meaning)
+
+
+def _sigmoid_of(z: Enclosure) -> Enclosure:
+    """Certified enclosure of sigmoid over an enclosure of z (sigmoid is increasing)."""
+    return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 
 def _sigma_diff(a: Fraction, b: Fraction) -> Enclosure:
@@ -147,6 +161,10 @@ def _flipped(network: Network, c: int, logits: Sequence[Enclosure]) -> bool:
         except ArithmeticError:
             return False
     return any(_takes_over(network, j, c, logits) for j in range(network.n_outputs) if j != c)
+
+
+def _flip_meaning(network: Network) -> str:
+    return MEANING_FLIP_BINARY if network.binary else MEANING_FLIP_MULTI
 
 
 def _flip_value(network: Network, logits: Sequence[Enclosure]) -> Enclosure:
@@ -221,12 +239,12 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
         methods.add(method)
         if reason:
             reasons.append(reason)
-        achieved = replay_logits(network, x, params)[0].lo
-        diff_w = _sigma_diff(achieved, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, achieved)
+        achieved = _sigmoid_of(replay_logits(network, x, params)[0])
+        diff_w = achieved - _sigmoid_of(z0[0]) if sign > 0 else _sigmoid_of(z0[0]) - achieved
         bound = sign * hi
-        diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, bound)
+        diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].hi, bound)
         if best_lo is None or diff_w.lo > best_lo:
-            best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w)
+            best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w, MEANING_CHANGE)
         best_hi = diff_hi.hi if best_hi is None else max(best_hi, diff_hi.hi)
     best_lo = max(best_lo, Q(0))
     prov = clock.provenance(solver if clock.calls else "none", "exact" if clock.calls == 0 or solver == "z3" else "δ",
@@ -266,7 +284,8 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
                 change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
                 if change > best_lo:
                     best_lo = change
-                    best_wit = _witness(network, perturbation, ext.witness, None, Enclosure(change, change))
+                    best_wit = _witness(network, perturbation, ext.witness, None,
+                                        Enclosure(change, max(pw.hi - p0[c].lo, p0[c].hi - pw.lo)), MEANING_CHANGE_MULTI)
         up = 1 / (1 + sum(iv.exp(-iv.mpf(m.numerator) / m.denominator) for m in rise_terms))
         down = 1 / (1 + sum(iv.exp(iv.mpf(m.numerator) / m.denominator) for m in fall_terms))
         best_hi = max(best_hi, Enclosure.of_mpi(up).hi - p0[c].lo, p0[c].hi - Enclosure.of_mpi(down).lo)
@@ -321,7 +340,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
         zw = replay_logits(network, x, params)
         if _flipped(network, c, zw):
             return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
-                                      _witness(network, perturbation, params, None, _flip_value(network, zw)), "", meta)
+                                      _witness(network, perturbation, params, None, _flip_value(network, zw), _flip_meaning(network)), "", meta)
         reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, strict)
         if reach is not False:
             reasons.append(reason or "the perturbed logit reaches the decision boundary within the certified precision")
@@ -451,11 +470,11 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
     for p in candidates:
         zp = replay_logits(net, x, p)
         if _flipped(net, c, zp):
-            return _witness(net, pert, p, x, _flip_value(net, zp)), z0
+            return _witness(net, pert, p, x, _flip_value(net, zp), _flip_meaning(net)), z0
     return None, z0
 
 
-def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None):
+def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None, extra_meta=None):
     clock = _Clock.begin(timeout)
     _check(network, perturbation, None, domain)
     backend = get_backend(solver)
@@ -466,7 +485,7 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     clock.calls += session.calls
     desc = backend.describe()
     prov = lambda: clock.provenance(desc["solver"], str(desc["precision"]), problem.method)
-    meta = _query_meta(network, perturbation, prop, domain=domain.as_json())
+    meta = _query_meta(network, perturbation, prop, domain=domain.as_json(), **(extra_meta or {}))
     if answer.status is Status.UNSAT:
         return VerificationResult(prop, Verdict.HOLDS, prov(), None, "", meta)
     if answer.status is Status.UNKNOWN:
@@ -509,12 +528,13 @@ def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Bo
     if not network.binary:
         raise InvalidInputError("Def. 5 is stated for a sigmoid output; for multi-class networks use estimate sigma (logit margin)")
     levels = _sigma_levels(network, s)
+    prop_meta = {"sigma": str(s)}
 
     def far_enough(z0):
-        conf = sigmoid_enclosure(z0[0].lo)
+        conf = _sigmoid_of(z0[0])
         return conf.lo - network.threshold >= s or network.threshold - conf.hi >= s
 
-    return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough)
+    return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough, prop_meta)
 
 
 def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
@@ -571,8 +591,8 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
 
     def value_of(z0):
         if net.binary:
-            return sigmoid_enclosure(z0[0].lo) - Enclosure.point(net.threshold) if c == 1 else \
-                Enclosure.point(net.threshold) - sigmoid_enclosure(z0[0].lo)
+            return _sigmoid_of(z0[0]) - Enclosure.point(net.threshold) if c == 1 else \
+                Enclosure.point(net.threshold) - _sigmoid_of(z0[0])
         gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
         return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
 
@@ -599,7 +619,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
         upper = max(Q(0), _objective_to_value(net, c, hi_obj).hi)   # σ is 0 when nothing can flip
         return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
     flip, value = best
-    witness = Witness(flip.parameters, flip.input, value.lo, value.hi)
+    witness = Witness(flip.parameters, flip.input, value.lo, value.hi, MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
     upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
     return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
 

@@ -302,18 +302,21 @@ class BranchAndBoundResult:
 def _certify(network, perturbation, domain, x_float):
     """Exact ε lower bound at an input: corner witnesses for both directions, replayed."""
     x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
-    z0 = replay_logits(network, x, perturbation.nominal)[0]
+    def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
+        return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+
+    s0 = sigmoid_of(replay_logits(network, x, perturbation.nominal)[0])
     best = None
     for sign in (1, -1):
         params = extreme_at(network, perturbation, x, [sign]).witness
-        zp = replay_logits(network, x, params)[0]
-        diff = sigmoid_enclosure(zp.lo) - sigmoid_enclosure(z0.lo) if sign > 0 else sigmoid_enclosure(z0.lo) - sigmoid_enclosure(zp.lo)
+        sp = sigmoid_of(replay_logits(network, x, params)[0])
+        diff = sp - s0 if sign > 0 else s0 - sp
         if best is None or diff.lo > best[0].lo:
             best = (diff, params)
     diff, params = best
     names = network.parameter_names()
     changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
-    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi)   # ε >= 0: no negative rounding tail
+    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, "|f_p(x) - f_p0(x)|, f the sigmoid confidence")   # ε >= 0: no negative rounding tail
 
 
 def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
