@@ -11,6 +11,7 @@ classes at x' are recomputed exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from fractions import Fraction
 
@@ -57,6 +58,11 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
 def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engine: str = "exact",
               timeout: float | None = None, analysis: Analysis | None = None) -> DecisionReport:
     """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``)."""
+    report = _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis)
+    return dataclasses.replace(report, decision=first.decision)
+
+
+def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) -> DecisionReport:
     start = time.perf_counter()
     twins = Twins(first, second)
     check_engine(engine)
