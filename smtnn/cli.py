@@ -276,7 +276,7 @@ class Task:
         """The UNKNOWN answer of a query stopped from outside (timeout, memory cap)."""
         return VerificationResult(self.property, Verdict.UNKNOWN, Provenance(self.solver, "-", "stopped", seconds), None, reason,
                                   {"network": self.network.name, "property": self.property,
-                                   "perturbation": self.perturbation.description})
+                                   "perturbation": self.perturbation.description, "decision": self.network.decision})
 
     def exit_code(self, result) -> int:
         return _exit_code(result)

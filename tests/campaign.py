@@ -253,6 +253,11 @@ def _exact_margin(net: Network, x, ci: int, cj: int) -> Q:
     return z[0] * (ci - cj) if net.binary else z[ci] - z[cj]
 
 
+def _inside(box, x_float) -> list[Q]:
+    """A float sample as exact rationals clamped into the box (the box's ends need not be floats)."""
+    return [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, box.lower, box.upper)]
+
+
 def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report", dict]:
     from smtnn.twins import ball, decisions, lrsm
 
@@ -273,7 +278,7 @@ def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report",
             for sense, table, picks in (("min", pair.minimum, order[:5]), ("max", pair.maximum, order[-5:])):
                 for engine, est in table.items():
                     for i in picks:   # exact value at the most extreme samples
-                        x = [Q(float(v)) for v in xs[i]]
+                        x = _inside(box, xs[i])
                         v = _exact_margin(n1, x, pair.ci, pair.cj) - _exact_margin(n2, x, pair.ci, pair.cj)
                         if (sense == "min" and v < est.lower) or (sense == "max" and v > est.upper):
                             report.fail(f"twins: log-RSM({pair.ci},{pair.cj}) = {float(v)!r} at a sample is outside "
@@ -300,7 +305,7 @@ def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report",
         gap = np.sort(s1, axis=1)[:, -1] - np.sort(s1, axis=1)[:, -2] + np.sort(s2, axis=1)[:, -1] - np.sort(s2, axis=1)[:, -2]
         suspects = [int(i) for i in np.flatnonzero(c1 != c2)] + [int(i) for i in np.argsort(gap)[:20]]
         for i in suspects[:60]:
-            x = [Q(float(v)) for v in xs[i]]
+            x = _inside(box, xs[i])
             a, b = r1.label(oracle.exact_logits(layers1, x, p1)), r2.label(oracle.exact_logits(layers2, x, p2))
             if a is not None and b is not None and a != b:
                 report.fail(f"twins: decisions HOLDS contradicted at x = {[str(v) for v in x]} (classes {a}, {b})")
@@ -482,7 +487,7 @@ def campaign(args) -> int:
     last_report = time.monotonic()
     workers = [Worker(args) for _ in range(args.workers)]
     turn = 0
-    print(f"fuzz campaign: {args.minutes} min, properties {', '.join(props)}, solvers {', '.join(args.solvers)}, "
+    print(f"soundness campaign: {args.minutes} min, properties {', '.join(props)}, solvers {', '.join(args.solvers)}, "
           f"base seed {base}, {args.workers} worker(s), failures -> {out}", flush=True)
     try:
         while True:
