@@ -185,3 +185,25 @@ def test_cli_exit_codes(tmp_path: Path, capsys):
     assert main([str(tmp_path / "junk.json"), str(model)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("smtnn replay: error:") for line in err)
+
+
+def test_cli_text_shows_the_exact_witness_and_json_replays(tmp_path: Path, capsys):
+    """The text output prints every changed parameter as a rational that equals the JSON's exact one, and the
+    CLI's JSON replays through ``smtnn replay``."""
+    import re
+
+    from smtnn.cli import main as cli_main
+
+    b = binary_net()
+    model = tmp_path / "bin.npz"
+    save_npz(b, model)
+    argv = ["verify", "local-label", str(model), "--delta", "0.25", "--x0", "0,0"]
+    assert cli_main(argv) == 1
+    text = capsys.readouterr().out
+    assert cli_main(argv + ["--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    shown = dict(re.findall(r"(layer\d+\.(?:W\[\d+,\d+\]|b\[\d+\]))=\S+ \(= (-?\d+(?:/\d+)?)\)", text))
+    assert shown and shown == data["witness"]["parameters_exact"]
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(data))
+    assert main([str(result), str(model)]) == 0
