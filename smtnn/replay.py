@@ -36,7 +36,7 @@ from . import perturbation as perturbations
 from .bounds import linear_value, replay_logits
 from .domain import Box
 from .errors import InvalidInputError, SmtnnError
-from .exact import Enclosure, sigmoid_enclosure, to_fraction
+from .exact import Enclosure, logit_bracket, sigmoid_enclosure, to_fraction
 from .network import Network
 from .perturbation import Perturbation
 
@@ -115,10 +115,9 @@ def _scores(network: Network, z: Sequence[Enclosure]) -> list[Enclosure]:
 
 def certain_label(network: Network, z: Sequence[Enclosure]) -> int | None:
     """The label under the network's decision rule, or None when the enclosures leave it open."""
-    if network.binary:
-        level = network.threshold
-        s = _sigmoid_of(z[0])
-        return 1 if s.lo >= level else 0 if s.hi < level else None
+    if network.binary:   # sigmoid(z) >= level iff z >= logit(level): exact at level 1/2, where sigmoid is not
+        t = logit_bracket(network.threshold)
+        return 1 if z[0].lo >= t.hi else 0 if z[0].hi < t.lo else None
     s = _scores(network, z)
     for c in range(len(s)):   # c beats every earlier class strictly and every later one or ties
         if all(s[c].lo > s[j].hi for j in range(c)) and all(s[c].lo >= s[j].hi for j in range(c + 1, len(s))):

@@ -114,10 +114,17 @@ class Rule:
     def sigmoid(self, z: tuple[Q, Q]) -> tuple[Q, Q]:
         return _mono(_sigmoid_iv, z[0], z[1])
 
+    def logit_level(self) -> tuple[Q, Q]:
+        """Enclosure of logit(level) (exactly 0 at level 1/2): sigmoid(z) >= level iff z >= logit(level)."""
+        if self.level == Q(1, 2):
+            return Q(0), Q(0)
+        v = _IV.log(_iv_of(self.level) / (1 - _iv_of(self.level)))
+        return _end(v._mpi_[0], True), _end(v._mpi_[1], False)
+
     def label(self, z) -> int | None:
-        if self.binary:
-            s = self.sigmoid(z[0])
-            return 1 if s[0] >= self.level else 0 if s[1] < self.level else None
+        if self.binary:   # decided on z, not on sigmoid(z): sigmoid(-1e-59) and 1/2 share every 120-bit enclosure
+            t = self.logit_level()
+            return 1 if z[0][0] >= t[1] else 0 if z[0][1] < t[0] else None
         s = self.scores(z)
         for c in range(len(s)):
             if all(s[c][0] > s[j][1] for j in range(c)) and all(s[c][0] >= s[j][1] for j in range(c + 1, len(s))):

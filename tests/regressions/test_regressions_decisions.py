@@ -122,3 +122,16 @@ def test_argmin_needs_several_logits():
         Network.from_arrays([[[1.0]]], [[0.0]], ["sigmoid"], decision="argmin")
     with pytest.raises(InvalidInputError, match="decision"):
         Network.from_arrays([[[1.0], [0.0]]], [[0.0, 0.0]], ["linear"], decision="max")
+
+
+def test_replay_decides_a_binary_label_on_the_logit_not_on_the_sigmoid():
+    """Found by the campaign (verify_global_sigma, seed 202603740): the nominal logit was -1.45e-59, so the
+    label is certainly 0 (z < logit(1/2) = 0), but sigmoid(z) and 1/2 share every 120-bit enclosure; the
+    replay (and the oracle) compared sigmoid(z) with the level and called the label uncertain."""
+    net = Network.from_arrays([[[1.0]]], [[0.0]], ["sigmoid"], name="logistic")
+    x0 = f"-1/{2 ** 200}"
+    box = perturbation.uniform(net, "1/1000")
+    result = properties.verify_local_label(net, box, [x0])
+    assert result.verdict is Verdict.VIOLATED
+    report = replay(json.loads(to_json(result)), net)
+    assert report.ok, report.failures
