@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--sigma")
     x.add_argument("-o", "--output", required=True, help="the .smt2 file to write (a symbolic link is written through)")
     _twins(sub.add_parser("twins", help="compare two networks: lrsm, decisions, epsilon (relative safety margins)"))
+    r = sub.add_parser("replay", help="re-check a saved JSON result's witness exactly (exit 0 replays, 1 does not)")
+    r.add_argument("result", help="the JSON file smtnn printed with --json")
+    r.add_argument("model", help="the model file the result was computed for")
     _batch(sub.add_parser("batch", help="run a file of independent queries in parallel, resumably (JSON Lines)"))
     return parser
 
@@ -132,6 +135,10 @@ def run(args) -> int:
         from .batch import run_command
 
         return run_command(args)
+    if args.command == "replay":
+        from .replay import main as replay_main
+
+        return replay_main([args.result, args.model])
     query = query_of(args).check()
     result = query.run()
     if args.command == "export":

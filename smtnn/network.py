@@ -3,8 +3,11 @@
 A :class:`Network` is a chain of :class:`Dense` layers.  Hidden layers use relu, leaky relu
 (negative slope ``alpha`` in [0, 1]), linear, sigmoid or tanh; the last layer is the output:
 one sigmoid unit (binary, class 1 when the confidence is at least the level ``threshold``) or
-k >= 2 logits read by argmax (softmax or linear).  Weights are stored as the float64 values the
-model file holds; :meth:`Network.exact_parameters` gives the rationals they denote.  Shapes and finiteness are checked at construction.
+k >= 2 logits (softmax or linear) read by the ``decision`` rule: "argmax" (the class of the
+largest logit) or "argmin" (of the smallest, as in ACAS Xu's advisories); an exact tie goes to
+the lowest index.  Weights are stored as the float64 values the model file holds;
+:meth:`Network.exact_parameters` gives the rationals they denote.  Shapes and finiteness are
+checked at construction.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from .semantics.floats import FloatDomain
 HIDDEN_ACTIVATIONS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "linear")
+DECISIONS = ("argmax", "argmin")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Network:
     threshold: Fraction = Fraction(1, 2)
     name: str = "network"
     input_names: tuple[str, ...] = field(default=())
+    decision: str = "argmax"
 
     def __post_init__(self):
         if not self.layers:
@@ -110,6 +115,11 @@ class Network:
         if not 0 < threshold < 1:
             raise InvalidInputError(f"the decision level must lie strictly between 0 and 1, got {float(threshold)}")
         object.__setattr__(self, "threshold", threshold)
+        if self.decision not in DECISIONS:
+            raise InvalidInputError(f"unknown decision rule {self.decision!r}; choose {' or '.join(DECISIONS)}")
+        if self.decision == "argmin" and out.activation == "sigmoid":
+            raise InvalidInputError(f"the decision rule argmin needs k >= 2 output logits; '{out.name}' is one sigmoid unit "
+                                    "(class 1 when its confidence reaches the level)")
         names = tuple(self.input_names) or tuple(f"x{i}" for i in range(self.n_inputs))
         if len(names) != self.n_inputs:
             raise InvalidInputError(f"{len(names)} input names for {self.n_inputs} inputs")
@@ -151,6 +161,11 @@ class Network:
     def binary(self) -> bool:
         """True for one sigmoid output unit (label by threshold), False for argmax over logits."""
         return self.layers[-1].activation == "sigmoid"
+
+    @property
+    def score_sign(self) -> int:
+        """+1 for argmax, -1 for argmin: the class is the first largest of score_sign * z."""
+        return -1 if self.decision == "argmin" else 1
 
     @property
     def n_classes(self) -> int:
@@ -199,7 +214,7 @@ class Network:
         layers = []
         for layer, (ws, bs) in zip(self.layers, self.layer_slices()):
             layers.append(Dense(vector[ws].reshape(layer.weights.shape), vector[bs].copy(), layer.activation, layer.name, layer.alpha))
-        return Network(tuple(layers), self.threshold, self.name, self.input_names)
+        return Network(tuple(layers), self.threshold, self.name, self.input_names, self.decision)
 
     # -- numeric forward pass (the float reference) -------------------------------------
     def logits(self, inputs) -> np.ndarray:
@@ -219,7 +234,7 @@ class Network:
         return p[0] if np.asarray(inputs).ndim == 1 else p
 
     def predict(self, inputs) -> np.ndarray:
-        """Class labels: 1 when sigmoid(z) >= threshold (binary), else argmax of the logits."""
+        """Class labels: 1 when sigmoid(z) >= threshold (binary), else the first largest (argmax) or smallest (argmin) logit."""
         z = np.atleast_2d(self.logits(inputs))
         if self.binary:
             from .exact import logit_bracket
@@ -227,7 +242,7 @@ class Network:
             t = float(logit_bracket(self.threshold).lo)
             labels = (z[:, 0] >= t).astype(int)
         else:
-            labels = z.argmax(axis=1)
+            labels = (self.score_sign * z).argmax(axis=1)   # numpy's argmax returns the first of equal values
         return labels[0] if np.asarray(inputs).ndim == 1 else labels
 
     def check_input(self, x, what: str = "x0") -> list[Fraction]:

@@ -6,7 +6,7 @@ with lower == upper is fixed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -25,6 +25,7 @@ class Perturbation:
     lower: tuple[Fraction, ...]
     upper: tuple[Fraction, ...]
     description: str
+    spec: dict | None = field(default=None, compare=False)   # how to rebuild it (replay); None for a custom box
 
     @property
     def free(self) -> tuple[int, ...]:
@@ -35,7 +36,10 @@ class Perturbation:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
 
     def as_json(self) -> dict:
-        return {"model": self.description, "free_parameters": len(self.free)}
+        out = {"model": self.description, "free_parameters": len(self.free)}
+        if self.spec is not None:
+            out["spec"] = self.spec
+        return out
 
 
 def _checked_delta(delta, what: str = "δ") -> Fraction:
@@ -45,7 +49,7 @@ def _checked_delta(delta, what: str = "δ") -> Fraction:
     return value
 
 
-def from_radii(network: Network, radii: Iterable[Fraction], description: str) -> Perturbation:
+def from_radii(network: Network, radii: Iterable[Fraction], description: str, spec: dict | None = None) -> Perturbation:
     """|p_i - p0_i| <= radii[i] for each parameter."""
     nominal = tuple(network.exact_parameters())
     radii = tuple(radii)
@@ -56,13 +60,14 @@ def from_radii(network: Network, radii: Iterable[Fraction], description: str) ->
         tuple(p - r for p, r in zip(nominal, radii)),
         tuple(p + r for p, r in zip(nominal, radii)),
         description,
+        spec,
     )
 
 
 def uniform(network: Network, delta) -> Perturbation:
     """The paper's box: every parameter within δ of its trained value."""
     d = _checked_delta(delta)
-    return from_radii(network, [d] * network.n_parameters, f"|p - p0| <= {d}")
+    return from_radii(network, [d] * network.n_parameters, f"|p - p0| <= {d}", {"model": "uniform", "delta": str(d)})
 
 
 def per_layer(network: Network, deltas: Sequence) -> Perturbation:
@@ -71,13 +76,15 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
         raise InvalidInputError(f"{len(deltas)} per-layer δ values for {len(network.layers)} layers; give one per layer")
     ds = [_checked_delta(d, f"δ of layer {k}") for k, d in enumerate(deltas)]
     radii = [ds[name.layer] for name in network.parameter_names()]
-    return from_radii(network, radii, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds))
+    return from_radii(network, radii, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds),
+                      {"model": "per_layer", "deltas": [str(d) for d in ds]})
 
 
 def relative(network: Network, delta) -> Perturbation:
     """Every parameter within δ·|p0| of its trained value (zeros stay fixed)."""
     d = _checked_delta(delta)
-    return from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|")
+    return from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|",
+                      {"model": "relative", "delta": str(d)})
 
 
 def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indices: Iterable[int] | None = None) -> Perturbation:
@@ -93,12 +100,15 @@ def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indi
         wanted = {k % len(network.layers) for k in layers}
         chosen |= {i for i, n in enumerate(names) if n.layer in wanted}
     if indices is not None:
+        indices = list(indices)
         for i in indices:
             if not 0 <= i < len(names):
                 raise InvalidInputError(f"parameter index {i} is out of range 0..{len(names) - 1}")
             chosen.add(i)
     radii = [d if i in chosen else Fraction(0) for i in range(len(names))]
-    return from_radii(network, radii, f"|p - p0| <= {d} on {len(chosen)} chosen parameters")
+    return from_radii(network, radii, f"|p - p0| <= {d} on {len(chosen)} chosen parameters",
+                      {"model": "subset", "delta": str(d), "layers": None if layers is None else sorted(wanted),
+                       "indices": None if indices is None else sorted({int(i) for i in indices})})
 
 
 # -- quantization schemes: the exact deviation each parameter suffers -------------------
@@ -160,4 +170,5 @@ def quantization(network: Network, scheme: str, bits: int | None = None) -> Pert
     quantized = quantized_values(network, scheme, bits)
     radii = [abs(q - p) for q, p in zip(quantized, network.exact_parameters())]
     label = scheme + (f"{bits}" if bits is not None else "")
-    return from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|")
+    return from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
+                      {"model": "quantization", "scheme": scheme, "bits": bits})

@@ -3,8 +3,10 @@
 Conventions (the paper's formulas slip in places; these are the evident meanings):
 - binary networks: class 1 iff sigmoid(z) >= l, i.e. z >= t with t = logit(l); a label flips when
   the perturbed network puts x on the other side;
-- multi-class networks: class = argmax of the logits; a perturbed network flips the label of
-  class c when some other logit reaches z_c (a tie counts as a flip, so "holds" is never weaker);
+- multi-class networks: the class is the first largest score, where the scores are the logits
+  (``decision="argmax"``) or their negations (``"argmin"``, the first smallest logit).  One rule
+  everywhere: an exact tie goes to the lowest index, so a perturbed network flips the label of
+  class c exactly when another class j takes over: s_j >= s_c for j < c, s_j > s_c for j > c;
 - Eqs. 9-10 write x0 where the quantified x is meant; Def. 5 / Eq. 10 mean "for all x in D with
   |f_p0(x) - l| >= σ and all p in the box, the label is kept"; Eq. 13's last constraint must be a
   label *flip* (as printed it says the label is kept, which makes σ unbounded);
@@ -68,10 +70,24 @@ def _check(network: Network, perturbation: Perturbation, x0=None, domain: Box | 
     return x
 
 
-def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure) -> Witness:
+MEANING_CHANGE = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
+MEANING_CHANGE_MULTI = "|f_p(x) - f_p0(x)|, f a softmax class probability"
+MEANING_FLIP_BINARY = "the perturbed logit z (class 1 iff z >= logit(level))"
+MEANING_FLIP_MULTI = "the margin of the class that won: s_w - max over j != w of s_j (s the scores of the decision)"
+MEANING_SIGMA_BINARY = "σ = |f_p0(x) - level| at the witness input"
+MEANING_SIGMA_MULTI = "σ = the nominal margin s_c - max over j != c of s_j at the witness input"
+
+
+def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure,
+             meaning: str = "") -> Witness:
     names = network.parameter_names()
     changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
-    return Witness(changed, None if x is None else tuple(x), value.lo, value.hi)
+    return Witness(changed, None if x is None else tuple(x), value.lo, value.hi, meaning)
+
+
+def _sigmoid_of(z: Enclosure) -> Enclosure:
+    """Certified enclosure of sigmoid over an enclosure of z (sigmoid is increasing)."""
+    return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 
 def _sigma_diff(a: Fraction, b: Fraction) -> Enclosure:
@@ -80,12 +96,23 @@ def _sigma_diff(a: Fraction, b: Fraction) -> Enclosure:
 
 
 def _query_meta(network, perturbation, prop, **extra) -> dict:
-    meta = {"network": network.name, "property": prop, "perturbation": perturbation.description}
+    meta = {"network": network.name, "property": prop, "perturbation": perturbation.description,
+            "decision": network.decision}
+    if network.binary:
+        meta["level"] = str(network.threshold)
+    if getattr(perturbation, "spec", None) is not None:
+        meta["perturbation_spec"] = perturbation.spec
     meta.update({k: v for k, v in extra.items() if v is not None})
     return meta
 
 
+def _scores(network: Network, logits: Sequence[Enclosure]) -> list[Enclosure]:
+    """The values the decision maximizes: the logits (argmax) or their negations (argmin)."""
+    return list(logits) if network.score_sign > 0 else [-z for z in logits]
+
+
 def _label(network: Network, logits: Sequence[Enclosure]) -> int:
+    """The certified class of these logits; ArithmeticError when the enclosures leave it undecided."""
     if network.binary:
         t = logit_bracket(network.threshold)
         if logits[0].lo >= t.hi:
@@ -93,7 +120,8 @@ def _label(network: Network, logits: Sequence[Enclosure]) -> int:
         if logits[0].hi < t.lo:
             return 0
         raise ArithmeticError("the input lies on the decision boundary within the certified precision")
-    # argmax, the lowest index on ties, decided on the enclosures (sigmoid/tanh units make them intervals)
+    # the first largest score, decided on the enclosures (sigmoid/tanh units make them intervals)
+    logits = _scores(network, logits)
     for c in range(len(logits)):
         if all(logits[c].lo > logits[j].hi for j in range(c)) and \
                 all(logits[c].lo >= logits[j].hi for j in range(c + 1, len(logits))):
@@ -109,11 +137,50 @@ def _coeffs(network: Network, plus: int, minus: int | None = None) -> list[int]:
     return c
 
 
+def _score_coeffs(network: Network, plus: int, minus: int) -> list[int]:
+    """Coefficients on the logits of s_plus - s_minus (the scores of the decision rule)."""
+    return [network.score_sign * v for v in _coeffs(network, plus, minus)]
+
+
+def _takes_over(network: Network, j: int, c: int, logits: Sequence[Enclosure]) -> bool:
+    """Certainly does class j beat class c (s_j >= s_c for j < c, s_j > s_c for j > c)?"""
+    gap = linear_value(_score_coeffs(network, j, c), logits)
+    return gap.lo >= 0 if j < c else gap.lo > 0
+
+
+def _flipped(network: Network, c: int, logits: Sequence[Enclosure]) -> bool:
+    """Certainly is the label of these logits other than c?  (False when undecided.)"""
+    if network.binary:
+        try:
+            return _label(network, logits) != c
+        except ArithmeticError:
+            return False
+    return any(_takes_over(network, j, c, logits) for j in range(network.n_outputs) if j != c)
+
+
+def _flip_meaning(network: Network) -> str:
+    return MEANING_FLIP_BINARY if network.binary else MEANING_FLIP_MULTI
+
+
+def _flip_value(network: Network, logits: Sequence[Enclosure]) -> Enclosure:
+    """A flip witness's value: the logit z (binary), else the margin of the class that won, s_w - max_{j≠w} s_j.
+
+    The margin is the gap between the largest and the second largest score (>= 0), enclosed
+    without deciding w (sigmoid/tanh units make the logits intervals).
+    """
+    if network.binary:
+        return logits[0]
+    s = _scores(network, logits)
+    lows, highs = sorted(v.lo for v in s), sorted(v.hi for v in s)
+    return Enclosure(max(lows[-1] - highs[-2], Q(0)), highs[-1] - lows[-2])
+
+
 # -- local properties: decided by exact parameter-space extremes --------------------------
-def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock, target=None):
+def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeout, clock, target=None, strict=False):
     """max c·z(x0, p): closed form when the perturbation decouples, else refined by solver bisection.
 
-    With a `target`, the search only decides whether the maximum reaches it (label queries).
+    With a `target`, the search only decides whether the maximum reaches it (exceeds it when
+    `strict`): label queries.
     """
     ext = extreme_at(network, perturbation, x, coeffs)
     fast_method = ""
@@ -121,8 +188,10 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
                                                      branch=target is None)
         timeout = timeout if timeout is None else clock.remaining()
-    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or (
-            target is not None and (ext.upper < target or ext.witness_value.lo > target)):
+    decided = target is not None and (
+        (ext.upper <= target if strict else ext.upper < target) or
+        (ext.witness_value.lo > target if strict else ext.witness_value.lo >= target))
+    if ext.exact or ext.upper - ext.witness_value.lo <= tol_z or decided:
         method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
                                  else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
@@ -145,7 +214,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         return linear_value(coeffs, replay_logits(network, x, params)).lo, tuple(params)
 
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
-                                            ext.witness, tol_z, timeout, target)
+                                            ext.witness, tol_z, timeout, target, strict)
     clock.calls += session.calls
     return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
 
@@ -173,12 +242,12 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
         methods.add(method)
         if reason:
             reasons.append(reason)
-        achieved = replay_logits(network, x, params)[0].lo
-        diff_w = _sigma_diff(achieved, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, achieved)
+        achieved = _sigmoid_of(replay_logits(network, x, params)[0])
+        diff_w = achieved - _sigmoid_of(z0[0]) if sign > 0 else _sigmoid_of(z0[0]) - achieved
         bound = sign * hi
-        diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].lo, bound)
+        diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].hi, bound)
         if best_lo is None or diff_w.lo > best_lo:
-            best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w)
+            best_lo, best_wit = diff_w.lo, _witness(network, perturbation, params, None, diff_w, MEANING_CHANGE)
         best_hi = diff_hi.hi if best_hi is None else max(best_hi, diff_hi.hi)
     best_lo = max(best_lo, Q(0))
     prov = clock.provenance(solver if clock.calls else "none", "exact" if clock.calls == 0 or get_backend(solver).exact else "δ",
@@ -219,7 +288,8 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
                 change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
                 if change > best_lo:
                     best_lo = change
-                    best_wit = _witness(network, perturbation, ext.witness, None, Enclosure(change, change))
+                    best_wit = _witness(network, perturbation, ext.witness, None,
+                                        Enclosure(change, max(pw.hi - p0[c].lo, p0[c].hi - pw.lo)), MEANING_CHANGE_MULTI)
         up = 1 / (1 + sum(iv.exp(-iv.mpf(m.numerator) / m.denominator) for m in rise_terms))
         down = 1 / (1 + sum(iv.exp(iv.mpf(m.numerator) / m.denominator) for m in fall_terms))
         best_hi = max(best_hi, Enclosure.of_mpi(up).hi - p0[c].lo, p0[c].hi - Enclosure.of_mpi(down).lo)
@@ -265,26 +335,22 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     except ArithmeticError as err:
         return VerificationResult(prop, Verdict.UNKNOWN, clock.provenance("none", "exact", "replay"), None, str(err), meta)
     t = logit_bracket(network.threshold)
+    # flip iff max c·z passes the target: binary class 1: max(-z) > -t; class 0: max z >= t;
+    # multi-class: max s_j - s_c >= 0 for j < c, > 0 for j > c (the lowest index wins a tie)
     if network.binary:
-        pairs = [([-1], t.lo, t.hi, "down")] if c == 1 else [([1], -t.hi, -t.lo, "up")]
+        pairs = [([-1], -t.hi, True)] if c == 1 else [([1], t.lo, False)]
     else:
-        pairs = [(_coeffs(network, j, c), Q(0), Q(0), j) for j in range(network.n_outputs) if j != c]
+        pairs = [(_score_coeffs(network, j, c), Q(0), j > c) for j in range(network.n_outputs) if j != c]
     methods, reasons = set(), []
-    for done, (coeffs, _, _, _) in enumerate(pairs):
-        # flip iff max c·z reaches the boundary: binary class 1: max(-z) > -t; class 0: max z >= t; multi: max z_j - z_c >= 0
-        target = (-t.hi if c == 1 else t.lo) if network.binary else Q(0)
+    for done, (coeffs, target, strict) in enumerate(pairs):
         lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver,
-                                                        clock.share(len(pairs) - done), clock, target)
+                                                        clock.share(len(pairs) - done), clock, target, strict)
         methods.add(method)
         zw = replay_logits(network, x, params)
-        try:
-            flipped = (not network.binary and linear_value(coeffs, zw).lo >= 0) or _label(network, zw) != c
-        except ArithmeticError:
-            flipped = False
-        if flipped:
+        if _flipped(network, c, zw):
             return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
-                                      _witness(network, perturbation, params, None, linear_value(coeffs, zw)), "", meta)
-        reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, coeffs)
+                                      _witness(network, perturbation, params, None, _flip_value(network, zw), _flip_meaning(network)), "", meta)
+        reach = False if reason == search.BELOW_TARGET else _reaches_boundary(network, c, hi, strict)
         if reach is not False:
             reasons.append(reason or "the perturbed logit reaches the decision boundary within the certified precision")
     verdict = Verdict.UNKNOWN if reasons else Verdict.HOLDS
@@ -292,10 +358,10 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
                               None, "; ".join(reasons), meta)
 
 
-def _reaches_boundary(network: Network, c: int, upper: Fraction, coeffs) -> bool | None:
+def _reaches_boundary(network: Network, c: int, upper: Fraction, strict: bool) -> bool | None:
     """Can max c·z (bounded by `upper`) reach the flip region?  None when undecided at this precision."""
     if not network.binary:
-        return None if upper >= 0 else False
+        return None if (upper > 0 if strict else upper >= 0) else False
     t = logit_bracket(network.threshold)
     if c == 1:   # flip iff min z < t, i.e. max(-z) > -t
         return None if upper > -t.hi else False
@@ -389,11 +455,17 @@ def _flip_formula(problem: _GlobalProblem, sigma_levels: tuple[Fraction, Fractio
                            net.threshold, sigma_levels, eta)
     k = net.n_outputs
     for c in range(k):
-        is_c = m.And([m.GT(problem.nominal(_coeffs(net, c, j)), enc.real(0)) if j < c else
-                      m.GE(problem.nominal(_coeffs(net, c, j)), enc.real(0)) for j in range(k) if j != c])
-        flips = m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c])
-        parts.append(m.And(is_c, flips))
+        is_c = m.And([m.GT(problem.nominal(_score_coeffs(net, c, j)), enc.real(0)) if j < c else
+                      m.GE(problem.nominal(_score_coeffs(net, c, j)), enc.real(0)) for j in range(k) if j != c])
+        parts.append(m.And(is_c, _takeover_formula(problem, c)))
     return m.Or(parts)
+
+
+def _takeover_formula(problem: "_GlobalProblem", c: int):
+    """Some p in the box lets another class take over from c: s_j >= s_c (j < c) or s_j > s_c (j > c)."""
+    m, enc, net = problem.encoder.mgr, problem.encoder, problem.network
+    return m.Or([(m.GE if j < c else m.GT)(problem.high(_score_coeffs(net, j, c)), enc.real(0))
+                 for j in range(net.n_outputs) if j != c])
 
 
 def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequence[Fraction] | None]:
@@ -412,22 +484,15 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
         if net.binary:
             candidates.append(extreme_at(net, pert, x, [-1] if c == 1 else [1]).witness)
         else:
-            candidates += [extreme_at(net, pert, x, _coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
+            candidates += [extreme_at(net, pert, x, _score_coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
     for p in candidates:
         zp = replay_logits(net, x, p)
-        if net.binary:
-            try:
-                flipped = _label(net, zp) != c
-            except ArithmeticError:
-                continue
-        else:   # some other logit reaches z_c (a tie flips), decided on the enclosures
-            flipped = any(zp[j].lo >= zp[c].hi for j in range(net.n_outputs) if j != c)
-        if flipped:
-            return _witness(net, pert, p, x, zp[0] if net.binary else zp[c]), z0
+        if _flipped(net, c, zp):
+            return _witness(net, pert, p, x, _flip_value(net, zp), _flip_meaning(net)), z0
     return None, z0
 
 
-def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None):
+def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, timeout, extra_check=None, extra_meta=None):
     clock = _Clock.begin(timeout)
     _check(network, perturbation, None, domain)
     backend = get_backend(solver)
@@ -438,7 +503,7 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     clock.calls += session.calls
     desc = backend.describe()
     prov = lambda: clock.provenance(desc["solver"], str(desc["precision"]), problem.method)
-    meta = _query_meta(network, perturbation, prop, domain=domain.as_json())
+    meta = _query_meta(network, perturbation, prop, domain=domain.as_json(), **(extra_meta or {}))
     if answer.status is Status.UNSAT:
         return VerificationResult(prop, Verdict.HOLDS, prov(), None, "", meta)
     if answer.status is Status.UNKNOWN:
@@ -493,12 +558,13 @@ def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Bo
     if not network.binary:
         raise InvalidInputError("Def. 5 is stated for a sigmoid output; for multi-class networks use estimate sigma (logit margin)")
     levels = sigma_levels(network.threshold, s)
+    prop_meta = {"sigma": str(s)}
 
     def far_enough(z0):
-        conf = sigmoid_enclosure(z0[0].lo)
+        conf = _sigmoid_of(z0[0])
         return conf.lo - network.threshold >= s or network.threshold - conf.hi >= s
 
-    return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough)
+    return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough, prop_meta)
 
 
 def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
@@ -548,21 +614,22 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
 
         def region(eta):
             return m.And(
-                m.And([m.LE(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
-                m.Or([m.Equals(margin, problem.nominal(_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.And([m.LE(margin, problem.nominal(_score_coeffs(net, c, j))) for j in range(k) if j != c]),
+                m.Or([m.Equals(margin, problem.nominal(_score_coeffs(net, c, j))) for j in range(k) if j != c]),
                 m.GE(margin, enc.real(eta)),
-                m.Or([m.GE(problem.high(_coeffs(net, j, c)), enc.real(0)) for j in range(k) if j != c]))
+                _takeover_formula(problem, c))
 
     def value_of(z0):
         if net.binary:
-            return sigmoid_enclosure(z0[0].lo) - Enclosure.point(net.threshold) if c == 1 else \
-                Enclosure.point(net.threshold) - sigmoid_enclosure(z0[0].lo)
-        return Enclosure.point(min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c))
+            return _sigmoid_of(z0[0]) - Enclosure.point(net.threshold) if c == 1 else \
+                Enclosure.point(net.threshold) - _sigmoid_of(z0[0])
+        gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
+        return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
 
     def objective_value(z0) -> Fraction:
         if net.binary:
             return z0[0].lo if c == 1 else -z0[0].lo
-        return min(z0[c].lo - z0[j].lo for j in range(net.n_outputs) if j != c)
+        return value_of(z0).lo
 
     def replay(model):
         witness, z0 = _replay_flip(problem, model)
@@ -582,7 +649,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
         upper = max(Q(0), _objective_to_value(net, c, hi_obj).hi)   # σ is 0 when nothing can flip
         return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
     flip, value = best
-    witness = Witness(flip.parameters, flip.input, value.lo, value.hi)
+    witness = Witness(flip.parameters, flip.input, value.lo, value.hi, MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
     upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
     return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
 
@@ -594,7 +661,8 @@ def _objective_bound(problem: _GlobalProblem, c: int) -> Fraction:
                   list(problem.perturbation.nominal), list(problem.perturbation.nominal))[-1]
     if net.binary:
         return z[0].hi if c == 1 else -z[0].lo
-    return min(z[c].hi - z[j].lo for j in range(net.n_outputs) if j != c)
+    s = _scores(net, z)
+    return min(s[c].hi - s[j].lo for j in range(net.n_outputs) if j != c)
 
 
 def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Enclosure:

@@ -78,9 +78,7 @@ def _core_text(result, kind: str) -> str:
     else:
         line = f"{result.property}: {result.verdict.value.upper()} {tail}"
     if result.witness is not None:
-        w = result.witness
-        where = f" at x = {[float(v) for v in w.input]}" if w.input is not None else ""
-        line += f"\n  witness{where}: value {float(w.value_lower):.9g}; parameters {', '.join(f'{k}={float(v):.9g}' for k, v in w.parameters.items())}"
+        line += "\n  " + result.witness.as_text()
     if result.reason:
         line += f"\n  note: {result.reason}"
     return line

@@ -16,20 +16,41 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class Witness:
-    """A concrete input and parameter vector, replayed exactly; `value` encloses the measured quantity."""
+    """A concrete input and parameter vector, replayed exactly; `value` encloses the measured quantity.
+
+    ``parameters`` holds only the parameters that differ from the network's own (exact rationals);
+    ``meaning`` says what ``value`` measures (a flip's logit or winning margin, a change of f, σ).
+    JSON gives every number both as a float (to read) and as an exact rational string "p/q" (to replay).
+    """
 
     parameters: dict[str, Fraction]
     input: tuple[Fraction, ...] | None
     value_lower: Fraction
     value_upper: Fraction
+    meaning: str = ""
 
     def as_json(self) -> dict:
         return {
             "input": None if self.input is None else [float(v) for v in self.input],
             "input_exact": None if self.input is None else [str(v) for v in self.input],
             "parameters": {k: float(v) for k, v in self.parameters.items()},
+            "parameters_exact": {k: str(v) for k, v in self.parameters.items()},
             "value": [float(self.value_lower), float(self.value_upper)],
+            "value_exact": [str(self.value_lower), str(self.value_upper)],
+            "value_meaning": self.meaning,
         }
+
+    def as_text(self, where: str = "") -> str:
+        """Lines that show the witness exactly enough to replay it (rationals beside the floats)."""
+        value = f"{float(self.value_lower):.9g}" + ("" if self.value_lower == self.value_upper else f"..{float(self.value_upper):.9g}")
+        lines = [f"witness{where}: value {value}" + (f" ({self.meaning})" if self.meaning else "")]
+        if self.input is not None:
+            lines.append("  input " + ", ".join(f"{float(v):.9g} (= {v})" for v in self.input))
+        if self.parameters:
+            lines.append("  parameters " + ", ".join(f"{k}={float(v):.9g} (= {v})" for k, v in self.parameters.items()))
+        else:
+            lines.append("  parameters: none changed")
+        return "\n  ".join(lines)
 
 
 @dataclass(frozen=True)
@@ -91,7 +112,8 @@ class Estimate:
 
     def as_json(self) -> dict:
         return {"kind": "estimate", "property": self.property,
-                "bounds": [float(self.lower), float(self.upper)], "gap": float(self.gap),
+                "bounds": [float(self.lower), float(self.upper)], "bounds_exact": [str(self.lower), str(self.upper)],
+                "gap": float(self.gap),
                 "converged": self.converged, "tolerance": float(self.tolerance), "reason": self.reason,
                 "witness": self.witness.as_json() if self.witness else None,
                 **self.provenance.as_json(), "query": self.query}

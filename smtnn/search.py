@@ -56,26 +56,27 @@ class Maximum(NamedTuple):
     reason: str
 
 
-def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None) -> Maximum:
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None, strict=False) -> Maximum:
     """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness).
 
-    With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it.
+    With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it
+    (with `strict`: known to be at most the target, or a witness exceeds it).
     """
     m = encoder.mgr
     reason = ""
     deadline = None if timeout is None else time.perf_counter() + timeout
-    while upper - lower > tol and (target is None or (lower < target <= upper)):
+    while upper - lower > tol and (target is None or ((lower <= target < upper) if strict else (lower < target <= upper))):
         if target is not None:
             mid = target
             session.push()
-            session.add(m.GE(objective, encoder.real(mid)))
+            session.add((m.GT if strict else m.GE)(objective, encoder.real(mid)))
             answer = session.check(None if deadline is None else max(deadline - time.perf_counter(), 0.001))
             session.pop()
             if answer.status is Status.UNSAT:
                 return Maximum(lower, mid, best, BELOW_TARGET)
             if answer.status is Status.SAT:
                 value, witness = replay(answer.model)
-                if value >= mid:
+                if value > mid if strict else value >= mid:
                     return Maximum(value, upper, witness, "")
             target = None  # undecided: fall back to bisection
             continue
@@ -280,18 +281,21 @@ class BranchAndBoundResult:
 def _certify(network, perturbation, domain, x_float):
     """Exact ε lower bound at an input: corner witnesses for both directions, replayed."""
     x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
-    z0 = replay_logits(network, x, perturbation.nominal)[0]
+    def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
+        return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+
+    s0 = sigmoid_of(replay_logits(network, x, perturbation.nominal)[0])
     best = None
     for sign in (1, -1):
         params = extreme_at(network, perturbation, x, [sign]).witness
-        zp = replay_logits(network, x, params)[0]
-        diff = sigmoid_enclosure(zp.lo) - sigmoid_enclosure(z0.lo) if sign > 0 else sigmoid_enclosure(z0.lo) - sigmoid_enclosure(zp.lo)
+        sp = sigmoid_of(replay_logits(network, x, params)[0])
+        diff = sp - s0 if sign > 0 else s0 - sp
         if best is None or diff.lo > best[0].lo:
             best = (diff, params)
     diff, params = best
     names = network.parameter_names()
     changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
-    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi)   # ε >= 0: no negative rounding tail
+    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, "|f_p(x) - f_p0(x)|, f the sigmoid confidence")   # ε >= 0: no negative rounding tail
 
 
 def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,

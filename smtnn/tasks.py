@@ -369,7 +369,8 @@ class Query:
             return VerificationResult(f"twins {self.property}", Verdict.UNKNOWN,
                                       Provenance(self.option("engine"), "-", "stopped", seconds), None, reason,
                                       {"first": model_name(self.models[0]), "second": model_name(self.models[1])})
-        meta = {"network": model_name(self.models[0]), "property": self.property}
+        meta = {"network": model_name(self.models[0]), "property": self.property,
+                "decision": self.options.get("decision") or "argmax"}
         return VerificationResult(self.property, Verdict.UNKNOWN, Provenance(self.option("solver"), "-", "stopped", seconds),
                                   None, reason, meta)
 

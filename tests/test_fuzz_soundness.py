@@ -1,7 +1,7 @@
 """Property-based soundness fuzzing: no answer smtnn gives may be contradicted by sampling.
 
 Random small networks (0-2 hidden layers of relu/linear/tanh/sigmoid units; one sigmoid output or
-three softmax/linear logits), weights mixing zeros, tiny (1e-6), ordinary and large (1e2) values,
+three softmax/linear logits read by argmax or argmin), weights mixing zeros, tiny (1e-6), ordinary and large (1e2) values,
 random perturbation models (uniform, relative, per layer, a subset of layers, fixed/float16/int
 quantization), random domains and inputs.  For every answer:
 
@@ -15,8 +15,8 @@ quantization), random domains and inputs.  For every answer:
 
 Only soundness is checked, not convergence: every solver call has a small timeout.
 
-The generators and checkers here are shared with the long campaign ``tests/fuzz_campaign.py``
-(``python tests/fuzz_campaign.py --minutes 30``), which runs them on random seeds and saves every
+The generators and checkers here are shared with the long campaign ``tests/campaign.py``
+(``python -m tests.campaign --minutes 30``), which runs them on random seeds and saves every
 failing case.  The pytest budget (derandomized, a fixed number of examples) stays well below 90 s.
 """
 from __future__ import annotations
@@ -126,7 +126,8 @@ def draw_network(d, output: str) -> Network:
         biases.append([draw_weight(d) for _ in range(size)])
         prev = size
     threshold = d.choice(("1/2", "1/2", "1/2", "3/10", "7/10")) if output == "binary" else "1/2"
-    return Network.from_arrays(weights, biases, acts + [out_act], threshold=threshold, name="fuzz")
+    decision = "argmax" if output == "binary" else d.choice(("argmax", "argmax", "argmin"))
+    return Network.from_arrays(weights, biases, acts + [out_act], threshold=threshold, name="fuzz", decision=decision)
 
 
 def draw_perturbation(d, network: Network) -> dict:
@@ -186,15 +187,16 @@ def with_tie_at(network: Network, x: list[Q], pick: int) -> Network:
     if network.binary:
         bias[0] -= z[0].lo
     else:
-        values = [v.lo for v in z]
+        values = [network.score_sign * v.lo for v in z]
         c = values.index(max(values))
         j = [k for k in range(len(values)) if k != c][pick % (len(values) - 1)]
-        bias[j] += values[c] - values[j]
+        bias[j] += network.score_sign * (values[c] - values[j])
     if any(Q(float(b)) != b for b in bias):
         return network
     biases = [layer.bias for layer in network.layers[:-1]] + [[float(b) for b in bias]]
     return Network.from_arrays([layer.weights for layer in network.layers], biases,
-                               [layer.activation for layer in network.layers], threshold=network.threshold, name=network.name)
+                               [layer.activation for layer in network.layers], threshold=network.threshold, name=network.name,
+                               decision=network.decision)
 
 
 def draw_case(d, prop: str, *, timeout: float = 2.0, max_boxes: int = 20_000, solver: str = "z3") -> Case:
@@ -254,13 +256,19 @@ def sigmoid_of(z: Enclosure) -> Enclosure:
     return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 
+def scores_of(net: Network, z: Sequence[Enclosure]) -> list[Enclosure]:
+    """The values the decision maximizes: the logits (argmax) or their negations (argmin)."""
+    return list(z) if net.decision == "argmax" else [-v for v in z]
+
+
 def label_of(net: Network, z: Sequence[Enclosure]) -> int | None:
-    """Class 1 iff sigmoid(z) >= l (binary), else argmax with the lowest index on ties; None if undecided."""
+    """Class 1 iff sigmoid(z) >= l (binary), else the first largest score (lowest index on ties); None if undecided."""
     if net.binary:
         if net.threshold == Q(1, 2):
             return 1 if z[0].lo >= 0 else 0 if z[0].hi < 0 else None
         s = sigmoid_of(z[0])
         return 1 if s.lo >= net.threshold else 0 if s.hi < net.threshold else None
+    z = scores_of(net, z)
     for c in range(len(z)):   # c beats every earlier logit strictly and every later one or ties (decided on enclosures)
         if all(z[c].lo > z[j].hi for j in range(c)) and all(z[c].lo >= z[j].hi for j in range(c + 1, len(z))):
             return c
@@ -268,14 +276,15 @@ def label_of(net: Network, z: Sequence[Enclosure]) -> int | None:
 
 
 def flips(net: Network, c: int, z: Sequence[Enclosure]) -> bool | None:
-    """Does a network with logits z flip the label c?  Multi-class: some other logit reaches z_c (ties flip)."""
+    """Does a network with logits z flip the label c?  Multi-class: another class takes over (lowest index on ties)."""
     if net.binary:
         got = label_of(net, z)
         return None if got is None else got != c
+    z = scores_of(net, z)
     others = [j for j in range(len(z)) if j != c]
-    if any(z[j].lo >= z[c].hi for j in others):
+    if any(z[j].lo >= z[c].hi if j < c else z[j].lo > z[c].hi for j in others):
         return True
-    if all(z[j].hi < z[c].lo for j in others):
+    if all(z[j].hi < z[c].lo if j < c else z[j].hi <= z[c].lo for j in others):
         return False
     return None
 
@@ -313,6 +322,7 @@ def sigma_value(net: Network, c: int, z0: Sequence[Enclosure]) -> Enclosure:
         s = sigmoid_of(z0[0])
         l = Enclosure.point(net.threshold)
         return s - l if c == 1 else l - s
+    z0 = scores_of(net, z0)
     others = [j for j in range(len(z0)) if j != c]
     return Enclosure(min(z0[c].lo - z0[j].hi for j in others), min(z0[c].hi - z0[j].lo for j in others))
 
@@ -385,7 +395,7 @@ def float_logits(net: Network, samples: Samples) -> tuple[np.ndarray, np.ndarray
 def _float_labels(net: Network, z: np.ndarray) -> np.ndarray:
     if net.binary:
         return (z[..., 0] >= float(logit_bracket(net.threshold).lo)).astype(int)
-    return z.argmax(axis=-1)
+    return (net.score_sign * z).argmax(axis=-1)
 
 
 def _flip_score(net: Network, c: np.ndarray, zp: np.ndarray) -> np.ndarray:
@@ -393,6 +403,7 @@ def _flip_score(net: Network, c: np.ndarray, zp: np.ndarray) -> np.ndarray:
     if net.binary:
         t = float(logit_bracket(net.threshold).lo)
         return np.where(c == 1, t - zp[..., 0], zp[..., 0] - t)
+    zp = net.score_sign * zp
     zc = np.take_along_axis(zp, c[..., None], axis=-1)[..., 0]
     others = np.where(np.arange(zp.shape[-1]) == c[..., None], -np.inf, zp)
     return others.max(axis=-1) - zc
@@ -646,7 +657,7 @@ def check_sigma_estimates(case: Case, pert, estimates: dict, samples: Samples, r
         s0 = 1 / (1 + np.exp(-z0f[:, 0]))
         measure = np.abs(s0 - float(net.threshold))
     else:
-        srt = np.sort(z0f, axis=1)
+        srt = np.sort(net.score_sign * z0f, axis=1)
         measure = srt[:, -1] - srt[:, -2]
     xs = [int(i) for i in np.flatnonzero(near)]
     for x_i in _top([(i,) for i in xs], [measure[i] for i in xs], 12):
@@ -801,4 +812,5 @@ def test_label_of_decides_point_ties_next_to_enclosures():
     z = [Enclosure.point(Q(0)), Enclosure(Q(-13), Q(-12)), Enclosure.point(Q(0))]
     assert label_of(net, z) == 0
     assert label_of(net, [z[0], Enclosure(Q(-1, 10), Q(1, 10)), z[2]]) is None
-    assert flips(net, 0, z) is True                      # class 2 reaches z_0: a tie counts as a flip
+    assert flips(net, 0, z) is False                     # class 2 ties z_0: the lowest index keeps label 0
+    assert flips(net, 2, z) is True                      # class 0 ties z_2: the lowest index takes label 0

@@ -224,14 +224,14 @@ def exact_label(network, z):
 
 
 def exact_flip(network, x, params, nominal):
-    """Does the label of x change (multi-class: some other logit reaches z_c, a tie counts)?"""
+    """Does the label of x change (multi-class: another logit takes over, the lowest index winning a tie)?"""
     x = [v if isinstance(v, Q) else Q(float(v)) for v in x]
     z0 = replay_logits(network, x, nominal)
     zp = replay_logits(network, x, params)
     c = exact_label(network, z0)
     if network.binary:
         return exact_label(network, zp) != c
-    return any(zp[j].lo >= zp[c].hi for j in range(len(zp)) if j != c)
+    return any(zp[j].lo >= zp[c].hi if j < c else zp[j].lo > zp[c].hi for j in range(len(zp)) if j != c)
 
 
 def near_boundary_points(network, k, rng):
@@ -879,10 +879,25 @@ def test_hand_global_epsilon(delta):
     assert est.converged
 
 
-@pytest.mark.parametrize("delta,verdict", [(Q(1, 4), Verdict.VIOLATED), (Q(1, 4) - Q(1, 10 ** 9), Verdict.HOLDS)])
-def test_hand_multiclass_local_label_tie_is_a_flip(delta, verdict):
-    """z = (x, 0, -x) at x = 1: max over the box of z_1 - z_0 = (δ - (1 - δ))·1 + 2δ = 4δ - 1."""
+@pytest.mark.parametrize("delta,verdict", [(Q(1, 4) + Q(1, 10 ** 9), Verdict.VIOLATED), (Q(1, 4), Verdict.HOLDS),
+                                           (Q(1, 4) - Q(1, 10 ** 9), Verdict.HOLDS)])
+def test_hand_multiclass_local_label_tie_with_a_later_class_keeps_the_label(delta, verdict):
+    """z = (x, 0, -x) at x = 1: max over the box of z_1 - z_0 = (δ - (1 - δ))·1 + 2δ = 4δ - 1.
+
+    At δ = 1/4 class 1 at best ties class 0, and the lowest index keeps label 0.
+    """
     n = Network.from_arrays([[[1.0], [0.0], [-1.0]]], [[0.0, 0.0, 0.0]], ["softmax"], name="3-class")
+    pert = P.uniform(n, delta)
+    res = pr.verify_local_label(n, pert, [1])
+    assert res.verdict is verdict, res.reason
+    if verdict is Verdict.VIOLATED:
+        assert exact_flip(n, [Q(1)], witness_params(n, pert, res.witness), pert.nominal)
+
+
+@pytest.mark.parametrize("delta,verdict", [(Q(1, 4), Verdict.VIOLATED), (Q(1, 4) - Q(1, 10 ** 9), Verdict.HOLDS)])
+def test_hand_multiclass_local_label_tie_with_an_earlier_class_is_a_flip(delta, verdict):
+    """z = (0, x, -x) at x = 1 (label 1): max over the box of z_0 - z_1 = 4δ - 1; at δ = 1/4 class 0 ties and wins."""
+    n = Network.from_arrays([[[0.0], [1.0], [-1.0]]], [[0.0, 0.0, 0.0]], ["softmax"], name="3-class")
     pert = P.uniform(n, delta)
     res = pr.verify_local_label(n, pert, [1])
     assert res.verdict is verdict, res.reason

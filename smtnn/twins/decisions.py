@@ -1,7 +1,7 @@
 """Decision preservation: does N2 pick N1's class at every input of a box?
 
-A network picks a at x' when z_a is the first largest logit: z_a - z_m > 0 for m < a and
->= 0 for m > a (a sigmoid output picks 1 when z >= 0, else 0).  N2 fails to pick a because of
+A network picks a at x' when s_a is the first largest score (the logit; its negation for argmin):
+s_a - s_m > 0 for m < a and >= 0 for m > a (a sigmoid output picks 1 when z >= 0, else 0).  N2 fails to pick a because of
 k when z2_k - z2_a > 0 (k > a) or >= 0 (k < a).  So a disagreement is a point where a set S of
 forms is > 0 and a set W is >= 0.  Per (a, k), after screening by certified LP bounds, the
 branch and bound decides the sign of max min(S ∪ W): > 0 is a disagreement, < 0 excludes it,
@@ -11,6 +11,7 @@ classes at x' are recomputed exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from fractions import Fraction
 
@@ -23,12 +24,16 @@ from .result import DecisionReport
 
 
 def _diff(twins: Twins, which: int, plus: int, minus: int) -> tuple:
-    """z_plus - z_minus of one network, as coefficients on both (a sigmoid output z is the pair (0, z))."""
+    """s_plus - s_minus of one network's scores (its logits, negated for argmin), as coefficients on both.
+
+    A sigmoid output z is the pair (0, z).
+    """
     nets = twins.networks
     if nets[which].binary:
         own = ((plus - minus),)
     else:
-        own = tuple(int(i == plus) - int(i == minus) for i in range(nets[which].n_outputs))
+        sign = nets[which].score_sign
+        own = tuple(sign * (int(i == plus) - int(i == minus)) for i in range(nets[which].n_outputs))
     zero = (0,) * nets[1 - which].n_outputs
     return (own, zero) if which == 0 else (zero, own)
 
@@ -53,6 +58,11 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
 def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engine: str = "exact",
               timeout: float | None = None, analysis: Analysis | None = None) -> DecisionReport:
     """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``)."""
+    report = _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis)
+    return dataclasses.replace(report, decision=first.decision)
+
+
+def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) -> DecisionReport:
     start = time.perf_counter()
     twins = Twins(first, second)
     check_engine(engine)
@@ -154,10 +164,12 @@ def _z3(twins: Twins, analysis: Analysis, timeout, start) -> DecisionReport:
 
 
 def _picks(m, enc, net, zs) -> list:
-    """Per class, the formula 'the network picks it' (first largest logit; z >= 0 for a sigmoid output)."""
+    """Per class, the formula 'the network picks it' (first largest score; z >= 0 for a sigmoid output)."""
     zero = enc.encoders[0].real(0)
     if net.binary:
         return [m.LT(zs[0], zero), m.GE(zs[0], zero)]
+    if net.decision == "argmin":
+        zs = [m.Minus(zero, z) for z in zs]
     out = []
     for a in range(len(zs)):
         conds = [m.GT(zs[a], zs[k]) if k < a else m.GE(zs[a], zs[k]) for k in range(len(zs)) if k != a]

@@ -32,6 +32,8 @@ class Twins:
         for n in (a, b):
             if not n.piecewise_linear:
                 raise UnsupportedModelError(f"'{n.name}' has sigmoid/tanh hidden units; twin analysis needs relu/linear hidden layers")
+            if a.decision != b.decision:
+                raise InvalidInputError(f"N1 '{a.name}' decides by {a.decision} but N2 '{b.name}' by {b.decision}; twins need one decision rule")
             if n.binary and n.threshold != Fraction(1, 2):
                 raise UnsupportedModelError(f"'{n.name}' decides at level {float(n.threshold)}; twin analysis needs the level 0.5 (z >= 0)")
 
@@ -98,9 +100,10 @@ def exact_logits(network: Network, x: Sequence[Fraction]) -> list[Fraction]:
 
 
 def decide(network: Network, logits: Sequence[Fraction]) -> int:
-    """The class of exact logits: z >= 0 for a sigmoid output, else the first index of the largest logit."""
+    """The class of exact logits: z >= 0 for a sigmoid output, else the first index of the largest (argmax) or smallest (argmin) logit."""
     if network.binary:
         return int(logits[0] >= 0)
+    logits = [network.score_sign * z for z in logits]
     best = max(logits)
     return next(i for i, z in enumerate(logits) if z == best)
 

@@ -122,9 +122,10 @@ class DecisionReport:
     classes: tuple[int, int] | None = None
     reason: str = ""
     stats: dict = field(default_factory=dict)
+    decision: str = "argmax"   # the networks' rule (lowest index on ties)
 
     def as_json(self) -> dict:
-        return {"kind": "decisions", "verdict": self.verdict.value, "engine": self.engine,
+        return {"kind": "decisions", "verdict": self.verdict.value, "engine": self.engine, "decision": self.decision,
                 "witness": _floats(self.witness), "witness_exact": None if self.witness is None else [str(v) for v in self.witness],
                 "classes": None if self.classes is None else {"N1": self.classes[0], "N2": self.classes[1]},
                 "reason": self.reason, "seconds": round(self.seconds, 6), "stats": self.stats}

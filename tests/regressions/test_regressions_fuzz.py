@@ -1,4 +1,4 @@
-"""Regressions for bugs found by the soundness fuzzer (tests/test_fuzz_soundness.py, tests/fuzz_campaign.py).
+"""Regressions for bugs found by the soundness fuzzer (tests/test_fuzz_soundness.py, tests/campaign.py).
 
 The CLI bad-input regressions (--domain '1:', --layers 1.5, --timeout nan/inf, --delta a,b, export -o into a
 missing directory or onto a directory) live in tests/test_bad_input.py.
