@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Sequence
 
 from . import float_first, search
 from .backends import Backend, Status, get_backend
@@ -326,7 +326,9 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     meta = _query_meta(network, perturbation, prop, x0=[str(v) for v in x])
     fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z), clock.remaining())
     if fast.verdict is not None:
-        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, None, fast.value)
+        witness = None if fast.parameters is None else _witness(
+            network, perturbation, fast.parameters, None, _flip_value(network, replay_logits(network, x, fast.parameters)),
+            _flip_meaning(network))
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
     z0 = replay_logits(network, x, perturbation.nominal)
@@ -391,7 +393,7 @@ class _GlobalProblem:
         self.base = enc.mgr.And(base)
         self.method = "parameter-eliminated encoding (exact, linear arithmetic)" if self.eliminated else "parametric encoding (bilinear terms)"
 
-    def high(self, coeffs) -> "FNode":
+    def high(self, coeffs):
         """A term that can reach max_p c·z(x, p): the eliminated extreme, or c·z(x, p) with p free."""
         m = self.encoder.mgr
         if self.eliminated:
@@ -531,7 +533,9 @@ def verify_global_label(network: Network, perturbation: Perturbation, domain: Bo
     get_backend(solver)   # an unavailable solver is reported whatever decides
     fast = float_first.global_label(network, perturbation, domain, lambda z: _label(network, z))
     if fast.verdict is not None:
-        witness = None if fast.parameters is None else _witness(network, perturbation, fast.parameters, fast.input, fast.value)
+        witness = None if fast.parameters is None else _witness(
+            network, perturbation, fast.parameters, fast.input,
+            _flip_value(network, replay_logits(network, fast.input, fast.parameters)), _flip_meaning(network))
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "",
                                   _query_meta(network, perturbation, prop, domain=domain.as_json()))

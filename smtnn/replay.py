@@ -33,7 +33,7 @@ from typing import Sequence
 import mpmath
 
 from . import perturbation as perturbations
-from .bounds import linear_value, replay_logits
+from .bounds import replay_logits
 from .domain import Box
 from .errors import InvalidInputError, SmtnnError
 from .exact import Enclosure, logit_bracket, sigmoid_enclosure, to_fraction

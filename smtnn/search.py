@@ -20,7 +20,7 @@ import numpy as np
 from .backends.base import Status
 from .bounds import extreme_at, replay_logits
 from .domain import Box
-from .exact import sigmoid_enclosure
+from .exact import Enclosure, sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness

@@ -95,10 +95,10 @@ def load_model(path: str, activations: str | None = None, *, quantized: bool = F
 
     With ``quantized``, an onnxruntime-quantized ONNX file gives its exact integer network (twins only).
     """
-    from .loaders import load_network
-
     if quantized:
         from .twins.pair import load_twin as load_network
+    else:
+        from .loaders import load_network
 
     check_model_file(path)
     kwargs = {"activations": activations.split(",")} if activations else {}
@@ -118,13 +118,7 @@ def load_model(path: str, activations: str | None = None, *, quantized: bool = F
 
 def with_decision(network, decision: str | None):
     """The network with its output decision rule (argmax, argmin) as chosen."""
-    if decision is None:
-        return network
-    if "decision" in getattr(network, "__dataclass_fields__", {}):
-        return replace(network, decision=decision)
-    if decision != "argmax":
-        raise InvalidInputError(f"--decision {decision}: this version of smtnn decides by argmax only")
-    return network
+    return network if decision is None else replace(network, decision=decision)
 
 
 def perturbation_of(options: dict, network):

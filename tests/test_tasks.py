@@ -280,16 +280,17 @@ def test_negative_values_need_no_equals_sign(capsys):
     assert "class 1" in out and err == ""
 
 
-def test_decision_option(capsys):
-    """--decision argmax is the rule smtnn applies; argmin needs the network's decision field."""
-    assert main(["verify", "local-label", CATS, "--delta", "0.01", "--x0", "10,2.5", "--decision", "argmax"]) == 0
-    capsys.readouterr()
-    net = tasks.with_decision(tasks.load_model(CATS), "argmin") if "decision" in Network.__dataclass_fields__ else None
-    if net is None:
-        one_error_line(capsys, ["verify", "local-label", CATS, "--delta", "0.01", "--x0", "10,2.5", "--decision", "argmin"],
-                       "argmin")
-    else:
-        assert net.decision == "argmin"
+def test_decision_option(capsys, tmp_path):
+    """--decision picks the rule: logits (1, 0.999, 0.5) flip under argmax (margin 0.001) but not under argmin."""
+    model = tmp_path / "three.npz"
+    np.savez(model, W0=np.eye(3), b0=np.zeros(3), activations=np.array(["linear"]))
+    query = ["verify", "local-label", str(model), "--delta", "0.01", "--x0", "1,0.999,0.5", "--json"]
+    assert main(query + ["--decision", "argmax"]) == 1
+    assert json.loads(capsys.readouterr().out)["query"]["decision"] == "argmax"
+    assert main(query + ["--decision", "argmin"]) == 0
+    assert json.loads(capsys.readouterr().out)["query"]["decision"] == "argmin"
+    one_error_line(capsys, ["verify", "local-label", CATS, "--delta", "0.01", "--x0", "10,2.5", "--decision", "argmin"],
+                   "argmin")   # one sigmoid unit has no smallest logit
 
 
 def test_corner_analysis_is_named_only_where_it_ran(monkeypatch):
