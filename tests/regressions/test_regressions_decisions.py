@@ -135,3 +135,26 @@ def test_replay_decides_a_binary_label_on_the_logit_not_on_the_sigmoid():
     assert result.verdict is Verdict.VIOLATED
     report = replay(json.loads(to_json(result)), net)
     assert report.ok, report.failures
+
+
+def test_violation_below_the_oracles_floor_is_not_a_checker_failure():
+    """Campaign finding (seed 424200775): local ε = 0 on a net whose confidence is about e^-1698.
+
+    Any parameter change moves f (the relu is active and sigmoid strictly increasing), so VIOLATED is right and
+    its witness's exact change is positive; the oracle's enclosures stop at 2^-2000 and straddle 0, which
+    used to be reported as an engine failure.  Now the oracle fails only on a contradiction it can see.
+    """
+    from tests import campaign, test_fuzz_soundness as fz
+
+    net = Network.from_arrays([[[-50.0, 0.375]], [[10.0]], [[-6.666666666666667]]], [[1.8125], [-1.875], [1.3125]],
+                              ["linear", "relu", "sigmoid"])
+    result = properties.verify_local_epsilon(net, perturbation.uniform(net, "1/1000000"), ["-1/2", "-3"], "0")
+    assert result.verdict is Verdict.VIOLATED
+    value = json.loads(to_json(result))["witness"]["value_exact"]
+    assert Fraction(value[0]) > 0
+    case = fz.Case(net, {"property": "verify_local_epsilon", "perturbation": {"model": "uniform", "delta": "1/1000000"},
+                         "domain": {"lower": ["-1/2", "-3"], "upper": ["-1/2", "-3"]}, "x0": ["-1/2", "-3"],
+                         "timeout": 5.0, "tolerance": "1/20", "solver": "z3", "epsilon": "0"})
+    record = campaign.evaluate(case, 424200775)
+    assert record["kind"] == "ok", record["failures"]
+    assert record["marginal"], "the oracle cannot decide this change and must say so"
