@@ -34,12 +34,8 @@ def strings(node: h5py.HLObject, key: str) -> list[str] | None:
     return [text(item) for chunk in chunks for item in np.atleast_1d(chunk).tolist()]
 
 
-def checked_dataset(group: h5py.Group, name: str, path: Path) -> h5py.Dataset | None:
-    """The dataset ``name`` under ``group``, refusing links to other files, external raw storage and virtual datasets.
-
-    Each of these makes HDF5 read bytes from another file, so a model file could pull any local file into
-    its weights (and from there into exported queries and results).
-    """
+def _follow(group: h5py.Group, name: str, path: Path) -> h5py.HLObject | None:
+    """The object at ``name`` under ``group`` (None when absent), refusing HDF5 external links on the way."""
     node: h5py.HLObject = group
     for part in [p for p in name.split("/") if p]:
         if not isinstance(node, h5py.Group):
@@ -53,6 +49,16 @@ def checked_dataset(group: h5py.Group, name: str, path: Path) -> h5py.Dataset | 
                 "in the model file only: save the model again"
             )
         node = node.get(part)
+    return node
+
+
+def checked_dataset(group: h5py.Group, name: str, path: Path) -> h5py.Dataset | None:
+    """The dataset ``name`` under ``group``, refusing links to other files, external raw storage and virtual datasets.
+
+    Each of these makes HDF5 read bytes from another file, so a model file could pull any local file into
+    its weights (and from there into exported queries and results).
+    """
+    node = _follow(group, name, path)
     if not isinstance(node, h5py.Dataset):
         return None
     if node.is_virtual:
@@ -70,19 +76,7 @@ def checked_dataset(group: h5py.Group, name: str, path: Path) -> h5py.Dataset | 
 
 def checked_group(group: h5py.Group, name: str, path: Path) -> h5py.Group | None:
     """The group ``name`` under ``group`` (None when absent), refusing external links on the way."""
-    node: h5py.HLObject = group
-    for part in [p for p in name.split("/") if p]:
-        if not isinstance(node, h5py.Group):
-            return None
-        link = node.get(part, getlink=True)
-        if link is None:
-            return None
-        if isinstance(link, h5py.ExternalLink):
-            raise ModelFileError(
-                f"{path} links '{name}' to the file '{link.filename}' (an HDF5 external link); smtnn reads weights stored "
-                "in the model file only: save the model again"
-            )
-        node = node.get(part)
+    node = _follow(group, name, path)
     return node if isinstance(node, h5py.Group) else None
 
 
