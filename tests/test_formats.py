@@ -138,7 +138,9 @@ def _reference_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
     from tests.model_zoo import onnxruntime_outputs
 
     model = onnx.load(str(path))
-    dims = [d.dim_value or 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
+    initializers = {t.name for t in model.graph.initializer}
+    data_input = next(i for i in model.graph.input if i.name not in initializers)   # old graphs list weights as inputs
+    dims = [d.dim_value or 1 for d in data_input.type.tensor_type.shape.dim]
     if _has("onnxruntime"):
         return onnxruntime_outputs(model, inputs, tuple(dims))
     from onnx.reference import ReferenceEvaluator
@@ -146,8 +148,7 @@ def _reference_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
     from tests.model_zoo import to_double
 
     evaluator = ReferenceEvaluator(to_double(model))
-    name = model.graph.input[0].name
-    return np.array([np.asarray(evaluator.run(None, {name: x.reshape(dims)})[0]).reshape(-1) for x in inputs])
+    return np.array([np.asarray(evaluator.run(None, {data_input.name: x.reshape(dims)})[0]).reshape(-1) for x in inputs])
 
 
 @pytest.mark.parametrize("path", VNNCOMP, ids=lambda p: p.stem)
