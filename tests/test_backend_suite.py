@@ -271,7 +271,7 @@ class TestDRealProgram(BackendSuite):
     def _installed(self, monkeypatch):
         program = shutil.which("dreal")
         if program is None:
-            pytest.skip("no 'dreal' program on PATH (dReal's release .deb or the dreal/dreal4 image have one)")
+            pytest.skip("no 'dreal' program on PATH: install dReal's release .deb (dreal_4.21.06.2_amd64.deb), or use the dreal/dreal4 image (docker/README.md)")
         monkeypatch.setenv(DREAL_ENV, program)
         self.backend = get_backend(self.solver)
 

@@ -123,7 +123,7 @@ def test_case_studies_refuses_an_unwritable_directory(tmp_path):
     target.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
         if os.access(target, os.W_OK):
-            pytest.skip("running as root: every directory is writable")
+            pytest.skip("running as root: every directory is writable; run the tests as a non-root user to exercise this")
         one_line(run("case-studies", str(target)), 1, "not writable")
     finally:
         target.chmod(stat.S_IRWXU)
@@ -136,7 +136,7 @@ def test_smtnn_command_passes_through():
 
 def test_smoke_fails_in_one_line_without_the_dreal_module():
     if dreal_importable():
-        pytest.skip("dReal's Python module is installed here")
+        pytest.skip("dReal's Python module is installed here; this checks the message where it is absent (run it in an environment without the dreal wheel)")
     one_line(run("smoke"), 1, "'import dreal' fails", "ppa:dreal/dreal")
 
 

@@ -160,7 +160,7 @@ def test_missing_or_wrong_program_is_one_line(monkeypatch, tmp_path):
     assert dreal_program() is None
     with pytest.raises(SolverUnavailableError, match="no 'dreal' program on PATH") as err:
         if "dreal" in sys.modules and sys.modules["dreal"] is not None:
-            pytest.skip("dReal's Python module is installed: get_backend('dreal') uses it")
+            pytest.skip("dReal's Python module is installed: get_backend('dreal') uses it; this checks the message where it is absent (run it without the dreal wheel)")
         get_backend("dreal")
     assert "\n" not in str(err.value)
 

@@ -67,7 +67,7 @@ def zoo(tmp_path_factory):
 
 
 @pytest.mark.skipif(not _has("keras", "torch", "onnxruntime", "skl2onnx"),
-                    reason="needs keras, torch, onnxruntime and skl2onnx (pip install smtnn[test])")
+                    reason="needs keras, torch, onnxruntime and skl2onnx: pip install -e '.[test]' on Python 3.11 installs them")
 def test_library_written_files_match_their_library(zoo):
     made, missing = zoo
     assert not missing, missing
@@ -83,7 +83,7 @@ def test_library_written_files_match_their_library(zoo):
     assert len(made) >= 20
 
 
-@pytest.mark.skipif(not _has("torch", "onnxruntime", "sklearn"), reason="needs torch, onnxruntime and scikit-learn")
+@pytest.mark.skipif(not _has("torch", "onnxruntime", "sklearn"), reason="needs torch, onnxruntime and scikit-learn: pip install -e '.[test]' on Python 3.11 installs them")
 def test_quantized_labels_equal_onnxruntime_on_thousands_of_inputs(zoo):
     """Every quantized form on 2000 inputs (1000 for dynamic quantization), digits-like and uniform noise:
     labels agree exactly."""
@@ -103,7 +103,7 @@ def test_quantized_labels_equal_onnxruntime_on_thousands_of_inputs(zoo):
         assert np.array_equal(got, want), f"{item.kind}: {int((got != want).sum())} labels differ"
 
 
-@pytest.mark.skipif(not _has("torch", "onnxruntime", "sklearn"), reason="needs torch, onnxruntime and scikit-learn")
+@pytest.mark.skipif(not _has("torch", "onnxruntime", "sklearn"), reason="needs torch, onnxruntime and scikit-learn: pip install -e '.[test]' on Python 3.11 installs them")
 def test_quantized_relus_live_in_the_activation_quantization(zoo):
     """In QDQ files the Relu nodes are gone; dropping the quantization (naive weight extraction) changes labels."""
     made, _ = zoo

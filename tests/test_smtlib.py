@@ -57,7 +57,7 @@ def test_z3_refuses_exp_under_qf_nra():
         z3.Solver().from_string(old)
 
 
-@pytest.mark.skipif(shutil.which("z3") is None, reason="no z3 program on PATH (the z3-solver wheel usually ships one)")
+@pytest.mark.skipif(shutil.which("z3") is None, reason="no z3 program on PATH: the z3-solver wheel (a dependency) usually installs one; else apt-get install z3")
 def test_z3_program_reads_every_file_without_error(tmp_path):
     """The z3 program, given each file without its (check-sat), prints nothing: every command is accepted."""
     for path in FILES:
