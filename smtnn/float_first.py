@@ -50,12 +50,12 @@ def _quiet(function):
 
 @dataclass(frozen=True)
 class Decision:
-    """What the float pass settled: a verdict (None: nothing), the method, and a replayed witness."""
+    """What the float pass settled: a verdict (None: nothing), the method, and a replayed witness (parameters, and
+    the input for global properties); the caller measures the witness's value by its own replay."""
 
     verdict: Verdict | None
     method: str = ""
     parameters: tuple[Fraction, ...] | None = None
-    value: Enclosure | None = None
     input: tuple[Fraction, ...] | None = None
 
     @classmethod
@@ -87,6 +87,15 @@ def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: n
     for i in np.flatnonzero(~(at_hi | at_lo) & (candidate != nominal_f)):
         out[i] = min(max(Fraction(float(candidate[i])), perturbation.lower[i]), perturbation.upper[i])
     return tuple(out)
+
+
+def _replayed_flip(network, perturbation, x, candidate, lo_f, hi_f, label_of, c) -> tuple[Fraction, ...] | None:
+    """The attack's candidate as exact parameters in the box, if at x they certainly give a label other than c."""
+    params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+    try:
+        return params if label_of(exact_logits(network, x, params)) != c else None
+    except ArithmeticError:   # the label of the enclosure is undecided: not a witness
+        return None
 
 
 def _flip_rows(network: Network, c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,15 +163,9 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
         candidate, value = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
         if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
             continue
-        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
-        zw = exact_logits(network, x, params)
-        try:
-            flipped = label_of(zw) != c
-        except ArithmeticError:
-            flipped = False
-        if flipped:
-            coeffs = [int(v) for v in rows[r]]
-            return Decision(Verdict.VIOLATED, ATTACK_METHOD, params, linear_value(coeffs, zw))
+        params = _replayed_flip(network, perturbation, x, candidate, lo_f, hi_f, label_of, c)
+        if params is not None:
+            return Decision(Verdict.VIOLATED, ATTACK_METHOD, params)
     if _exact_is_cheap(network):
         return Decision.nothing()
     budget = _branch_seconds(timeout)
@@ -345,15 +348,9 @@ def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> De
             c_exact = label_of(exact_logits(network, x, perturbation.nominal))
         except ArithmeticError:
             return None
-        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
-        zw = exact_logits(network, x, params)
-        try:
-            flipped = label_of(zw) != c_exact
-        except ArithmeticError:
-            flipped = False
-        if flipped:
-            value = zw[0] if network.binary else zw[c_exact]
-            return Decision(Verdict.VIOLATED, GLOBAL_ATTACK_METHOD, params, value, x)
+        params = _replayed_flip(network, perturbation, x, candidate, lo_f, hi_f, label_of, c_exact)
+        if params is not None:
+            return Decision(Verdict.VIOLATED, GLOBAL_ATTACK_METHOD, params, x)
     return None
 
 
