@@ -9,38 +9,30 @@ EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_INTERRUPTED = 0, 1, 2
 
 
 def _kind(result) -> str:
-    """verification, estimate, estimates (a per-class dict), lrsm, decisions or epsilon."""
+    """verification, estimate or estimates (a per-class dict of estimates)."""
     if isinstance(result, dict):
         return "estimates"
-    from .result import Estimate, VerificationResult
+    from .result import VerificationResult
 
-    if isinstance(result, VerificationResult):
-        return "verification"
-    if isinstance(result, Estimate):
-        return "estimate"
-    return result.as_json()["kind"]
+    return "verification" if isinstance(result, VerificationResult) else "estimate"
 
 
 def exit_code(result) -> int:
-    """0 holds / converged, 1 violated, 3 unknown or not converged; for core results and twins reports alike."""
+    """0 holds / converged, 1 violated, 3 unknown or not converged; for core and twins results alike.
+
+    An estimate is converged when it and every estimate in its ``details`` meet their tolerance
+    (twins: the worst class's min and max by the chosen engine; the rest are bounds asked as bounds).
+    """
     from .result import Verdict
 
     kind = _kind(result)
-    if kind in ("verification", "estimate", "estimates"):
-        results = list(result.values()) if kind == "estimates" else [result]
-        if kind != "verification":
-            return EXIT_OK if all(r.converged for r in results) else EXIT_UNKNOWN
-        verdicts = {r.verdict for r in results}
-        if Verdict.VIOLATED in verdicts:
-            return EXIT_VIOLATED
-        return EXIT_OK if verdicts == {Verdict.HOLDS} else EXIT_UNKNOWN
-    if kind == "lrsm":
-        return EXIT_OK if result.engine == "relaxation" or (
-            result.worst_min().exact and all(v.exact for v in result.worst.maximum.values() if v.engine == result.engine)) \
-            else EXIT_UNKNOWN
-    if kind == "decisions" or result.verdict is not None:
-        return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
-    return EXIT_OK if result.maximum.exact or result.maximum.engine == "relaxation" else EXIT_UNKNOWN
+    results = list(result.values()) if kind == "estimates" else [result]
+    if kind != "verification":
+        return EXIT_OK if all(r.converged and all(d.converged for d in r.details) for r in results) else EXIT_UNKNOWN
+    verdicts = {r.verdict for r in results}
+    if Verdict.VIOLATED in verdicts:
+        return EXIT_VIOLATED
+    return EXIT_OK if verdicts == {Verdict.HOLDS} else EXIT_UNKNOWN
 
 
 def status(result) -> str:
@@ -65,51 +57,53 @@ def text(result) -> str:
     kind = _kind(result)
     if kind == "estimates":
         return "\n".join(f"class {c}: {text(r)}" for c, r in result.items())
-    if kind in ("verification", "estimate"):
-        return _core_text(result, kind)
-    return _twins_text(result, kind)
+    return _text(result, kind)
 
 
-def _core_text(result, kind: str) -> str:
+def _interval(e) -> str:
+    return f"[{float(e.lower):.9g}, {float(e.upper):.9g}] gap {float(e.gap):.2g}"
+
+
+def _text(result, kind: str) -> str:
     p = result.provenance
     tail = f"[{p.solver}, {p.precision}, {p.seconds:.3f} s; {p.method}]"
     if kind == "estimate":
-        line = f"{result.property}: [{float(result.lower):.9g}, {float(result.upper):.9g}] gap {float(result.gap):.2g} {tail}"
+        line = f"{_name(result)}: {_interval(result)}{_rsm(result)} {tail}"
     else:
         line = f"{result.property}: {result.verdict.value.upper()} {tail}"
     if result.witness is not None:
         line += "\n  " + result.witness.as_text()
     if result.reason:
         line += f"\n  note: {result.reason}"
+    for d in _shown_details(result):
+        q = d.query
+        sense = "" if d.property.startswith(q.get("sense", "")) else f"{q['sense']} "
+        line += (f"\n  {sense}{d.property} by {q.get('engine', d.provenance.solver)}: {_interval(d)}{_rsm(d)} "
+                 f"({d.provenance.solver}, {d.provenance.seconds:.3f} s)" + (f"; note: {d.reason}" if d.reason else ""))
     return line
 
 
-def _interval(e) -> str:
-    return f"[{float(e.lower):.9g}, {float(e.upper):.9g}] gap {float(e.gap):.2g} ({e.engine}, {e.seconds:.3f} s)"
+def _name(result) -> str:
+    """What an estimate bounds; for LRSM the networks and classes it compares."""
+    q = result.query
+    if result.property == "lrsm":
+        return (f"lrsm N1={q['N1']} vs N2={q['N2']}, ci={q['ci']}, worst cj={q['worst_cj']}: "
+                f"min log-RSM by {q['engine']}")
+    return result.property + (f" (output {q['output']})" if "output" in q else "")
 
 
-def _twins_text(result, kind: str) -> str:
-    if kind == "lrsm":
-        w = result.worst
-        lines = [f"lrsm N1={result.first} vs N2={result.second}, ci={result.ci}, worst cj={w.cj} ({result.seconds:.3f} s)"]
-        for end, table in (("min", w.minimum), ("max", w.maximum)):
-            for e in table.values():
-                lo, hi = e.exp()
-                lines.append(f"  {end} log-RSM {_interval(e)}; RSM in [{float(lo):.9g}, {float(hi):.9g}]")
-                if e.reason:
-                    lines.append(f"    note: {e.reason}")
-        if w.minimum.get(result.engine) is not None and w.minimum[result.engine].witness is not None:
-            lines.append(f"  witness of the min: x' = {[float(v) for v in w.minimum[result.engine].witness]}")
-        return "\n".join(lines)
-    if kind == "decisions":
-        line = f"decisions: {result.verdict.value.upper()} ({result.engine}, {result.seconds:.3f} s)"
-        if result.witness is not None:
-            line += f"\n  counterexample x' = {[float(v) for v in result.witness]}: N1 picks {result.classes[0]}, N2 picks {result.classes[1]}"
-        if result.reason:
-            line += f"\n  note: {result.reason}"
-        return line
-    m = result.maximum
-    line = f"epsilon: max |z1 - z2|_inf in {_interval(m)} at output {result.output}"
-    if result.verdict is not None:
-        line += f"; ε = {float(result.epsilon):.9g}: {result.verdict.value.upper()}"
-    return line
+def _rsm(estimate) -> str:
+    """For a log-RSM: the certified RSM = exp(log-RSM) beside it."""
+    if estimate.property != "lrsm" and not estimate.property.startswith("log-RSM"):
+        return ""
+    from .twins.result import rsm
+
+    lo, hi = rsm(estimate)
+    return f"; RSM in [{float(lo):.9g}, {float(hi):.9g}]"
+
+
+def _shown_details(result) -> list:
+    """The details worth a line: for LRSM the worst class's extremes, else all."""
+    if result.property == "lrsm":
+        return [d for d in result.details if d.query.get("cj") == result.query["worst_cj"]]
+    return list(result.details)

@@ -10,7 +10,7 @@ import pytest
 
 from smtnn import Box, InvalidInputError, Network, Verdict
 from smtnn.bounds import replay_logits
-from smtnn.twins import Analysis, Twins, ball, decisions, epsilon_equivalence, lrsm
+from smtnn.twins import Analysis, Twins, attained, ball, by_pair, decisions, detail, epsilon_equivalence, lrsm, rsm
 from smtnn.twins import generate
 from smtnn.twins.lp import LinearModel
 from smtnn.twins.relaxation import Relaxation
@@ -92,58 +92,59 @@ def case(request):
 def test_exact_bounds_contain_dense_sampling_and_pgd(case):
     n1, n2, box, report = case
     xs = samples(box, 4000)
-    for pair in report.pairs:
-        exact = pair.minimum.get("exact", pair.minimum["relaxation"])   # pruned classes: the relaxation's bound
+    ci, worst_cj = report.query["ci"], report.query["worst_cj"]
+    for cj, pair in by_pair(report).items():
+        exact = pair["min"].get("exact", pair["min"]["relaxation"])   # pruned classes: the relaxation's bound
         assert exact.lower <= exact.upper
-        values = log_rsm(n1, n2, xs, pair.ci, pair.cj)
+        values = log_rsm(n1, n2, xs, ci, cj)
         assert values.min() >= float(exact.lower) - 1e-9
         best = xs[values.argmin()]
         point = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(best, box.lower, box.upper))
-        assert exact_value(n1, n2, point, pair.ci, pair.cj) >= exact.lower
-        assert pgd_min(n1, n2, box, pair.ci, pair.cj) >= float(exact.lower) - 1e-9
-    worst = report.worst
-    assert worst.minimum["exact"].exact, worst.minimum["exact"].reason
-    assert worst.maximum["exact"].exact
-    values = log_rsm(n1, n2, xs, worst.ci, worst.cj)
-    assert values.max() <= float(worst.maximum["exact"].upper) + 1e-9
+        assert exact_value(n1, n2, point, ci, cj) >= exact.lower
+        assert pgd_min(n1, n2, box, ci, cj) >= float(exact.lower) - 1e-9
+    low, high = detail(report), detail(report, sense="max")
+    assert low.gap == 0 and low.converged, low.reason
+    assert high.gap == 0 and high.converged
+    assert (report.lower, report.upper) == (low.lower, low.upper)
+    values = log_rsm(n1, n2, xs, ci, worst_cj)
+    assert values.max() <= float(high.upper) + 1e-9
     # the sampling comes close to the exact minimum: it is attained, not a loose bound
-    assert pgd_min(n1, n2, box, worst.ci, worst.cj) <= float(worst.minimum["exact"].lower) + 0.05
+    assert pgd_min(n1, n2, box, ci, worst_cj) <= float(low.lower) + 0.05
 
 
 def test_the_worst_class_is_the_smallest_minimum(case):
     _, _, _, report = case
-    worst = report.worst_min().lower
-    for pair in report.pairs:
-        if "exact" not in pair.minimum:
-            assert "not solved exactly" in pair.note
-            assert pair.minimum["relaxation"].lower >= worst
+    worst = report.lower
+    for pair in by_pair(report).values():
+        if "exact" not in pair["min"]:
+            assert "not solved exactly" in pair["min"]["relaxation"].reason
+            assert pair["min"]["relaxation"].lower >= worst
             continue
-        assert pair.minimum["exact"].lower >= worst
-        assert pair.minimum["relaxation"].lower <= pair.minimum["exact"].lower
+        assert pair["min"]["exact"].lower >= worst
+        assert pair["min"]["relaxation"].lower <= pair["min"]["exact"].lower
 
 
 def test_relaxation_bounds_contain_exact_bounds(case):
     _, _, _, report = case
-    w = report.worst
-    assert w.minimum["relaxation"].lower <= w.minimum["exact"].lower
-    assert w.minimum["relaxation"].upper >= w.minimum["exact"].upper
-    assert w.maximum["relaxation"].upper >= w.maximum["exact"].upper
-    assert w.maximum["relaxation"].lower <= w.maximum["exact"].lower
+    w = by_pair(report)[report.query["worst_cj"]]
+    assert w["min"]["relaxation"].lower <= w["min"]["exact"].lower
+    assert w["min"]["relaxation"].upper >= w["min"]["exact"].upper
+    assert w["max"]["relaxation"].upper >= w["max"]["exact"].upper
+    assert w["max"]["relaxation"].lower <= w["max"]["exact"].lower
 
 
 def test_witnesses_replay_inside_the_box(case):
     n1, n2, box, report = case
-    for pair in report.pairs:
-        for table in (pair.minimum, pair.maximum):
-            for e in table.values():
-                assert box.contains(e.witness)
-                assert exact_value(n1, n2, e.witness, pair.ci, pair.cj) == e.attained
+    for e in report.details:
+        assert box.contains(e.witness.input)
+        assert e.witness.value_lower == e.witness.value_upper == attained(e)
+        assert exact_value(n1, n2, e.witness.input, e.query["ci"], e.query["cj"]) == attained(e)
 
 
 def test_rsm_is_the_exponential_of_the_ends(case):
     _, _, _, report = case
-    e = report.worst_min()
-    lo, hi = e.exp()
+    e = report
+    lo, hi = rsm(e)
     assert lo <= hi
     assert abs(float(lo) - np.exp(float(e.lower))) <= 1e-12 * max(1.0, float(lo))
 
@@ -157,11 +158,12 @@ def test_decisions_counterexamples_replay():
         seen.add(res.verdict)
         if res.verdict == Verdict.VIOLATED:
             box = ball(centre, "0.6")
-            assert box.contains(res.witness)
-            z1 = [e.lo for e in replay_logits(n1, list(res.witness), n1.exact_parameters())]
-            z2 = [e.lo for e in replay_logits(n2, list(res.witness), n2.exact_parameters())]
-            assert (z1.index(max(z1)), z2.index(max(z2))) == res.classes
-            assert res.classes[0] != res.classes[1]
+            x = res.witness.input
+            assert box.contains(x)
+            z1 = [e.lo for e in replay_logits(n1, list(x), n1.exact_parameters())]
+            z2 = [e.lo for e in replay_logits(n2, list(x), n2.exact_parameters())]
+            assert (z1.index(max(z1)), z2.index(max(z2))) == res.witness.classes
+            assert res.witness.classes[0] != res.witness.classes[1]
         else:
             xs = samples(ball(centre, "0.6"), 3000)
             if res.verdict == Verdict.HOLDS:
@@ -172,17 +174,17 @@ def test_decisions_counterexamples_replay():
 def test_identical_twins_have_rsm_exactly_one():
     n = random_net(5, (3, 6, 4, 3))
     report = lrsm(n, n, [0.1, 0.2, 0.3], "0.5", compare=("relaxation", "z3"))
-    for pair in report.pairs:
-        for table in (pair.minimum, pair.maximum):
-            for engine, e in table.items():
-                if engine == "relaxation":
-                    assert e.lower <= 0 <= e.upper
-                else:
-                    assert e.lower == e.upper == 0, (engine, e)
-                    assert e.exp() == (1, 1)
+    assert {e.query["engine"] for e in report.details} == {"exact", "relaxation", "z3"}
+    for e in report.details:
+        if e.query["engine"] == "relaxation":
+            assert e.lower <= 0 <= e.upper
+        else:
+            assert e.lower == e.upper == 0, e
+            assert rsm(e) == (1, 1)
     assert decisions(n, n, [0.1, 0.2, 0.3], "0.5").verdict == Verdict.HOLDS
     eq = epsilon_equivalence(n, n, [0.1, 0.2, 0.3], "0.5", epsilon=0)
-    assert eq.maximum.lower == eq.maximum.upper == 0 and eq.verdict == Verdict.HOLDS
+    (maximum,) = eq.details
+    assert maximum.lower == maximum.upper == 0 and eq.verdict == Verdict.HOLDS
 
 
 def padded(net: Network) -> Network:
@@ -200,10 +202,10 @@ def test_equal_functions_on_the_decision_boundary_tie_exactly():
     box = ball([0.0, 0.0], "1")
     assert len(set(n.predict(samples(box, 500)))) == 2          # the box straddles the decision boundary
     res = decisions(m, n, box=box)
-    assert res.verdict == Verdict.HOLDS and res.stats["ties"] > 0
+    assert res.verdict == Verdict.HOLDS and res.provenance.stats["ties"] > 0
     report = lrsm(m, n, box=box, ci=1, cj=0, compare=())
-    assert report.worst_min().lower == report.worst_min().upper == 0
-    assert report.worst.maximum["exact"].lower == report.worst.maximum["exact"].upper == 0
+    assert report.lower == report.upper == 0
+    assert detail(report, sense="max").lower == detail(report, sense="max").upper == 0
 
 
 def test_z3_engine_agrees_exactly_with_branch_and_bound():
@@ -216,8 +218,9 @@ def test_z3_engine_agrees_exactly_with_branch_and_bound():
         for sense in ("min", "max"):
             a = analysis.extreme([twins.margin_coeffs(ci, cj)], sense, "exact")
             b = analysis.extreme([twins.margin_coeffs(ci, cj)], sense, "z3", timeout=30)
-            assert a.exact and b.exact
+            assert a.converged and b.converged and a.gap == b.gap == 0
             assert a.lower == b.lower
+            assert (a.provenance.solver, b.provenance.solver) == ("highs", "z3")
     d_exact = decisions(n1, n2, box=box)
     d_z3 = decisions(n1, n2, box=box, engine="z3", timeout=30)
     assert d_exact.verdict == d_z3.verdict != Verdict.UNKNOWN
@@ -229,11 +232,11 @@ def test_binary_sigmoid_output_is_the_two_class_case():
     box = Box(("-1", "-1"), ("1", "1"))
     up = lrsm(n1, n2, box=box, ci=1, cj=0)
     down = lrsm(n1, n2, box=box, ci=0, cj=1)
-    assert up.worst_min().lower == -down.worst.maximum["exact"].upper
+    assert up.lower == -detail(down, sense="max").upper
     xs = samples(box, 4000)
     z = n1.logits(xs)[:, 0] - n2.logits(xs)[:, 0]
-    assert z.min() >= float(up.worst_min().lower) - 1e-9
-    assert z.min() <= float(up.worst_min().lower) + 0.05
+    assert z.min() >= float(up.lower) - 1e-9
+    assert z.min() <= float(up.lower) + 0.05
 
 
 def test_epsilon_equivalence_bounds_sampling():
@@ -243,9 +246,12 @@ def test_epsilon_equivalence_bounds_sampling():
     res = epsilon_equivalence(n1, n2, box=box, epsilon="0.01")
     xs = samples(box, 3000)
     diff = np.abs(n1.logits(xs) - n2.logits(xs)).max()
-    assert res.maximum.exact
-    assert diff <= float(res.maximum.upper) + 1e-9
-    assert res.verdict == (Verdict.VIOLATED if res.maximum.lower > Fraction(1, 100) else Verdict.HOLDS)
+    (maximum,) = res.details
+    assert maximum.converged and maximum.gap == 0
+    assert diff <= float(maximum.upper) + 1e-9
+    assert res.verdict == (Verdict.VIOLATED if maximum.lower > Fraction(1, 100) else Verdict.HOLDS)
+    alone = epsilon_equivalence(n1, n2, box=box)   # without ε: the estimate itself
+    assert (alone.lower, alone.upper) == (maximum.lower, maximum.upper)
 
 
 def test_timeout_reports_an_honest_interval():
@@ -257,8 +263,8 @@ def test_timeout_reports_an_honest_interval():
     full = analysis.extreme([twins.margin_coeffs(0, 1)], "min", "exact")
     cut = analysis.extreme([twins.margin_coeffs(0, 1)], "min", "exact", timeout=1e-9)
     assert cut.lower <= full.lower <= cut.upper
-    if not cut.exact:
-        assert cut.reason == "timeout"
+    if cut.gap:
+        assert cut.reason == "timeout" and not cut.converged
 
 
 def test_lp_certificate_is_below_the_float_optimum_and_close():

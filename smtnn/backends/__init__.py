@@ -1,5 +1,8 @@
 """Solver backends behind one interface; optional ones never break the import.
 
+SMT solvers (z3, cvc5, dreal) decide pySMT formulas; the LP backend (highs) bounds and optimizes
+linear functions of piecewise-linear networks with certified duals and exact leaves.
+
 The registry maps a solver name to a loader that imports its module only when asked (pySMT's
 factory habit): a missing cvc5 or dReal makes only that backend unavailable, with an error that
 says how to install it.  Callers choose by capability (:func:`select`, ``backend.capabilities``),
@@ -15,6 +18,9 @@ from ..errors import SolverUnavailableError
 from .base import Answer, Backend, Capabilities, Session, Status
 
 SOLVERS = ("z3", "cvc5", "dreal")
+"""The formula solvers (``--solver``)."""
+BACKENDS = SOLVERS + ("highs",)
+"""Every registered backend, in the order :func:`select` tries them."""
 DREAL_ENV = "SMTNN_DREAL"
 DREAL_HINT = ("install the 'dreal' extra and the ibex 2.7.4 library its wheel links against, or put dReal's "
               f"'dreal' program on PATH (or name it with --dreal-path / {DREAL_ENV}) (README, section 'dReal'); "
@@ -67,11 +73,17 @@ def _dreal(precision=None, path=None) -> Backend:
     raise SolverUnavailableError(f"dReal is not available ({module_error}; no 'dreal' program on PATH); {DREAL_HINT}")
 
 
-_REGISTRY: dict[str, Callable[..., Backend]] = {"z3": _z3, "cvc5": _cvc5, "dreal": _dreal}
+def _highs(precision=None, path=None) -> Backend:
+    from .lp_backend import LPBackend
+
+    return LPBackend()
+
+
+_REGISTRY: dict[str, Callable[..., Backend]] = {"z3": _z3, "cvc5": _cvc5, "dreal": _dreal, "highs": _highs}
 
 
 def get_backend(name: str, precision=None, path: str | None = None) -> Backend:
-    """The backend called `name` (one of SOLVERS).
+    """The backend called `name` (one of BACKENDS).
 
     Args:
         precision: δ of a δ-complete backend (dReal; default 1e-6); ignored by exact ones.
@@ -81,14 +93,14 @@ def get_backend(name: str, precision=None, path: str | None = None) -> Backend:
     """
     loader = _REGISTRY.get(name)
     if loader is None:
-        raise SolverUnavailableError(f"unknown solver '{name}'; choose one of: {', '.join(SOLVERS)}")
+        raise SolverUnavailableError(f"unknown solver '{name}'; choose one of: {', '.join(BACKENDS)}")
     return loader(precision=precision, path=path)
 
 
 def available() -> dict[str, Backend | str]:
-    """Each known solver: its backend where it loads, else why not (one line)."""
+    """Each registered backend: itself where it loads, else why not (one line)."""
     out: dict[str, Backend | str] = {}
-    for name in SOLVERS:
+    for name in BACKENDS:
         try:
             out[name] = get_backend(name)
         except SolverUnavailableError as err:
@@ -97,8 +109,8 @@ def available() -> dict[str, Backend | str]:
 
 
 def select(**wanted: bool) -> Backend:
-    """The first available backend (in SOLVERS order) with every wanted capability, e.g. select(exact=True, optimization=True)."""
-    for name in SOLVERS:
+    """The first available backend (in BACKENDS order) with every wanted capability, e.g. select(exact=True, optimization=True)."""
+    for name in BACKENDS:
         try:
             backend = get_backend(name)
         except SolverUnavailableError:
@@ -108,5 +120,5 @@ def select(**wanted: bool) -> Backend:
     raise SolverUnavailableError(f"no installed solver has the capabilities {sorted(k for k, v in wanted.items() if v)}")
 
 
-__all__ = ["Answer", "Backend", "Capabilities", "Session", "Status", "SOLVERS", "DREAL_ENV", "available",
+__all__ = ["Answer", "Backend", "BACKENDS", "Capabilities", "Session", "Status", "SOLVERS", "DREAL_ENV", "available",
            "dreal_program", "get_backend", "select"]

@@ -34,8 +34,11 @@ class Capabilities:
     exact: SAT/UNSAT are exact (False: δ-complete, SAT is only a δ-sat candidate to replay);
     nonlinear: products of variables (the parametric encoding's bilinear terms);
     transcendental: exp (sigmoid/tanh units stay inside the formula instead of being relaxed);
-    optimization: an exact optimum of a linear objective (``Session.maximize``);
-    incremental: push/pop without re-solving from scratch.
+    optimization: an exact optimum of a linear objective (``Session.maximize``, or a branch and bound);
+    incremental: push/pop without re-solving from scratch;
+    formulas: decides pySMT formulas through a :class:`Session` (the SMT solvers);
+    linear_relaxation: certified LP bounds of linear functions of piecewise-linear networks over a box
+    and exact optima by branch and bound on their phases (the LP backend; :mod:`.lp_backend`).
     """
 
     exact: bool
@@ -43,6 +46,8 @@ class Capabilities:
     transcendental: bool
     optimization: bool
     incremental: bool
+    formulas: bool = True
+    linear_relaxation: bool = False
 
     def missing(self, **wanted: bool) -> list[str]:
         """The names of the wanted capabilities this backend lacks."""

@@ -8,6 +8,7 @@ For networks N1, N2 with the same inputs and classes, classes (ci, cj) and a box
 - :func:`decisions`: whether N2 picks N1's class at every x' in B, or a replayed counterexample.
 - :func:`epsilon_equivalence`: certified max over B of |z1 - z2|_inf and the verdict for ε.
 
+Results are the core family (:mod:`smtnn.result`; how twins use it: :mod:`.result`).
 Engines: ``exact`` (branch and bound with certified LP bounds, exact leaf LPs: exact rationals),
 ``z3`` (one pySMT formula, Z3's optimizer: exact, small networks only), ``relaxation`` (interval
 + triangle LP with HiGHS and a dual certificate: valid, looser, fast).  A sigmoid output z is the
@@ -18,7 +19,6 @@ from .equivalence import epsilon_equivalence
 from .lrsm import lrsm
 from .optimize import Analysis
 from .pair import Twins, ball
-from .result import DecisionReport, EpsilonReport, Extreme, LRSMReport, PairReport
+from .result import attained, by_pair, detail, rsm
 
-__all__ = ["Analysis", "DecisionReport", "EpsilonReport", "Extreme", "LRSMReport", "PairReport", "Twins", "ball",
-           "decisions", "epsilon_equivalence", "lrsm"]
+__all__ = ["Analysis", "Twins", "attained", "ball", "by_pair", "decisions", "detail", "epsilon_equivalence", "lrsm", "rsm"]

@@ -58,9 +58,11 @@ def _quantized(task: TwinsTask):
         )
     if isinstance(first, Network):
         return quantized_decisions(first, second, **task.region, timeout=task.timeout)
-    report = quantized_decisions(second, first, **task.region, timeout=task.timeout)
-    classes = None if report.classes is None else (report.classes[1], report.classes[0])
-    return dataclasses.replace(report, classes=classes)
+    result = quantized_decisions(second, first, **task.region, timeout=task.timeout)
+    if result.witness is None:
+        return result
+    a, b = result.witness.classes
+    return dataclasses.replace(result, witness=dataclasses.replace(result.witness, classes=(b, a)))
 
 
 def twins_task(query, first, second) -> TwinsTask:

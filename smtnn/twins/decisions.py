@@ -5,22 +5,21 @@ s_a - s_m > 0 for m < a and >= 0 for m > a (a sigmoid output picks 1 when z >= 0
 k when z2_k - z2_a > 0 (k > a) or >= 0 (k < a).  So a disagreement is a point where a set S of
 forms is > 0 and a set W is >= 0.  Per (a, k), after screening by certified LP bounds, the
 branch and bound decides the sign of max min(S ∪ W): > 0 is a disagreement, < 0 excludes it,
-and only an exact tie (= 0) needs the second query max min(S) subject to W >= 0.  Engine 'z3'
-asks one satisfiability query instead.  Every counterexample is replayed: both networks'
+and only an exact tie (= 0) needs the second query max min(S) subject to W >= 0.  A formula
+backend (engine 'z3') answers one satisfiability query instead.  Every counterexample is replayed: both networks'
 classes at x' are recomputed exactly.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from fractions import Fraction
+from typing import NamedTuple
 
-from ..result import Verdict
-from .bnb import Search
+from ..result import Verdict, VerificationResult
 from .lrsm import region
-from .optimize import Analysis, check_engine
+from .optimize import Analysis, strategy
 from .pair import Twins, exact_class
-from .result import DecisionReport
+from .result import decision_result
 
 
 def _diff(twins: Twins, which: int, plus: int, minus: int) -> tuple:
@@ -55,31 +54,55 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
     return ([form], []) if k > a else ([], [form])
 
 
+METHODS = {True: "branch and bound: certified LP bounds, exact leaf LPs", False: "certified LP bounds (relaxation)"}
+
+
 def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engine: str = "exact",
-              timeout: float | None = None, analysis: Analysis | None = None) -> DecisionReport:
-    """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``)."""
-    report = _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis)
-    return dataclasses.replace(report, decision=first.decision)
+              timeout: float | None = None, analysis: Analysis | None = None) -> VerificationResult:
+    """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``).
 
-
-def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) -> DecisionReport:
+    A counterexample's witness is the input with the classes N1 and N2 pick there (``Witness.classes``).
+    """
     start = time.perf_counter()
     twins = Twins(first, second)
-    check_engine(engine)
+    main = strategy(engine)
     box, _ = region(twins, x0, radius, box, clip)
+    query = {"engine": main.name, "decision": first.decision}
     if _same(first, second):
-        return DecisionReport(Verdict.HOLDS, engine, time.perf_counter() - start, reason="N1 and N2 are the same network")
+        return decision_result(Verdict.HOLDS, solver="none", method="the networks are equal", seconds=time.perf_counter() - start,
+                               reason="N1 and N2 are the same network", query=query)
     analysis = analysis or Analysis(twins.networks, box)
-    if engine == "z3":
-        return _z3(twins, analysis, timeout, start)
-    relax, exact = analysis.relaxation, analysis.exact_networks
-    possible = []
+    if main.formulas:
+        return _formula(main.backend, twins, analysis, timeout, start, query)
+    verdict, witness, reason, stats, calls = _search(twins, analysis, main, timeout, start)
+    classes = None if witness is None else _classes(twins, witness)
+    return decision_result(verdict, solver=main.backend.name, method=METHODS[main.complete], seconds=time.perf_counter() - start,
+                           witness=witness, classes=classes, reason=reason, stats=stats, query=query, calls=calls)
+
+
+class _Searched(NamedTuple):
+    verdict: Verdict
+    witness: tuple | None
+    reason: str
+    stats: dict
+    calls: int
+
+
+def _search(twins: Twins, analysis: Analysis, main, timeout, start) -> _Searched:
+    """Per pair (a, k): screen by certified LP bounds, then (complete strategies) branch and bound."""
+    possible, searches = [], []
+
+    def search(forms, constraints=()):
+        searches.append(analysis.search(forms, constraints))
+        return searches[-1]
+
     for a in range(twins.n_classes):
         strict, weak = picks(twins, 0, a)
-        bound, _, infeasible = Search(relax, strict + weak, exact).bound({})
+        bound, _, infeasible = search(strict + weak).bound({})
         if not infeasible and (bound is None or bound >= 0):
             possible.append(a)
     stats = {"classes_N1": possible, "pairs_screened": 0, "pairs_searched": 0, "ties": 0}
+    calls = lambda: sum(s.lp_calls for s in searches)  # noqa: E731
     unknown = []
     for a in possible:
         for k in range(twins.n_classes):
@@ -89,36 +112,35 @@ def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) 
             s1, w1 = picks(twins, 0, a)
             s2, w2 = beats(twins, a, k)
             strict, weak = s1 + s2, w1 + w2
-            search = Search(relax, strict + weak, exact)
-            bound, point, infeasible = search.bound({})
+            pair = search(strict + weak)
+            bound, point, infeasible = pair.bound({})
             if infeasible or (bound is not None and bound < 0):
                 continue
-            if engine == "relaxation":
-                wit = search.clip(point[relax.x]) if point is not None else None
+            if not main.complete:
+                wit = pair.clip(point[analysis.relaxation.x]) if point is not None else None
                 if wit is not None and _disagree(twins, wit):
-                    return _violated(twins, wit, engine, start, stats)
+                    return _Searched(Verdict.VIOLATED, tuple(wit), "", stats, calls())
                 unknown.append(f"N1 picks {a}, N2 prefers {k}: the relaxation cannot exclude it")
                 continue
             stats["pairs_searched"] += 1
-            out = search.run(timeout=_left(timeout, start), target=Fraction(0))
+            out = pair.run(timeout=_left(timeout, start), target=Fraction(0))
             if out.lower > 0:
-                return _violated(twins, out.witness, engine, start, stats)
+                return _Searched(Verdict.VIOLATED, tuple(out.witness), "", stats, calls())
             if out.upper < 0:
                 continue
             if out.stats.get("stopped") == "timeout" or not (out.upper == 0 == out.lower):
                 unknown.append(f"N1 picks {a}, N2 prefers {k}: {out.reason or 'undecided'}")
                 continue
             stats["ties"] += 1
-            tie = Search(relax, strict, exact, constraints=weak).run(timeout=_left(timeout, start), target=Fraction(0))
+            tie = search(strict, weak).run(timeout=_left(timeout, start), target=Fraction(0))
             if tie.lower > 0:
-                return _violated(twins, tie.witness, engine, start, stats)
+                return _Searched(Verdict.VIOLATED, tuple(tie.witness), "", stats, calls())
             if tie.upper <= 0:
                 continue
             unknown.append(f"N1 picks {a}, N2 prefers {k} (tie): {tie.reason or 'undecided'}")
-    seconds = time.perf_counter() - start
     if unknown:
-        return DecisionReport(Verdict.UNKNOWN, engine, seconds, reason="; ".join(unknown), stats=stats)
-    return DecisionReport(Verdict.HOLDS, engine, seconds, stats=stats)
+        return _Searched(Verdict.UNKNOWN, None, "; ".join(unknown), stats, calls())
+    return _Searched(Verdict.HOLDS, None, "", stats, calls())
 
 
 def _left(timeout, start):
@@ -131,36 +153,39 @@ def _same(first, second) -> bool:
         and (a.weights == b.weights).all() and (a.bias == b.bias).all() for a, b in zip(first.layers, second.layers))
 
 
+def _classes(twins: Twins, x) -> tuple[int, int]:
+    return exact_class(twins.first, x), exact_class(twins.second, x)
+
+
 def _disagree(twins: Twins, x) -> bool:
-    return exact_class(twins.first, x) != exact_class(twins.second, x)
+    a, b = _classes(twins, x)
+    return a != b
 
 
-def _violated(twins: Twins, x, engine: str, start: float, stats: dict) -> DecisionReport:
-    classes = (exact_class(twins.first, x), exact_class(twins.second, x))
-    return DecisionReport(Verdict.VIOLATED, engine, time.perf_counter() - start, tuple(x), classes, stats=stats)
-
-
-def _z3(twins: Twins, analysis: Analysis, timeout, start) -> DecisionReport:
-    """One satisfiability query: some x' in the box where N1 picks a and N2 does not."""
-    from ..backends import Status, get_backend
+def _formula(backend, twins: Twins, analysis: Analysis, timeout, start, query: dict) -> VerificationResult:
+    """One satisfiability query on a formula backend: some x' in the box where N1 picks a and N2 does not."""
+    from ..backends import Status
     from .encode import PairEncoding
 
     enc = PairEncoding(analysis.relaxation)
     m = enc.mgr
     picks = [_picks(m, enc, net, zs) for net, zs in zip(twins.networks, enc.logits)]
-    session = get_backend("z3").session(enc.encoders[0])
+    session = backend.session(enc.encoders[0])
     session.add(enc.formula)
     session.add(m.Or([m.And(p1, m.Not(p2)) for p1, p2 in zip(*picks)]))
     answer = session.check(timeout)
-    stats = {"unstable_relus": enc.unstable}
+    common = {"solver": backend.name, "method": f"{backend.name} satisfiability (ite encoding)",
+              "stats": {"unstable_relus": enc.unstable}, "query": query, "calls": session.calls}
     if answer.status == Status.UNSAT:
-        return DecisionReport(Verdict.HOLDS, "z3", time.perf_counter() - start, stats=stats)
+        return decision_result(Verdict.HOLDS, seconds=time.perf_counter() - start, **common)
     if answer.status == Status.SAT:
         wit = tuple(answer.model[s.symbol_name()] for s in enc.inputs)
         if _disagree(twins, wit):
-            return _violated(twins, wit, "z3", start, stats)
-        return DecisionReport(Verdict.UNKNOWN, "z3", time.perf_counter() - start, reason="z3 model did not replay", stats=stats)
-    return DecisionReport(Verdict.UNKNOWN, "z3", time.perf_counter() - start, reason=answer.reason, stats=stats)
+            return decision_result(Verdict.VIOLATED, seconds=time.perf_counter() - start, witness=wit,
+                                   classes=_classes(twins, wit), **common)
+        return decision_result(Verdict.UNKNOWN, seconds=time.perf_counter() - start,
+                               reason=f"{backend.name} model did not replay", **common)
+    return decision_result(Verdict.UNKNOWN, seconds=time.perf_counter() - start, reason=answer.reason, **common)
 
 
 def _picks(m, enc, net, zs) -> list:

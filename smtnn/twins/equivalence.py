@@ -1,23 +1,29 @@
 """ε-equivalence of logits: max over a box of |z1 - z2|_inf <= ε, as a certified interval and a verdict."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from fractions import Fraction
 
 from ..errors import InvalidInputError
 from ..exact import to_fraction
-from ..result import Verdict
+from ..result import Estimate, Verdict, VerificationResult
 from .lrsm import region
-from .optimize import Analysis, check_engine
+from .optimize import RELAXATION, Analysis, strategy
 from .pair import Twins
-from .result import EpsilonReport
 
 
 def epsilon_equivalence(first, second, x0=None, radius=None, *, box=None, clip=None, epsilon=None,
-                        engine: str = "exact", timeout: float | None = None, analysis: Analysis | None = None) -> EpsilonReport:
-    """Certified max over the box of max_k |z1_k - z2_k|, the worst output k, and the verdict for ε."""
+                        engine: str = "exact", timeout: float | None = None,
+                        analysis: Analysis | None = None) -> Estimate | VerificationResult:
+    """Certified max over the box of max_k |z1_k - z2_k| (query: the worst output k); with ε, the verdict of ε-equivalence.
+
+    Without ε the result is that Estimate; with ε a VerificationResult whose ``details`` hold it (a violation's
+    witness is the maximum's: an input where |z1_k - z2_k| > ε exactly).
+    """
+    start = time.perf_counter()
     twins = Twins(first, second)
-    check_engine(engine)
+    main = strategy(engine)
     if first.n_outputs != second.n_outputs:
         raise InvalidInputError(f"N1 has {first.n_outputs} logits and N2 {second.n_outputs}; ε-equivalence compares logits one to one")
     eps = None if epsilon is None else to_fraction(epsilon)
@@ -33,21 +39,30 @@ def epsilon_equivalence(first, second, x0=None, radius=None, *, box=None, clip=N
         forms[(k, 1)] = (e, neg)
         forms[(k, -1)] = (neg, e)
     label = "max |z1 - z2|_inf"
-    screen = {key: analysis.extreme([f], "max", "relaxation", quantity=label) for key, f in forms.items()}
-    results = dict(screen) if engine == "relaxation" else {}
+    screen = {key: analysis.extreme([f], "max", RELAXATION, quantity=label) for key, f in forms.items()}
+    results = {} if main.complete else dict(screen)
     floor: Fraction | None = None
-    if engine != "relaxation":
+    if main.complete:
         for key in sorted(forms, key=lambda k: -screen[k].upper):
             if floor is not None and screen[key].upper <= floor:
                 results[key] = screen[key]
                 continue
-            results[key] = analysis.extreme([forms[key]], "max", engine, quantity=label, timeout=timeout, floor=floor)
+            results[key] = analysis.extreme([forms[key]], "max", main, quantity=label, timeout=timeout, floor=floor)
             floor = results[key].lower if floor is None else max(floor, results[key].lower)
     best_key = max(results, key=lambda k: results[k].lower)
     best = results[best_key]
     top = max(r.upper for r in results.values())
-    maximum = replace(best, upper=max(top, best.lower), reason=best.reason if top == best.upper else "")
-    verdict = None
-    if eps is not None:
-        verdict = Verdict.HOLDS if maximum.upper <= eps else Verdict.VIOLATED if maximum.lower > eps else Verdict.UNKNOWN
-    return EpsilonReport(maximum, best_key[0], eps, verdict)
+    k, sign = best_key
+    witness = None if best.witness is None else replace(best.witness, meaning=f"z1_{k} - z2_{k}" if sign > 0 else f"z2_{k} - z1_{k}")
+    p = best.provenance
+    maximum = replace(best, upper=max(top, best.lower), reason=best.reason if top == best.upper else "", witness=witness,
+                      tolerance=Fraction(0) if main.complete else None, query={**best.query, "engine": main.name, "output": k},
+                      provenance=replace(p, seconds=time.perf_counter() - start, calls=sum(r.provenance.calls for r in results.values())))
+    if eps is None:
+        return maximum
+    verdict = Verdict.HOLDS if maximum.upper <= eps else Verdict.VIOLATED if maximum.lower > eps else Verdict.UNKNOWN
+    reason = {Verdict.HOLDS: f"max |z1 - z2|_inf <= {float(maximum.upper):.9g} <= ε",
+              Verdict.VIOLATED: f"max |z1 - z2|_inf >= {float(maximum.lower):.9g} > ε"}.get(
+        verdict, maximum.reason or "the certified interval contains ε")
+    return VerificationResult("epsilon", verdict, maximum.provenance, maximum.witness if verdict == Verdict.VIOLATED else None,
+                              reason, {"engine": main.name, "epsilon": str(eps), "output": k}, (maximum,))

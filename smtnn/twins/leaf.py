@@ -140,7 +140,7 @@ def _exact_optimizer(lp: LeafLP, timeout: float | None, why: str) -> LeafOptimum
     from ..backends import Status, select
     from ..backends.base import Terms
 
-    backend = select(exact=True, optimization=True)
+    backend = select(exact=True, optimization=True, formulas=True)
     terms = Terms(Environment())
     m = terms.mgr
     v = [m.Symbol(f"v{j}", REAL) for j in range(len(lp.lower))]

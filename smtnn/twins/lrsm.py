@@ -9,14 +9,16 @@ witnesses are replayed with :func:`smtnn.bounds.replay_logits`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from fractions import Fraction
 from typing import Sequence
 
 from ..budget import FLOOR, Budget
 from ..domain import Box
 from ..network import Network
-from .optimize import Analysis, check_engine
+from ..result import Estimate
+from .optimize import RELAXATION, Analysis, strategy
 from .pair import Twins, ball, exact_class
-from .result import LRSMReport, PairReport
 
 
 def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None) -> tuple[Box, tuple]:
@@ -36,20 +38,22 @@ def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None
 
 def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | None = None, clip=None,
          ci: int | None = None, cj: int | None = None, engine: str = "exact", compare: Sequence[str] = ("relaxation",),
-         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> LRSMReport:
+         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> Estimate:
     """Certified min/max of log-RSM of N1 w.r.t. N2 over B(x0, radius) (or ``box``) for (ci, cj).
 
-    ``engine`` decides the reported worst class; engines in ``compare`` are run on the same
-    queries for comparison.  Default ci: N1's class at x0 (the box centre for a box).
-    ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget` says
-    (the worst-class search of ``engine`` counts as one search, shared by the classes).
+    The result is the Estimate of the worst class's minimum by ``engine`` (query: ci, worst_cj, engine);
+    its ``details`` are every extreme computed, per cj, end and engine (:func:`.result.detail`).  Engines in
+    ``compare`` are run on the same queries for comparison.  Default ci: N1's class at x0 (the box centre
+    for a box).  ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget`
+    says (the worst-class search of ``engine`` counts as one search, shared by the classes).
+    The worst class's min and max by ``engine`` must converge (tolerance 0); every other extreme is a
+    certified bound that was only needed as such (tolerance None).
     """
     start = time.perf_counter()
     budget = Budget(start, timeout)
     twins = Twins(first, second)
-    check_engine(engine)
-    for e in compare:
-        check_engine(e)
+    main = strategy(engine)
+    compared = [strategy(e) for e in compare]
     box, centre = region(twins, x0, radius, box, clip)
     ci = exact_class(first, centre) if ci is None else twins.check_class(ci, "ci")
     if cj is not None:
@@ -61,67 +65,79 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     analysis = analysis or Analysis(twins.networks, box)
     relax_seconds = analysis.relaxation.seconds
     others = [cj] if cj is not None else [c for c in range(twins.n_classes) if c != ci]
-    engines = [engine] + [e for e in compare if e != engine]
+    engines = [main] + [e for e in compared if e.name != main.name]
+    searched = [e for e in engines if e.complete and e.name != main.name]   # compared engines that search
     forms = {c: twins.margin_coeffs(ci, c) for c in others}
     label = lambda c: f"log-RSM(ci={ci}, cj={c})"  # noqa: E731
     minima = {c: {} for c in others}
-    screen = {c: analysis.extreme([forms[c]], "min", "relaxation", quantity=label(c)) for c in others}
+    screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c)) for c in others}
+    bound_only = [e for e in engines if not e.complete]
     for c in others:
-        if "relaxation" in engines:
-            minima[c]["relaxation"] = screen[c]
+        for e in bound_only:
+            minima[c][e.name] = screen[c] if e.name == RELAXATION else analysis.extreme([forms[c]], "min", e, quantity=label(c))
     order = sorted(others, key=lambda c: (screen[c].upper, screen[c].lower))
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
     notes = {}
-    later = sum(e not in ("relaxation", engine) for e in engines) * len(others) + \
-        (sum(e != "relaxation" for e in engines) * (1 if cj is None else len(others)) if "max" in ends else 0)
+    pruned = set()
+    later = len(searched) * len(others) + \
+        ((len(searched) + main.complete) * (1 if cj is None else len(others)) if "max" in ends else 0)
     left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
     phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
     for c in order:
-        if engine == "relaxation":
+        if not main.complete:
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "not solved exactly: its relaxation bound is above the worst minimum"
+            pruned.add(c)
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
-        result = analysis.extreme([forms[c]], "min", engine, quantity=label(c), timeout=left, floor=worst_value,
-                                  seeds=[screen[c].witness])
-        minima[c][engine] = result
+        result = analysis.extreme([forms[c]], "min", main, quantity=label(c), timeout=left, floor=worst_value,
+                                  seeds=[None if screen[c].witness is None else screen[c].witness.input])
+        minima[c][main.name] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper
     spent = lambda: budget.timeout is not None and budget.remaining() <= FLOOR   # noqa: E731
     skipped = set()
-    for e in engines:
-        if e in ("relaxation", engine):
-            continue
+    for e in searched:
         for c in others:
             if spent():   # a compared engine is left out rather than overrun the query's timeout
-                skipped.add(e)
+                skipped.add(e.name)
             else:
-                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=budget.share(later))
+                minima[c][e.name] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=budget.share(later))
             later -= 1
-    decided = [c for c in others if engine in minima[c]]
-    worst = min(decided, key=lambda c: (minima[c][engine].lower, minima[c][engine].upper))
-    pairs = []
+    decided = [c for c in others if main.name in minima[c]]
+    worst = min(decided, key=lambda c: (minima[c][main.name].lower, minima[c][main.name].upper))
+    details = []
     for c in others:
         maxima = {}
         if "max" in ends and (c == worst or cj is not None):
             for e in engines:
-                if e not in ("relaxation", engine) and spent():
-                    skipped.add(e)
+                if e.complete and e.name != main.name and spent():
+                    skipped.add(e.name)
                     later -= 1
-                elif e == "relaxation":
-                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c))
+                elif not e.complete:
+                    maxima[e.name] = analysis.extreme([forms[c]], "max", e, quantity=label(c))
                 else:
-                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=budget.share(later))
+                    maxima[e.name] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=budget.share(later))
                     later -= 1
         if skipped:
             notes[c] = "; ".join(filter(None, [notes.get(c, ""), f"not run, the timeout was used up: {', '.join(sorted(skipped))}"]))
-        ordered = {e: minima[c][e] for e in engines if e in minima[c]}
-        pairs.append(PairReport(ci, c, ordered if "min" in ends or c == worst else {}, maxima, notes.get(c, "")))
-    worst_pair = next(p for p in pairs if p.cj == worst)
-    confirmed = PairReport(ci, worst, {e: analysis.confirm(v, [forms[worst]]) for e, v in worst_pair.minimum.items()},
-                           {e: analysis.confirm(v, [forms[worst]]) for e, v in worst_pair.maximum.items()}, worst_pair.note)
-    pairs = [confirmed if p.cj == worst else p for p in pairs]
-    worst_pair = confirmed
-    return LRSMReport(first.name, second.name, box.as_json(), ci, tuple(pairs), worst_pair, engine,
-                      time.perf_counter() - start, relax_seconds)
+        kept = {e.name: minima[c][e.name] for e in engines if e.name in minima[c]} if "min" in ends or c == worst else {}
+        if c in pruned:   # its certified bound is the reason it was not solved; keep it beside the note
+            kept.setdefault(RELAXATION, screen[c])
+        for sense, table in (("min", kept), ("max", maxima)):
+            for name, estimate in table.items():
+                if c == worst:
+                    estimate = analysis.confirm(estimate, [forms[c]])
+                required = name == main.name and main.complete and (c == worst or cj is not None)
+                reason = "; ".join(filter(None, [estimate.reason, notes.get(c, "")]))
+                details.append(replace(estimate, tolerance=Fraction(0) if required else None, reason=reason,
+                                       query={**estimate.query, "ci": ci, "cj": c}))
+    head = next(d for d in details if d.query["cj"] == worst and d.query["sense"] == "min" and d.query["engine"] == main.name)
+    p = head.provenance
+    seconds = time.perf_counter() - start
+    provenance = replace(p, seconds=seconds, calls=sum(d.provenance.calls for d in details),
+                         stats={**p.stats, "relaxation_seconds": round(relax_seconds, 6)})
+    query = {"N1": first.name, "N2": second.name, "box": box.as_json(), "ci": ci, "worst_cj": worst,
+             "engine": main.name, "compare": [e.name for e in compared], "ends": list(ends)}
+    return replace(head, property="lrsm", provenance=provenance, query={**head.query, **query}, details=tuple(details))

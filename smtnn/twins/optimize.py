@@ -1,9 +1,10 @@
-"""Certified extremes of linear functions of the logits over a box, by three engines.
+"""Certified extremes of linear functions of the logits over a box, by three engines (strategies).
 
-- ``exact``: branch and bound with certified LP bounds and exact leaf LPs (:mod:`.bnb`);
-  ends meet at an exact rational unless the timeout strikes.
-- ``z3``: both networks as one pySMT formula (relu as ite) and Z3's exact optimizer; exact
-  but practical only for small networks (the dense rational simplex is slow beyond ~16 units).
+- ``exact``: branch and bound with certified LP bounds and exact leaf LPs, on the backend with the
+  ``linear_relaxation`` capability (:mod:`smtnn.backends.lp_backend`); ends meet at an exact
+  rational unless the timeout strikes.
+- ``z3``: both networks as one pySMT formula (relu as ite) and an exact optimizer; exact but
+  practical only for small networks (the dense rational simplex is slow beyond ~16 units).
 - ``relaxation``: interval bounds and the triangle LP (HiGHS) with a dual certificate; quick,
   valid, looser.  Its attained end is the best of the LP point and the box centre.
 Every witness value is recomputed exactly (integer forward passes); :meth:`Analysis.confirm`
@@ -11,29 +12,70 @@ replays a reported witness with :func:`smtnn.bounds.replay_logits` in exact rati
 """
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from ..backends import Backend, select
 from ..domain import Box
 from ..errors import InvalidInputError
 from ..network import Network
-from .bnb import Search
+from ..result import Estimate
 from .exactnet import ExactNetwork
 from .pair import exact_logits
-from .relaxation import Relaxation
-from .result import ENGINES, Extreme
+from .result import attained, extreme as make_extreme
 
 Form = tuple[tuple[int, ...], ...]
+ENGINES = {"exact": ({"linear_relaxation": True}, True),
+           "z3": ({"formulas": True, "exact": True, "optimization": True}, True),
+           "relaxation": ({"linear_relaxation": True}, False)}
+"""The user-facing engine values: the capabilities their backend needs, and whether the ends must meet."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How an engine value is carried out: the backend (chosen by capability) and whether the ends must meet.
+
+    ``complete`` False: one certified relaxation bound, no search (its gap is the answer, not a shortfall).
+    A backend with ``linear_relaxation`` searches by branch and bound; one with ``formulas`` gets both
+    networks as one formula and its exact optimizer.
+    """
+
+    name: str
+    backend: Backend
+    complete: bool
+
+    @property
+    def formulas(self) -> bool:
+        return self.backend.capabilities.formulas
+
+
+def strategy(engine: "str | Strategy") -> Strategy:
+    """The strategy of a user-facing engine value (one of ENGINES), its backend selected by capability."""
+    if isinstance(engine, Strategy):
+        return engine
+    if engine not in ENGINES:
+        raise InvalidInputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    return _strategy(engine)
+
+
+@functools.lru_cache(maxsize=None)
+def _strategy(engine: str) -> Strategy:
+    wanted, complete = ENGINES[engine]
+    return Strategy(engine, select(**wanted), complete)
 
 
 def check_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        raise InvalidInputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
-    return engine
+    """The engine value after checking it (InvalidInputError naming the choices)."""
+    return strategy(engine).name
+
+
+RELAXATION = "relaxation"
+"""The engine every analysis screens with (one certified LP bound per query)."""
 
 
 class Found(NamedTuple):
@@ -54,34 +96,41 @@ class Analysis:
         self.networks = tuple(networks)
         self.box = box
         self.tighten = tighten
-        self._relaxation: Relaxation | None = None
+        self.lp = strategy(RELAXATION).backend
+        self._relaxation = None
         self.exact_networks = [ExactNetwork(n) for n in self.networks]
 
     @property
-    def relaxation(self) -> Relaxation:
+    def relaxation(self):
+        """The LP relaxation of the networks over the box (built by the LP backend on first use)."""
         if self._relaxation is None:
-            self._relaxation = Relaxation(self.networks, self.box, tighten=self.tighten)
+            self._relaxation = self.lp.relaxation(self.networks, self.box, tighten=self.tighten)
         return self._relaxation
+
+    def search(self, forms: Sequence[Form], constraints: Sequence[Form] = ()):
+        """A maximization of min_i form_i over the box, on the LP backend (see :meth:`LPBackend.search`)."""
+        return self.lp.search(self.relaxation, forms, self.exact_networks, constraints)
 
     def value(self, forms: Sequence[Form], x: Sequence[Fraction], replay: bool = False) -> Fraction:
         """min_i form_i(z(x)) in exact arithmetic: integer forward passes, or smtnn.bounds.replay_logits."""
         zs = [exact_logits(n, x) for n in self.networks] if replay else [e.logits(x) for e in self.exact_networks]
         return min(sum((c * z for cs, zt in zip(f, zs) for c, z in zip(cs, zt) if c), Fraction(0)) for f in forms)
 
-    def confirm(self, extreme: Extreme, forms: Sequence[Form]) -> Extreme:
+    def confirm(self, extreme: Estimate, forms: Sequence[Form]) -> Estimate:
         """The extreme after replaying its witness with smtnn.bounds.replay_logits (AssertionError if it differs)."""
-        if self.value(forms, extreme.witness, replay=True) != extreme.attained:
-            raise AssertionError(f"{extreme.quantity}: the witness does not replay to {float(extreme.attained)}")
-        return replace(extreme, stats={**extreme.stats, "replayed": "smtnn.bounds.replay_logits"})
+        if self.value(forms, extreme.witness.input, replay=True) != attained(extreme):
+            raise AssertionError(f"{extreme.property}: the witness does not replay to {float(attained(extreme))}")
+        p = extreme.provenance
+        return replace(extreme, provenance=replace(p, stats={**p.stats, "replayed": "smtnn.bounds.replay_logits"}))
 
-    def extreme(self, forms: Sequence[Form], sense: str, engine: str = "exact", *, quantity: str = "",
-                timeout: float | None = None, floor: Fraction | None = None, seeds=()) -> Extreme:
+    def extreme(self, forms: Sequence[Form], sense: str, engine: "str | Strategy" = "exact", *, quantity: str = "",
+                timeout: float | None = None, floor: Fraction | None = None, seeds=()) -> Estimate:
         """max of min_i form_i (sense 'max') or min of a single form (sense 'min') over the box.
 
         ``floor``: only values beyond it matter (below it for a min, above it for a max); the
         search may then stop with the proven end at the floor.  ``seeds``: inputs to start from.
         """
-        check_engine(engine)
+        engine = strategy(engine)
         start = time.perf_counter()
         if sense == "min":
             if len(forms) != 1:
@@ -96,21 +145,22 @@ class Analysis:
         attained = upper if sense == "min" else lower
         if check != attained:
             raise AssertionError(f"witness replays to {float(check)}, not {float(attained)}")
-        return Extreme(quantity, sense, lower, upper, wit, engine, method, time.perf_counter() - start, reason, stats)
+        return make_extreme(quantity, sense, lower, upper, wit, engine=engine.name, solver=engine.backend.name, method=method,
+                            seconds=time.perf_counter() - start, reason=reason, stats=stats, complete=engine.complete)
 
-    def _maximize(self, forms, engine, timeout, floor, seeds=()) -> "Found":
+    def _maximize(self, forms, engine: Strategy, timeout, floor, seeds=()) -> "Found":
         relax = self.relaxation
-        search = Search(relax, forms, self.exact_networks)
-        if engine == "exact":
-            out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None])
-            stats = {"nodes": out.nodes, "leaves": out.leaves, "lp_calls": out.lp_calls,
-                     "unstable_relus": len(relax.unstable()), **out.stats}
-            return Found(out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats)
-        if engine == "relaxation":
+        search = self.search(forms)
+        if not engine.complete:
             return self._relaxed(search, forms, {"unstable_relus": len(relax.unstable())})
-        return self._z3(search, forms, timeout)
+        if engine.formulas:
+            return self._formula(engine.backend, search, forms, timeout)
+        out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None])
+        stats = {"nodes": out.nodes, "leaves": out.leaves, "lp_calls": out.lp_calls,
+                 "unstable_relus": len(relax.unstable()), **out.stats}
+        return Found(out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats)
 
-    def _relaxed(self, search: Search, forms, stats: dict) -> "Found":
+    def _relaxed(self, search, forms, stats: dict) -> "Found":
         upper, point, _ = search.bound({})
         interval_upper = min(hi for _, hi in (self.relaxation.interval(f) for f in forms))
         upper = interval_upper if upper is None else min(upper, interval_upper)
@@ -120,13 +170,15 @@ class Analysis:
         lower = search.value(wit)
         return Found(lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", "", stats)
 
-    def _z3(self, search: Search, forms, timeout) -> "Found":
-        from ..backends import Status, get_backend
+    def _formula(self, backend: Backend, search, forms, timeout) -> "Found":
+        """Both networks as one formula and the backend's exact optimizer; the relaxation and PGD if it gives no optimum."""
+        from ..backends import Status
         from .encode import PairEncoding
 
+        backend.require("twins optimization", exact=True, optimization=True, formulas=True)
         enc = PairEncoding(self.relaxation)
         m = enc.mgr
-        session = get_backend("z3").session(enc.encoders[0])
+        session = backend.session(enc.encoders[0])
         session.add(enc.formula)
         if len(forms) == 1:
             objective = enc.objective(forms[0])
@@ -139,16 +191,16 @@ class Analysis:
             wit = tuple(answer.model[s.symbol_name()] for s in enc.inputs)
             value = search.value(wit)
             if value == answer.value:
-                return Found(value, value, wit, "z3 optimize (ite encoding)", "", stats)
-            reason = "z3 optimum did not replay"
+                return Found(value, value, wit, f"{backend.name} optimize (ite encoding)", "", stats)
+            reason = f"{backend.name} optimum did not replay"
         else:
-            reason = answer.reason or "z3: no optimum"
+            reason = answer.reason or f"{backend.name}: no optimum"
         relaxed = self._relaxed(search, forms, stats)
         best = max([relaxed.witness] + [search.clip(x) for x in _attack(search)], key=search.value)
-        return Found(search.value(best), relaxed.upper, best, "relaxation bound + PGD (z3 gave no optimum)", reason, stats)
+        return Found(search.value(best), relaxed.upper, best, f"relaxation bound + PGD ({backend.name} gave no optimum)", reason, stats)
 
 
-def _attack(search: Search) -> list[np.ndarray]:
+def _attack(search) -> list[np.ndarray]:
     from .attack import pgd
 
     box = search.box

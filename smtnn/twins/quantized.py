@@ -22,14 +22,15 @@ from ..domain import Box
 from ..errors import InvalidInputError, UnsupportedModelError
 from ..exact import Enclosure
 from ..network import PIECEWISE_LINEAR, Network
-from ..result import Verdict
+from ..result import Verdict, VerificationResult
 from ..semantics import walk
 from ..semantics.enclosures import PointParameterEnclosures
 from .pair import ball, exact_class
-from .result import DecisionReport
+from .result import decision_result
 
 Interval = tuple[Fraction, Fraction]
 ENGINE = "exact-intervals"
+METHOD = "exact interval arithmetic over split boxes; sampled and split-centre counterexamples replayed exactly"
 
 
 def _affine(values: list[Interval], weights, bias) -> list[Interval]:
@@ -166,7 +167,7 @@ def _fixed_class(bounds: list[Interval]) -> int | None:
 
 def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Box | None = None, clip=None,
                         timeout: float | None = None, max_boxes: int = 2000, samples: int = 200,
-                        seed: int = 0) -> DecisionReport:
+                        seed: int = 0) -> VerificationResult:
     """Does the statically quantized N2 decide like the float N1 on every input of B(x0, radius) (or ``box``)?"""
     start = time.perf_counter()
     if "DynamicQuantizeLinear" in {n.op_type for n in second.nodes}:
@@ -186,14 +187,14 @@ def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Bo
     parameters = [Fraction(float(v)) for v in first.parameter_vector()]
     witness = _sample_disagreement(first, second, box, samples, seed)
     if witness is not None:
-        return DecisionReport(Verdict.VIOLATED, ENGINE, time.perf_counter() - start, tuple(witness[0]), witness[1])
+        return _result(Verdict.VIOLATED, start, witness=tuple(witness[0]), classes=witness[1])
     pending, proved = [(tuple(box.lower), tuple(box.upper))], 0
     while pending:
         if proved + len(pending) > max_boxes or (timeout is not None and time.perf_counter() - start > timeout):
-            return DecisionReport(Verdict.UNKNOWN, ENGINE, time.perf_counter() - start,
-                                  reason=f"{len(pending)} sub-boxes undecided after {proved} proved (budget reached); "
-                                         "try a smaller region or a larger --timeout",
-                                  stats={"boxes_proved": proved})
+            return _result(Verdict.UNKNOWN, start,
+                           reason=f"{len(pending)} sub-boxes undecided after {proved} proved (budget reached); "
+                                  "try a smaller region or a larger --timeout",
+                           stats={"boxes_proved": proved})
         lower, upper = pending.pop()
         intervals = list(zip(lower, upper))
         c1 = _fixed_class(_float_bounds(first, intervals, parameters))
@@ -204,16 +205,20 @@ def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Bo
         centre = [(a + b) / 2 for a, b in intervals]
         classes = _exact_classes(first, second, centre)
         if classes[0] != classes[1]:
-            return DecisionReport(Verdict.VIOLATED, ENGINE, time.perf_counter() - start, tuple(centre), classes,
-                                  stats={"boxes_proved": proved})
+            return _result(Verdict.VIOLATED, start, witness=tuple(centre), classes=classes, stats={"boxes_proved": proved})
         axis = max(range(len(intervals)), key=lambda i: upper[i] - lower[i])
         if upper[axis] == lower[axis]:
-            return DecisionReport(Verdict.UNKNOWN, ENGINE, time.perf_counter() - start,
-                                  reason="a point box is not decided by the interval bounds", stats={"boxes_proved": proved})
+            return _result(Verdict.UNKNOWN, start, reason="a point box is not decided by the interval bounds",
+                           stats={"boxes_proved": proved})
         mid = (lower[axis] + upper[axis]) / 2
         pending.append((lower, upper[:axis] + (mid,) + upper[axis + 1:]))
         pending.append((lower[:axis] + (mid,) + lower[axis + 1:], upper))
-    return DecisionReport(Verdict.HOLDS, ENGINE, time.perf_counter() - start, stats={"boxes_proved": proved})
+    return _result(Verdict.HOLDS, start, stats={"boxes_proved": proved})
+
+
+def _result(verdict: Verdict, start: float, **kwargs) -> VerificationResult:
+    return decision_result(verdict, solver="none", method=METHOD, seconds=time.perf_counter() - start,
+                           query={"engine": ENGINE, "decision": "argmax"}, **kwargs)
 
 
 def _exact_classes(first: Network, second, x) -> tuple[int, int]:
