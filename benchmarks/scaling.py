@@ -20,7 +20,7 @@ from smtnn import perturbation as perturbations
 from smtnn import properties
 from smtnn.domain import Box
 from smtnn.network import Network
-from smtnn.twins import generate, lrsm
+from smtnn.twins import detail, generate, lrsm
 
 from .common import Settings, bar, median, repeat
 
@@ -97,13 +97,13 @@ def _lrsm(net, dim, settings):
         return lrsm(twin, net, point, RADIUS, engine="exact", compare=(), ends=("min", "max"), timeout=settings.timeout)
 
     def summary(rep):
-        lo, hi = rep.worst.minimum["exact"], rep.worst.maximum["exact"]
-        exact = lo.exact and hi.exact
+        lo, hi = detail(rep, sense="min"), detail(rep, sense="max")
+        exact = lo.gap == 0 and hi.gap == 0
         reasons = "; ".join(r for r in (lo.reason, hi.reason) if r)
         timed_out = not exact and "timeout" in reasons
         return {"status": "exact" if exact else ("timeout" if timed_out else "gap"), "timed_out": timed_out,
                 "min": [lo.lower, lo.upper], "max": [hi.lower, hi.upper], "gap": max(lo.gap, hi.gap), "reason": reasons,
-                "nodes": (lo.stats.get("nodes"), hi.stats.get("nodes"))}
+                "nodes": (lo.provenance.stats.get("nodes"), hi.provenance.stats.get("nodes"))}
     return call, summary
 
 

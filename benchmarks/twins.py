@@ -37,14 +37,14 @@ def run(settings: Settings) -> dict:
             progress.update()
             return report
 
-        report, runs = repeat(query, settings.repeats, stop=lambda r: not r.worst_min().exact)
-        worst = report.worst_min()
+        report, runs = repeat(query, settings.repeats, stop=lambda r: r.gap != 0)
+        worst = report
         rows.append({
-            "index": index, "label": int(y_test[index]), "ci": ci, "worst_cj": report.worst.cj,
+            "index": index, "label": int(y_test[index]), "ci": ci, "worst_cj": report.query["worst_cj"],
             "min_log_rsm": [worst.lower, worst.upper], "min_log_rsm_exact": [str(worst.lower), str(worst.upper)],
-            "exact": worst.exact, "reason": worst.reason, "nodes": worst.stats.get("nodes"),
-            "unstable_relus": worst.stats.get("unstable_relus"),
-            "seconds": median(runs), "runs": runs, "timed_out": not worst.exact and "timeout" in worst.reason,
+            "exact": worst.gap == 0, "reason": worst.reason, "nodes": worst.provenance.stats.get("nodes"),
+            "unstable_relus": worst.provenance.stats.get("unstable_relus"),
+            "seconds": median(runs), "runs": runs, "timed_out": worst.gap != 0 and "timeout" in worst.reason,
         })
     progress.close()
     seconds = [r["seconds"] for r in rows]

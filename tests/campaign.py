@@ -274,30 +274,34 @@ def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report",
     xs = np.vstack([rng.uniform(lo, hi, size=(2000, lo.size)), rng.integers(0, 2, size=(200, lo.size)) * (hi - lo) + lo])
     z1, z2 = np.atleast_2d(n1.logits(xs)), np.atleast_2d(n2.logits(xs))
     if prop == "twins_lrsm":
+        from smtnn.twins import attained, by_pair
+
         result = lrsm(n1, n2, centre, radius, engine="exact", compare=("relaxation",), timeout=timeout)
-        for pair in result.pairs:
-            values = _float_margin(n1, z1, pair.ci, pair.cj) - _float_margin(n2, z2, pair.ci, pair.cj)
+        ci = result.query["ci"]
+        for cj, pair in by_pair(result).items():
+            values = _float_margin(n1, z1, ci, cj) - _float_margin(n2, z2, ci, cj)
             order = np.argsort(values)
-            for sense, table, picks in (("min", pair.minimum, order[:5]), ("max", pair.maximum, order[-5:])):
+            for sense, table, picks in (("min", pair["min"], order[:5]), ("max", pair["max"], order[-5:])):
                 for engine, est in table.items():
                     for i in picks:   # exact value at the most extreme samples
                         x = _inside(box, xs[i])
-                        v = _exact_margin(n1, x, pair.ci, pair.cj) - _exact_margin(n2, x, pair.ci, pair.cj)
+                        v = _exact_margin(n1, x, ci, cj) - _exact_margin(n2, x, ci, cj)
                         if (sense == "min" and v < est.lower) or (sense == "max" and v > est.upper):
-                            report.fail(f"twins: log-RSM({pair.ci},{pair.cj}) = {float(v)!r} at a sample is outside "
+                            report.fail(f"twins: log-RSM({ci},{cj}) = {float(v)!r} at a sample is outside "
                                         f"the {engine} {sense} bounds [{float(est.lower)!r}, {float(est.upper)!r}]")
                     if est.witness is not None:
-                        if not box.contains(est.witness):
+                        w = est.witness.input
+                        if not box.contains(w):
                             report.fail(f"twins: {engine} {sense} witness outside the box")
-                        elif _exact_margin(n1, est.witness, pair.ci, pair.cj) - _exact_margin(n2, est.witness, pair.ci, pair.cj) != est.attained:
+                        elif _exact_margin(n1, w, ci, cj) - _exact_margin(n2, w, ci, cj) != attained(est):
                             report.fail(f"twins: {engine} {sense} witness does not replay to its attained value")
-        return f"lrsm ci={result.ci}", report, info
+        return f"lrsm ci={ci}", report, info
     result = decisions(n1, n2, centre, radius, engine="exact", timeout=timeout)
     r1, r2 = oracle.Rule.of(n1), oracle.Rule.of(n2)
     layers1, layers2 = oracle.layers_of(n1), oracle.layers_of(n2)
     p1, p2 = n1.exact_parameters(), n2.exact_parameters()
     if result.verdict is Verdict.VIOLATED:
-        x = list(result.witness)
+        x = list(result.witness.input)
         a, b = r1.label(oracle.exact_logits(layers1, x, p1)), r2.label(oracle.exact_logits(layers2, x, p2))
         if not box.contains(x) or a is None or b is None or a == b:
             report.fail(f"twins: the decisions counterexample does not replay (classes {a}, {b})")

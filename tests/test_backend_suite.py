@@ -277,10 +277,10 @@ class TestDRealProgram(BackendSuite):
 
 
 def test_registry_reports_each_solver_and_selects_by_capability():
-    from smtnn.backends import SOLVERS, available, select
+    from smtnn.backends import BACKENDS, available, select
 
     found = available()
-    assert list(found) == list(SOLVERS) and found["z3"].capabilities.exact
+    assert list(found) == list(BACKENDS) and found["z3"].capabilities.exact
     for name, backend in found.items():
         assert isinstance(backend, str) and "install" in backend or backend.name == name
     assert select(exact=True, optimization=True).name == "z3"

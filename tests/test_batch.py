@@ -115,7 +115,8 @@ def test_twins_queries_run_in_a_batch(tmp_path):
     serial = batch.run_batch(queries, tmp_path / "a.jsonl", workers=1, progress=False)
     parallel = batch.run_batch(queries, tmp_path / "b.jsonl", workers=2, progress=False)
     assert without_timings(serial) == without_timings(parallel)
-    assert [line["result"]["kind"] for line in serial] == ["lrsm", "lrsm", "decisions", "decisions"]
+    assert [(line["result"]["kind"], line["result"]["property"]) for line in serial] == \
+        [("estimate", "lrsm")] * 2 + [("verification", "decisions")] * 2
     assert {line["status"] for line in serial} <= {"converged", "holds", "violated"}
 
 

@@ -219,12 +219,12 @@ def test_twins_decisions_of_the_int8_digits_model_is_definite(name):
                      "--clip", "0:1", "--json")
     assert flipped.returncode == 1, flipped.stderr
     report = json.loads(flipped.stdout)
-    witness = [Fraction(v) for v in report["witness_exact"]]
+    witness = [Fraction(v) for v in report["witness"]["input_exact"]]
     assert all(max(0, Fraction(float(c)) - Fraction(3, 10)) <= w <= min(1, Fraction(float(c)) + Fraction(3, 10))
                for w, c in zip(witness, x0))
     float_class = exact_class(load_network(models / "digits_float.onnx"), witness)
     logits = load_quantized(models / name).logits_exact([witness])[0]
-    assert [float_class, logits.index(max(logits))] == [report["classes"]["N1"], report["classes"]["N2"]]
+    assert [float_class, logits.index(max(logits))] == [report["witness"]["classes"]["N1"], report["witness"]["classes"]["N2"]]
     assert float_class != logits.index(max(logits))
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from smtnn import Network
 from smtnn.bounds import replay_logits
-from smtnn.twins import ball, generate, lrsm
+from smtnn.twins import attained, ball, by_pair, generate, lrsm
 
 
 MAGNITUDES = (0.0, 1e-3, 0.5, 1.0, 3.0)
@@ -74,18 +74,19 @@ def test_fuzz_lrsm_bounds_contain_sampling_and_relaxation_contains_exact(case):
     corners = rng.integers(0, 2, size=(500, lo.size)) * (hi - lo) + lo
     xs = np.vstack([rng.uniform(lo, hi, size=(3000, lo.size)), corners])
     slack = 1e-9 * (1 + np.abs(n1.parameter_vector()).max() + np.abs(n2.parameter_vector()).max()) * 10
-    for pair in report.pairs:
-        values = _margin(n1, xs, pair.ci, pair.cj) - _margin(n2, xs, pair.ci, pair.cj)
-        for engine, est in pair.minimum.items():
+    ci = report.query["ci"]
+    for cj, pair in by_pair(report).items():
+        values = _margin(n1, xs, ci, cj) - _margin(n2, xs, ci, cj)
+        for engine, est in pair["min"].items():
             assert values.min() >= float(est.lower) - slack, (engine, "min", float(est.lower), values.min())
-        for engine, est in pair.maximum.items():
+        for engine, est in pair["max"].items():
             assert values.max() <= float(est.upper) + slack, (engine, "max", float(est.upper), values.max())
-        if "exact" in pair.minimum and "relaxation" in pair.minimum:
-            assert pair.minimum["relaxation"].lower <= pair.minimum["exact"].lower
-        if "exact" in pair.maximum and "relaxation" in pair.maximum:
-            assert pair.maximum["relaxation"].upper >= pair.maximum["exact"].upper
-        for table in (pair.minimum, pair.maximum):
+        if "exact" in pair["min"] and "relaxation" in pair["min"]:
+            assert pair["min"]["relaxation"].lower <= pair["min"]["exact"].lower
+        if "exact" in pair["max"] and "relaxation" in pair["max"]:
+            assert pair["max"]["relaxation"].upper >= pair["max"]["exact"].upper
+        for table in (pair["min"], pair["max"]):
             for est in table.values():
                 if est.witness is not None:
-                    assert box.contains(est.witness)
-                    assert _exact_log_rsm(n1, n2, est.witness, pair.ci, pair.cj) == est.attained
+                    assert box.contains(est.witness.input)
+                    assert _exact_log_rsm(n1, n2, est.witness.input, ci, cj) == attained(est)

@@ -77,13 +77,13 @@ def cells(ref, twin, timeout: float) -> list[dict]:
             relax = analysis.extreme([pair.margin_coeffs(ci, 1 - ci)], "min", "relaxation")
             dec = decisions(twin, ref, box=cell, timeout=timeout, analysis=analysis)
             out.append({"i": i, "j": j, "box": cell.as_json(), "ci": ci,
-                        "min_exact": [float(exact.lower), float(exact.upper)], "exact": exact.exact,
-                        "min_exact_rational": str(exact.lower) if exact.exact else None,
-                        "min_z3": [float(z3.lower), float(z3.upper)], "z3_agrees": z3.exact and z3.lower == exact.lower,
-                        "min_relaxation": float(relax.lower), "witness": [float(v) for v in exact.witness],
+                        "min_exact": [float(exact.lower), float(exact.upper)], "exact": exact.gap == 0,
+                        "min_exact_rational": str(exact.lower) if exact.gap == 0 else None,
+                        "min_z3": [float(z3.lower), float(z3.upper)], "z3_agrees": z3.gap == 0 and z3.lower == exact.lower,
+                        "min_relaxation": float(relax.lower), "witness": [float(v) for v in exact.witness.input],
                         "decisions": dec.verdict.value,
-                        "counterexample": None if dec.witness is None else [float(v) for v in dec.witness],
-                        "seconds_exact": t_exact, "seconds_z3": z3.seconds, "seconds_decisions": dec.seconds})
+                        "counterexample": None if dec.witness is None else [float(v) for v in dec.witness.input],
+                        "seconds_exact": t_exact, "seconds_z3": z3.provenance.seconds, "seconds_decisions": dec.provenance.seconds})
     return out
 
 
@@ -95,12 +95,12 @@ def whole_domain(ref, twin, timeout: float) -> dict:
     lo = analysis.extreme([pair.margin_coeffs(1, 0)], "min", "exact", timeout=timeout)
     hi = analysis.extreme([pair.margin_coeffs(1, 0)], "max", "exact", timeout=timeout)
     dec = decisions(twin, ref, box=box, timeout=timeout, analysis=analysis)
-    return {"min_log_rsm_male": [float(lo.lower), float(lo.upper)], "min_witness": [float(v) for v in lo.witness],
-            "max_log_rsm_male": [float(hi.lower), float(hi.upper)], "max_witness": [float(v) for v in hi.witness],
-            "exact": lo.exact and hi.exact, "decisions": dec.verdict.value,
-            "counterexample": None if dec.witness is None else [float(v) for v in dec.witness],
-            "counterexample_classes": None if dec.classes is None else {"twin": dec.classes[0], "reference": dec.classes[1]},
-            "seconds": lo.seconds + hi.seconds + dec.seconds}
+    return {"min_log_rsm_male": [float(lo.lower), float(lo.upper)], "min_witness": [float(v) for v in lo.witness.input],
+            "max_log_rsm_male": [float(hi.lower), float(hi.upper)], "max_witness": [float(v) for v in hi.witness.input],
+            "exact": lo.gap == 0 and hi.gap == 0, "decisions": dec.verdict.value,
+            "counterexample": None if dec.witness is None else [float(v) for v in dec.witness.input],
+            "counterexample_classes": None if dec.witness is None else {"twin": dec.witness.classes[0], "reference": dec.witness.classes[1]},
+            "seconds": lo.provenance.seconds + hi.provenance.seconds + dec.provenance.seconds}
 
 
 def run(timeout: float = 30.0) -> dict:

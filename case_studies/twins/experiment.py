@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from smtnn.twins import Analysis, ball, decisions, lrsm
+from smtnn.twins import Analysis, ball, decisions, detail, lrsm, rsm
 from smtnn.twins.pair import exact_class
 
 _CACHE: dict = {}
@@ -45,21 +45,21 @@ def query(task: tuple) -> dict:
     exact = lrsm(twin, ref, box=box, ci=ci, engine="exact", compare=(), ends=("min",), timeout=timeout, analysis=analysis)
     t_exact = time.perf_counter() - t0
     dec = decisions(twin, ref, box=box, timeout=timeout, analysis=analysis)
-    e = exact.worst_min()
-    r_worst = relaxed.worst_min()
-    r_same = next(p for p in relaxed.pairs if p.cj == exact.worst.cj).minimum["relaxation"]
-    rsm = e.exp()
+    e = exact
+    r_worst = relaxed
+    r_same = detail(relaxed, cj=exact.query["worst_cj"])
+    rsm_min = rsm(e)
     return {
         "twin": name, "radius": radius, "index": index, "label": int(y_test[index]), "ci": ci,
-        "twin_class_at_x": exact_class(twin, x), "worst_cj": exact.worst.cj,
+        "twin_class_at_x": exact_class(twin, x), "worst_cj": exact.query["worst_cj"],
         "exact_min": [float(e.lower), float(e.upper)], "exact_min_rational": [str(e.lower), str(e.upper)],
-        "exact": e.exact, "reason": e.reason, "witness": [float(v) for v in e.witness],
-        "rsm_min": [float(rsm[0]), float(rsm[1])],
-        "nodes": e.stats.get("nodes"), "unstable_relus": e.stats.get("unstable_relus"),
-        "relaxation_worst_lower": float(r_worst.lower), "relaxation_worst_cj": relaxed.worst.cj,
+        "exact": e.gap == 0, "reason": e.reason, "witness": [float(v) for v in e.witness.input],
+        "rsm_min": [float(rsm_min[0]), float(rsm_min[1])],
+        "nodes": e.provenance.stats.get("nodes"), "unstable_relus": e.provenance.stats.get("unstable_relus"),
+        "relaxation_worst_lower": float(r_worst.lower), "relaxation_worst_cj": relaxed.query["worst_cj"],
         "relaxation_same_cj_lower": float(r_same.lower),
         "seconds_exact": t_build + t_exact, "seconds_relaxation": t_build + t_relax, "seconds_build": t_build,
-        "decisions": dec.verdict.value, "decisions_reason": dec.reason, "decisions_seconds": dec.seconds,
-        "counterexample": None if dec.witness is None else [float(v) for v in dec.witness],
-        "counterexample_classes": None if dec.classes is None else list(dec.classes),
+        "decisions": dec.verdict.value, "decisions_reason": dec.reason, "decisions_seconds": dec.provenance.seconds,
+        "counterexample": None if dec.witness is None else [float(v) for v in dec.witness.input],
+        "counterexample_classes": None if dec.witness is None else list(dec.witness.classes),
     }
