@@ -241,7 +241,7 @@ def test_twins_relaxation_and_branch_and_bound_on_leaky_relu(seed):
     exact = analysis.extreme([form], "max", "exact", timeout=60)
     assert loose.upper >= exact.upper and float(loose.upper) >= sampled - 1e-9
     assert exact.lower == exact.upper and float(exact.upper) >= sampled - 1e-9
-    assert analysis.value([form], exact.witness, replay=True) == exact.lower
+    assert analysis.value([form], exact.witness.input, replay=True) == exact.lower
     by_z3 = analysis.extreme([form], "max", "z3", timeout=60)
     assert by_z3.lower == by_z3.upper == exact.upper
 

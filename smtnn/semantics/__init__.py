@@ -8,10 +8,14 @@ Domains (one module each unless said): :mod:`.floats` (float64, with gradients),
 lives with the LP it fills), and :mod:`.corners`, the parameter-box corner extreme derived once
 for numbers and for terms.
 
+:func:`walk_backward` carries linear functionals from a layer down to the inputs; its domains
+implement ``affine_back`` and ``<kind>_back`` (:class:`.integers.PatternBackward`: the exact affine
+forms of a fixed activation pattern).
+
 To add a hidden activation: name it in ``network.HIDDEN_ACTIVATIONS`` (and ``PIECEWISE_LINEAR``
-if it is), then give every domain a method of that name.  To add an arithmetic: write a class
+if it is), then give every domain a method of that name (and backward domains ``<kind>_back``).  To add an arithmetic: write a class
 with ``affine`` and one method per activation it supports, and call :func:`walk`.
 """
-from .walk import ACTIVATION_KINDS, Domain, check_supported, supported, walk
+from .walk import ACTIVATION_KINDS, Domain, check_supported, supported, supported_backward, walk, walk_backward
 
-__all__ = ["ACTIVATION_KINDS", "Domain", "check_supported", "supported", "walk"]
+__all__ = ["ACTIVATION_KINDS", "Domain", "check_supported", "supported", "supported_backward", "walk", "walk_backward"]

@@ -13,6 +13,17 @@ floats with gradients).  A domain implements
 A new activation is one method per domain; a new arithmetic is one new domain.  A domain
 without a method for an activation the network uses is rejected before any step runs, with a
 message listing what that domain supports.
+
+:func:`walk_backward` is the one loop that goes the other way: it carries linear functionals of
+one layer's affine values down to the network's inputs (back-substitution, as in CROWN/DeepPoly
+or the exact affine forms of a fixed activation pattern).  A backward domain implements
+
+- ``affine_back(index, layer, value)``: functionals of the layer's affine values W h + b become
+  functionals of its inputs h (the domain collects the bias terms b);
+- one method per hidden activation kind, named ``<kind>_back`` (``relu_back``, ...), with the
+  signature ``kind_back(index, layer, value)``: functionals of the activations of hidden layer
+  ``index`` become functionals of its affine values (a fixed phase, or a linear relaxation chosen
+  per sign of the coefficients).
 """
 from __future__ import annotations
 
@@ -64,4 +75,47 @@ def walk(network, domain, inputs, *, stop: int | None = None, record: list | Non
         if index == last:
             return pre
         value = getattr(domain, layer.activation)(index, layer, pre)
+    return value
+
+
+BACKWARD = "_back"
+"""The suffix of a backward domain's activation methods (``relu_back``)."""
+
+
+def supported_backward(domain) -> tuple[str, ...]:
+    """The hidden activation kinds the backward domain implements."""
+    return tuple(kind for kind in ACTIVATION_KINDS if callable(getattr(domain, kind + BACKWARD, None)))
+
+
+def check_supported_backward(network, domain, start: int) -> None:
+    """Raise UnsupportedModelError unless the backward domain implements every hidden activation below layer `start`."""
+    kinds = supported_backward(domain)
+    for index, layer in enumerate(network.layers[:start]):
+        if layer.activation not in kinds:
+            raise UnsupportedModelError(
+                f"hidden layer {index} '{layer.name}' uses activation '{layer.activation}', which "
+                f"{getattr(domain, 'description', type(domain).__name__)} does not support; "
+                f"supported: {', '.join(kinds)}")
+
+
+def walk_backward(network, domain, value, *, start: int | None = None, record: list | None = None):
+    """Carry `value`, linear functionals of the affine values of layer ``start`` (default: the logits), to the inputs.
+
+    At layer k: ``domain.affine_back(k, layer, value)`` (functionals of its inputs), then, below
+    ``start``, first ``domain.<activation>_back(k, layer, value)`` of the hidden layer k reached.
+    Returns the functionals of the network's inputs.  ``record`` (a list) receives the value at
+    every walked layer's affine values, from ``start`` down.
+    """
+    last = len(network.layers) - 1
+    start = last if start is None else start
+    if not 0 <= start <= last:
+        raise ValueError(f"layer {start} is not a layer of a {last + 1}-layer network")
+    check_supported_backward(network, domain, start)
+    for index in range(start, -1, -1):
+        layer = network.layers[index]
+        if index < start:
+            value = getattr(domain, layer.activation + BACKWARD)(index, layer, value)
+        if record is not None:
+            record.append(value)
+        value = domain.affine_back(index, layer, value)
     return value

@@ -137,18 +137,9 @@ class Search:
         unstable = {u.key for u in self.relax.unstable()}
         rows, forms_x = [], []
         for t, en in enumerate(self.exact):
-            masks = []
-            for k, layer in enumerate(en.network.layers[:-1]):
-                mask = []
-                for j in range(layer.outputs):
-                    u = self.relax.units[(t, k, j)]
-                    mask.append(phases[u.key] if u.key in unstable else u.lo >= 0)
-                masks.append(np.array(mask))
-            for k, layer in enumerate(en.network.layers[:-1]):
-                keys = [(t, k, j) for j in range(layer.outputs) if (t, k, j) in unstable]
-                if not keys:
-                    continue
-                eye = np.zeros((len(keys), layer.outputs), dtype=object)
+            masks = _PhaseMasks(self.relax, phases, unstable, t, en.network)
+            for k, keys in _by_layer(key for key in unstable if key[0] == t).items():
+                eye = np.zeros((len(keys), en.network.layers[k].outputs), dtype=object)
                 for i, key in enumerate(keys):
                     eye[i, key[2]] = 1
                 form = en.forms(k, eye, masks)
@@ -281,3 +272,26 @@ class Search:
 
     def clip(self, x) -> tuple[Fraction, ...]:
         return tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, self.box.lower, self.box.upper))
+
+
+class _PhaseMasks:
+    """Which units of network t's hidden layer k are active at a node: its phase where branched, else its
+    certified sign; read (once per layer) when the backward walk of :meth:`ExactNetwork.forms` reaches layer k."""
+
+    def __init__(self, relax: Relaxation, phases: dict[Key, bool], unstable: set, t: int, network):
+        self.relax, self.phases, self.unstable, self.t, self.network = relax, phases, unstable, t, network
+        self.read: dict[int, np.ndarray] = {}
+
+    def __call__(self, k: int) -> np.ndarray:
+        if k not in self.read:
+            units = [self.relax.units[(self.t, k, j)] for j in range(self.network.layers[k].outputs)]
+            self.read[k] = np.array([self.phases[u.key] if u.key in self.unstable else u.lo >= 0 for u in units])
+        return self.read[k]
+
+
+def _by_layer(keys) -> dict[int, list[Key]]:
+    """Unit keys (network, layer, unit) grouped by layer, each group and the layers in ascending order."""
+    out: dict[int, list[Key]] = {}
+    for key in sorted(keys):
+        out.setdefault(key[1], []).append(key)
+    return out
