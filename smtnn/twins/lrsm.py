@@ -71,10 +71,10 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     label = lambda c: f"log-RSM(ci={ci}, cj={c})"  # noqa: E731
     minima = {c: {} for c in others}
     screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c)) for c in others}
-    bound_only = [e for e in engines if not e.complete]
     for c in others:
-        for e in bound_only:
-            minima[c][e.name] = screen[c] if e.name == RELAXATION else analysis.extreme([forms[c]], "min", e, quantity=label(c))
+        for e in engines:
+            if not e.complete:   # a bound-only engine's answer is the screening relaxation bound itself
+                minima[c][e.name] = screen[c]
     order = sorted(others, key=lambda c: (screen[c].upper, screen[c].lower))
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
     notes = {}

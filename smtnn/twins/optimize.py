@@ -69,11 +69,6 @@ def _strategy(engine: str) -> Strategy:
     return Strategy(engine, select(**wanted), complete)
 
 
-def check_engine(engine: str) -> str:
-    """The engine value after checking it (InvalidInputError naming the choices)."""
-    return strategy(engine).name
-
-
 RELAXATION = "relaxation"
 """The engine every analysis screens with (one certified LP bound per query)."""
 
