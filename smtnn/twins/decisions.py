@@ -15,9 +15,10 @@ import dataclasses
 import time
 from fractions import Fraction
 
+from ..budget import Stop, budgeted
 from ..result import Verdict
 from .bnb import Search
-from .lrsm import region
+from .lrsm import BUILD_SHARE, region
 from .optimize import Analysis, check_engine
 from .pair import Twins, exact_class
 from .result import DecisionReport
@@ -55,6 +56,11 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
     return ([form], []) if k > a else ([], [form])
 
 
+def _stopped(stop: Stop, first, second, *args, engine: str = "exact", **_) -> DecisionReport:
+    return DecisionReport(Verdict.UNKNOWN, engine, stop.seconds, reason=stop.reason, decision=first.decision)
+
+
+@budgeted(_stopped)
 def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engine: str = "exact",
               timeout: float | None = None, analysis: Analysis | None = None) -> DecisionReport:
     """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``)."""
@@ -70,6 +76,7 @@ def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) 
     if _same(first, second):
         return DecisionReport(Verdict.HOLDS, engine, time.perf_counter() - start, reason="N1 and N2 are the same network")
     analysis = analysis or Analysis(twins.networks, box)
+    analysis.relaxation_by(None if timeout is None else start + BUILD_SHARE * timeout)
     if engine == "z3":
         return _z3(twins, analysis, timeout, start)
     relax, exact = analysis.relaxation, analysis.exact_networks

@@ -9,14 +9,15 @@ witnesses are replayed with :func:`smtnn.bounds.replay_logits`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Sequence
 
-from ..budget import FLOOR, Budget
+from ..budget import FLOOR, Budget, Stop, budgeted, report
 from ..domain import Box
 from ..network import Network
 from .optimize import Analysis, check_engine
 from .pair import Twins, ball, exact_class
-from .result import LRSMReport, PairReport
+from .result import Extreme, LRSMReport, PairReport
 
 
 def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None) -> tuple[Box, tuple]:
@@ -34,6 +35,45 @@ def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None
     return box, tuple(x0)
 
 
+BUILD_SHARE = 0.4
+"""With a timeout, building the relaxation may take this share of it; its LP tightening stops there (looser, sound)."""
+
+
+def _stopped(stop: Stop, first: Network, second: Network, *args, engine: str = "exact", **_):
+    """A call stopped before it reported any bounds: UNKNOWN with the reason."""
+    from ..result import Provenance, Verdict, VerificationResult
+
+    return VerificationResult("twins lrsm", Verdict.UNKNOWN, Provenance(engine, "-", "stopped", stop.seconds), None,
+                              stop.reason, {"first": first.name, "second": second.name})
+
+
+SCREEN_SHARE = 0.6
+"""With a timeout, screening the classes by LP may go on until this share of it; later classes get interval bounds."""
+
+
+def _interval_min(analysis: Analysis, form, quantity: str) -> Extreme:
+    """A quick certified min of a form: the interval bound below, the box centre's exact value above."""
+    tick = time.perf_counter()
+    box = analysis.box
+    centre = tuple((a + b) / 2 for a, b in zip(box.lower, box.upper))
+    value = analysis.value([form], centre)
+    lower = min(analysis.relaxation.interval(form)[0], value)
+    return Extreme(quantity, "min", lower, value, centre, "relaxation", "interval bounds (no LP: timeout)",
+                   time.perf_counter() - tick, "timeout")
+
+
+def _snapshot(first, second, box, ci, minima, start, relax_seconds) -> LRSMReport:
+    """The bounds so far: per class its best minimum yet (exact if solved, else the relaxation's), the worst class."""
+    pairs, best = [], {}
+    for c, table in minima.items():
+        best[c] = min(table.values(), key=lambda e: (e.upper - e.lower, e.lower))
+        pairs.append(PairReport(ci, c, {best[c].engine: best[c]}, {}, "bounds so far"))
+    worst = min(pairs, key=lambda p: (best[p.cj].lower, best[p.cj].upper))
+    return LRSMReport(first.name, second.name, box.as_json(), ci, tuple(pairs), worst, best[worst.cj].engine,
+                      time.perf_counter() - start, relax_seconds)
+
+
+@budgeted(_stopped)
 def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | None = None, clip=None,
          ci: int | None = None, cj: int | None = None, engine: str = "exact", compare: Sequence[str] = ("relaxation",),
          ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> LRSMReport:
@@ -41,8 +81,10 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
 
     ``engine`` decides the reported worst class; engines in ``compare`` are run on the same
     queries for comparison.  Default ci: N1's class at x0 (the box centre for a box).
-    ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget` says
-    (the worst-class search of ``engine`` counts as one search, shared by the classes).
+    ``timeout``: seconds for the whole call, building the relaxation included, shared by its
+    phases as :mod:`smtnn.budget` says (the worst-class search of ``engine`` counts as one search,
+    shared by the classes); phases the deadline leaves no time for are skipped and noted.
+    ``memory``: MB, see :func:`smtnn.budget.budgeted` (the report then holds the bounds so far).
     """
     start = time.perf_counter()
     budget = Budget(start, timeout)
@@ -59,28 +101,53 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
 
             raise InvalidInputError(f"ci and cj are both {ci}; log-RSM compares two different classes")
     analysis = analysis or Analysis(twins.networks, box)
-    relax_seconds = analysis.relaxation.seconds
+    relaxation = analysis.relaxation_by(budget.deadline(BUILD_SHARE))
+    relax_seconds = relaxation.seconds
     others = [cj] if cj is not None else [c for c in range(twins.n_classes) if c != ci]
     engines = [engine] + [e for e in compare if e != engine]
     forms = {c: twins.margin_coeffs(ci, c) for c in others}
     label = lambda c: f"log-RSM(ci={ci}, cj={c})"  # noqa: E731
     minima = {c: {} for c in others}
-    screen = {c: analysis.extreme([forms[c]], "min", "relaxation", quantity=label(c)) for c in others}
+    screen_end = budget.deadline(SCREEN_SHARE)
+    screen = {c: analysis.extreme([forms[c]], "min", "relaxation", quantity=label(c))
+              if screen_end is None or time.perf_counter() < screen_end else _interval_min(analysis, forms[c], label(c))
+              for c in others}
     for c in others:
         if "relaxation" in engines:
             minima[c]["relaxation"] = screen[c]
+    report(_snapshot(first, second, box, ci, {c: {"relaxation": screen[c]} for c in others}, start, relax_seconds), force=True)
     order = sorted(others, key=lambda c: (screen[c].upper, screen[c].lower))
+    replays: dict = {}
+
+    def confirm(c, extreme):   # the second, independent replay of a witness (while the budget lasts)
+        if id(extreme) not in replays:
+            if budget.spent():
+                return replace(extreme, stats={**extreme.stats, "replayed": "integer forward pass only (timeout)"})
+            replays[id(extreme)] = analysis.confirm(extreme, [forms[c]])
+        return replays[id(extreme)]
+
+    searches = budget
+    if budget.timeout is not None:   # keep time for the final replays (about three, each costing about this one)
+        tick = time.perf_counter()
+        confirm(order[0], screen[order[0]])
+        searches = Budget(start, max(FLOOR, budget.timeout - 3 * (time.perf_counter() - tick)))
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
-    notes = {}
+    notes = {} if relaxation.tightened else {c: "relaxation not LP-tightened in full (timeout)" for c in others}
+    for c in others:
+        if screen[c].reason:
+            notes[c] = "; ".join(filter(None, [notes.get(c), "screened by interval bounds only (timeout)"]))
     later = sum(e not in ("relaxation", engine) for e in engines) * len(others) + \
         (sum(e != "relaxation" for e in engines) * (1 if cj is None else len(others)) if "max" in ends else 0)
-    left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
+    left = searches.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
     phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
     for c in order:
         if engine == "relaxation":
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
-            notes[c] = "not solved exactly: its relaxation bound is above the worst minimum"
+            notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
+            continue
+        if c != order[0] and searches.spent():
+            notes[c] = "; ".join(filter(None, [notes.get(c), f"not solved by {engine}: the timeout was used up"]))
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", engine, quantity=label(c), timeout=left, floor=worst_value,
@@ -88,7 +155,9 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         minima[c][engine] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper
-    spent = lambda: budget.timeout is not None and budget.remaining() <= FLOOR   # noqa: E731
+        report(_snapshot(first, second, box, ci, {k: {"relaxation": screen[k], **minima[k]} for k in others}, start,
+                         relax_seconds))
+    spent = searches.spent
     skipped = set()
     for e in engines:
         if e in ("relaxation", engine):
@@ -97,7 +166,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             if spent():   # a compared engine is left out rather than overrun the query's timeout
                 skipped.add(e)
             else:
-                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=budget.share(later))
+                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=searches.share(later))
             later -= 1
     decided = [c for c in others if engine in minima[c]]
     worst = min(decided, key=lambda c: (minima[c][engine].lower, minima[c][engine].upper))
@@ -106,21 +175,21 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         maxima = {}
         if "max" in ends and (c == worst or cj is not None):
             for e in engines:
-                if e not in ("relaxation", engine) and spent():
+                if e != "relaxation" and spent():
                     skipped.add(e)
                     later -= 1
                 elif e == "relaxation":
                     maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c))
                 else:
-                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=budget.share(later))
+                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=searches.share(later))
                     later -= 1
         if skipped:
             notes[c] = "; ".join(filter(None, [notes.get(c, ""), f"not run, the timeout was used up: {', '.join(sorted(skipped))}"]))
         ordered = {e: minima[c][e] for e in engines if e in minima[c]}
         pairs.append(PairReport(ci, c, ordered if "min" in ends or c == worst else {}, maxima, notes.get(c, "")))
     worst_pair = next(p for p in pairs if p.cj == worst)
-    confirmed = PairReport(ci, worst, {e: analysis.confirm(v, [forms[worst]]) for e, v in worst_pair.minimum.items()},
-                           {e: analysis.confirm(v, [forms[worst]]) for e, v in worst_pair.maximum.items()}, worst_pair.note)
+    confirmed = PairReport(ci, worst, {e: confirm(worst, v) for e, v in worst_pair.minimum.items()},
+                           {e: confirm(worst, v) for e, v in worst_pair.maximum.items()}, worst_pair.note)
     pairs = [confirmed if p.cj == worst else p for p in pairs]
     worst_pair = confirmed
     return LRSMReport(first.name, second.name, box.as_json(), ci, tuple(pairs), worst_pair, engine,

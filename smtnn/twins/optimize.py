@@ -59,8 +59,12 @@ class Analysis:
 
     @property
     def relaxation(self) -> Relaxation:
+        return self.relaxation_by(None)
+
+    def relaxation_by(self, deadline: float | None) -> Relaxation:
+        """The relaxation; if it is built now, its LP tightening stops at `deadline` (perf_counter; looser, still sound)."""
         if self._relaxation is None:
-            self._relaxation = Relaxation(self.networks, self.box, tighten=self.tighten)
+            self._relaxation = Relaxation(self.networks, self.box, tighten=self.tighten, deadline=deadline)
         return self._relaxation
 
     def value(self, forms: Sequence[Form], x: Sequence[Fraction], replay: bool = False) -> Fraction:
