@@ -19,6 +19,7 @@ DONE, TIMEOUT, MEMORY, ERROR, DIED = "done", "timeout", "memory", "error", "died
 PROGRESS = "progress"
 _MB = 1 << 20
 _HEADER = 8   # bytes of a frame's length prefix
+WATCH_EVERY = 0.05   # seconds between two looks at a capped child's resident memory
 _channel: int | None = None   # in a child: the pipe to the parent, for report()
 
 
@@ -61,8 +62,10 @@ def _send(fd: int, message) -> None:
 def run_in_child(function: Callable, *args, timeout: float | None = None, memory_mb: float | None = None) -> Outcome:
     """`function(*args)` in a forked child, killed after `timeout` seconds; its address space may grow by `memory_mb` MB.
 
-    A MemoryError in the child, or a child that dies while a memory cap is set, is reported
-    as MEMORY; exceptions come back as ERROR (re-raise them where the call was made).  The
+    The cap holds twice: the child's address space (RLIMIT_AS, relative to what it inherits) and
+    its resident memory, which the parent watches (it may not exceed the parent's at the fork by
+    more than `memory_mb`).  A MemoryError in the child, a child over the cap, or a child that
+    dies while a memory cap is set, is reported as MEMORY; exceptions come back as ERROR (re-raise them where the call was made).  The
     calling process's own limits are never changed.  The child may send progress with
     :func:`report`; the last value sent comes back in ``Outcome.progress``.
     """
@@ -74,7 +77,8 @@ def run_in_child(function: Callable, *args, timeout: float | None = None, memory
         _child(write_fd, function, args, memory_mb, parent)
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
-    buffer, finished, progress, final = b"", False, None, None
+    resident_cap = None if memory_mb is None else _resident(parent) + memory_mb * _MB
+    buffer, finished, progress, final, over = b"", False, None, None, False
     poller = select.poll()
     poller.register(read_fd, select.POLLIN)
     try:
@@ -82,6 +86,11 @@ def run_in_child(function: Callable, *args, timeout: float | None = None, memory
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
+            if resident_cap is not None:   # RLIMIT_AS misses memory the child reuses from the heap it inherited
+                if _resident(pid) > resident_cap:
+                    over = True
+                    break
+                left = WATCH_EVERY if left is None else min(left, WATCH_EVERY)
             if poller.poll(None if left is None else max(1, int(left * 1000))):
                 chunk = os.read(read_fd, 1 << 16)
                 if not chunk:
@@ -99,10 +108,21 @@ def run_in_child(function: Callable, *args, timeout: float | None = None, memory
         status = _reap(pid, kill=not finished)
     if final is not None:
         return Outcome(final[0], final[1], progress=progress)
+    if over:
+        return Outcome(MEMORY, detail="its resident memory passed the cap", progress=progress)
     if not finished:
         return Outcome(TIMEOUT, progress=progress)
     how = f"signal {-status}" if status < 0 else f"exit code {status}"
     return Outcome(MEMORY if memory_mb is not None else DIED, detail=f"the query process ended with {how}", progress=progress)
+
+
+def _resident(pid: int) -> int:
+    """Bytes of process `pid` resident in memory (0 when /proc cannot say)."""
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _frames(buffer: bytes) -> tuple[list, bytes]:

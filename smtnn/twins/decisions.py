@@ -57,6 +57,7 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
 
 
 def _stopped(stop: Stop, first, second, *args, engine: str = "exact", **_) -> DecisionReport:
+    """A call stopped from outside: UNKNOWN with the reason (a decision has no partial bounds)."""
     return DecisionReport(Verdict.UNKNOWN, engine, stop.seconds, reason=stop.reason, decision=first.decision)
 
 
@@ -82,6 +83,9 @@ def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) 
     relax, exact = analysis.relaxation, analysis.exact_networks
     possible = []
     for a in range(twins.n_classes):
+        if timeout is not None and _left(timeout, start) <= 0:   # out of time: every class N1 may pick stays possible
+            possible.append(a)
+            continue
         strict, weak = picks(twins, 0, a)
         bound, _, infeasible = Search(relax, strict + weak, exact).bound({})
         if not infeasible and (bound is None or bound >= 0):
@@ -91,6 +95,9 @@ def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) 
     for a in possible:
         for k in range(twins.n_classes):
             if k == a:
+                continue
+            if timeout is not None and _left(timeout, start) <= 0:
+                unknown.append(f"N1 picks {a}, N2 prefers {k}: not examined, the timeout was used up")
                 continue
             stats["pairs_screened"] += 1
             s1, w1 = picks(twins, 0, a)

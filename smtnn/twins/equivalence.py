@@ -1,6 +1,7 @@
 """ε-equivalence of logits: max over a box of |z1 - z2|_inf <= ε, as a certified interval and a verdict."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from fractions import Fraction
 
@@ -8,15 +9,18 @@ from ..budget import Budget, Stop, budgeted, report
 from ..errors import InvalidInputError
 from ..exact import to_fraction
 from ..result import Verdict
-from .lrsm import BUILD_SHARE, region
+from .lrsm import BUILD_SHARE, SCREEN_SHARE, interval_extreme, region
 from .optimize import Analysis, check_engine
 from .pair import Twins
 from .result import EpsilonReport
 
 
 def _stopped(stop: Stop, first, second, *args, engine: str = "exact", **_):
-    """A call stopped before it reported any bounds: UNKNOWN with the reason."""
+    """A call stopped from outside: the report it sent last (bounds so far), else UNKNOWN with the reason."""
     from ..result import Provenance, VerificationResult
+
+    if stop.progress is not None:
+        return stop.progress
 
     return VerificationResult("twins epsilon", Verdict.UNKNOWN, Provenance(engine, "-", "stopped", stop.seconds), None,
                               stop.reason, {"first": first.name, "second": second.name})
@@ -57,13 +61,16 @@ def epsilon_equivalence(first, second, x0=None, radius=None, *, box=None, clip=N
         forms[(k, 1)] = (e, neg)
         forms[(k, -1)] = (neg, e)
     label = "max |z1 - z2|_inf"
-    screen = {key: analysis.extreme([f], "max", "relaxation", quantity=label) for key, f in forms.items()}
+    screen_end = budget.deadline(SCREEN_SHARE)
+    screen = {key: analysis.extreme([f], "max", "relaxation", quantity=label)
+              if screen_end is None or time.perf_counter() < screen_end else interval_extreme(analysis, f, label, "max")
+              for key, f in forms.items()}
     results = dict(screen) if engine == "relaxation" else {}
     report(_report(dict(screen), eps), force=True)
     floor: Fraction | None = None
     if engine != "relaxation":
         for key in sorted(forms, key=lambda k: -screen[k].upper):
-            if floor is not None and screen[key].upper <= floor:
+            if (floor is not None and screen[key].upper <= floor) or budget.spent():   # settled, or out of time
                 results[key] = screen[key]
                 continue
             results[key] = analysis.extreme([forms[key]], "max", engine, quantity=label, timeout=budget.remaining(), floor=floor)

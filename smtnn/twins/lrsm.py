@@ -40,8 +40,11 @@ BUILD_SHARE = 0.4
 
 
 def _stopped(stop: Stop, first: Network, second: Network, *args, engine: str = "exact", **_):
-    """A call stopped before it reported any bounds: UNKNOWN with the reason."""
+    """A call stopped from outside: the report it sent last (bounds so far), else UNKNOWN with the reason."""
     from ..result import Provenance, Verdict, VerificationResult
+
+    if stop.progress is not None:
+        return stop.progress
 
     return VerificationResult("twins lrsm", Verdict.UNKNOWN, Provenance(engine, "-", "stopped", stop.seconds), None,
                               stop.reason, {"first": first.name, "second": second.name})
@@ -51,14 +54,15 @@ SCREEN_SHARE = 0.6
 """With a timeout, screening the classes by LP may go on until this share of it; later classes get interval bounds."""
 
 
-def _interval_min(analysis: Analysis, form, quantity: str) -> Extreme:
-    """A quick certified min of a form: the interval bound below, the box centre's exact value above."""
+def interval_extreme(analysis: Analysis, form, quantity: str, sense: str = "min") -> Extreme:
+    """A quick certified min (max) of a form: the interval bound on the far side, the box centre's exact value attained."""
     tick = time.perf_counter()
     box = analysis.box
     centre = tuple((a + b) / 2 for a, b in zip(box.lower, box.upper))
     value = analysis.value([form], centre)
-    lower = min(analysis.relaxation.interval(form)[0], value)
-    return Extreme(quantity, "min", lower, value, centre, "relaxation", "interval bounds (no LP: timeout)",
+    low, high = analysis.relaxation.interval(form)
+    lower, upper = (min(low, value), value) if sense == "min" else (value, max(high, value))
+    return Extreme(quantity, sense, lower, upper, centre, "relaxation", "interval bounds (no LP: timeout)",
                    time.perf_counter() - tick, "timeout")
 
 
@@ -110,7 +114,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     minima = {c: {} for c in others}
     screen_end = budget.deadline(SCREEN_SHARE)
     screen = {c: analysis.extreme([forms[c]], "min", "relaxation", quantity=label(c))
-              if screen_end is None or time.perf_counter() < screen_end else _interval_min(analysis, forms[c], label(c))
+              if screen_end is None or time.perf_counter() < screen_end else interval_extreme(analysis, forms[c], label(c))
               for c in others}
     for c in others:
         if "relaxation" in engines:
