@@ -36,7 +36,10 @@ def test_every_public_call_takes_memory():
     """One mechanism: every public property and twins function accepts memory= beside its timeout."""
     names = ["local_epsilon", "verify_local_epsilon", "verify_local_label", "verify_global_label", "verify_global_sigma",
              "global_sigma", "global_epsilon", "verify_global_epsilon"]
-    functions = [getattr(properties, n) for n in names] + [twins.lrsm, twins.decisions, twins.epsilon_equivalence]
+    from smtnn.twins.quantized import quantized_decisions
+
+    functions = [getattr(properties, n) for n in names] + [twins.lrsm, twins.decisions, twins.epsilon_equivalence,
+                                                           quantized_decisions]
     for function in functions:
         assert "memory" in inspect.signature(function).parameters, function.__name__
 
@@ -117,7 +120,11 @@ def _digits_case():
 
     first = load_model(str(TWINS / "digits_mlp_int4.h5"), quantized=True)
     second = load_model(str(TWINS / "digits_mlp.h5"), quantized=True)
-    x0 = [Fraction(v) for v in (0.0, 0.0, 0.0, 0.0, 0.6875, 0.875, 0.1875, 0.0, 0.0, 0.0, 0.0, 0.125, 1.0, 1.0, 0.125, 0.0, 0.0, 0.0, 0.0, 0.6875, 1.0, 0.875, 0.0, 0.0, 0.0, 0.0, 0.1875, 1.0, 1.0, 0.9375, 0.0, 0.0, 0.0, 0.0625, 0.8125, 1.0, 1.0, 0.8125, 0.0, 0.0, 0.0, 0.375, 1.0, 0.5625, 0.9375, 0.8125, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.75, 1.0, 0.0625, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5625, 0.875, 0.0625, 0.0)]   # the first test image of the digits case study
+    x0 = [Fraction(v) for v in (   # the first test image of the digits case study
+        0.0, 0.0, 0.0, 0.0, 0.6875, 0.875, 0.1875, 0.0, 0.0, 0.0, 0.0, 0.125, 1.0, 1.0, 0.125, 0.0, 0.0, 0.0,
+        0.0, 0.6875, 1.0, 0.875, 0.0, 0.0, 0.0, 0.0, 0.1875, 1.0, 1.0, 0.9375, 0.0, 0.0, 0.0, 0.0625, 0.8125,
+        1.0, 1.0, 0.8125, 0.0, 0.0, 0.0, 0.375, 1.0, 0.5625, 0.9375, 0.8125, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.75,
+        1.0, 0.0625, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5625, 0.875, 0.0625, 0.0)]
     return first, second, x0
 
 
