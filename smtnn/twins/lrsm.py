@@ -131,10 +131,6 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         return replays[id(extreme)]
 
     searches = budget
-    if budget.timeout is not None:   # keep time for the final replays (about three, each costing about this one)
-        tick = time.perf_counter()
-        confirm(order[0], screen[order[0]])
-        searches = Budget(start, max(FLOOR, budget.timeout - 3 * (time.perf_counter() - tick)))
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
     notes = {} if relaxation.tightened else {c: "relaxation not LP-tightened in full (timeout)" for c in others}
     for c in others:
@@ -150,8 +146,10 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
             continue
-        if c != order[0] and searches.spent():
-            notes[c] = "; ".join(filter(None, [notes.get(c), f"not solved by {engine}: the timeout was used up"]))
+        if c != order[0] and searches.spent():   # its certified screen bounds stand in, so the worst class stays sound
+            minima[c][engine] = replace(screen[c], engine=engine, method=f"{screen[c].method} (not searched: timeout)",
+                                        reason="timeout", seconds=0.0)
+            notes[c] = "; ".join(filter(None, [notes.get(c), f"not searched by {engine}: the timeout was used up"]))
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", engine, quantity=label(c), timeout=left, floor=worst_value,
