@@ -17,7 +17,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from smtnn import Box, Network, perturbation, properties, twins
 from smtnn.budget import Bounds, Stop, budgeted, report, stopped_as

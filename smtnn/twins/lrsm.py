@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from typing import Sequence
 
-from ..budget import FLOOR, Budget, Stop, budgeted, report
+from ..budget import Budget, Stop, budgeted, report
 from ..domain import Box
 from ..network import Network
 from .optimize import Analysis, check_engine
@@ -130,7 +130,6 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             replays[id(extreme)] = analysis.confirm(extreme, [forms[c]])
         return replays[id(extreme)]
 
-    searches = budget
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
     notes = {} if relaxation.tightened else {c: "relaxation not LP-tightened in full (timeout)" for c in others}
     for c in others:
@@ -138,7 +137,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             notes[c] = "; ".join(filter(None, [notes.get(c), "screened by interval bounds only (timeout)"]))
     later = sum(e not in ("relaxation", engine) for e in engines) * len(others) + \
         (sum(e != "relaxation" for e in engines) * (1 if cj is None else len(others)) if "max" in ends else 0)
-    left = searches.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
+    left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
     phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
     for c in order:
         if engine == "relaxation":
@@ -146,7 +145,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
             continue
-        if c != order[0] and searches.spent():   # its certified screen bounds stand in, so the worst class stays sound
+        if c != order[0] and budget.spent():   # its certified screen bounds stand in, so the worst class stays sound
             minima[c][engine] = replace(screen[c], engine=engine, method=f"{screen[c].method} (not searched: timeout)",
                                         reason="timeout", seconds=0.0)
             notes[c] = "; ".join(filter(None, [notes.get(c), f"not searched by {engine}: the timeout was used up"]))
@@ -159,7 +158,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             worst_value = result.upper
         report(_snapshot(first, second, box, ci, {k: {"relaxation": screen[k], **minima[k]} for k in others}, start,
                          relax_seconds))
-    spent = searches.spent
+    spent = budget.spent
     skipped = set()
     for e in engines:
         if e in ("relaxation", engine):
@@ -168,7 +167,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             if spent():   # a compared engine is left out rather than overrun the query's timeout
                 skipped.add(e)
             else:
-                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=searches.share(later))
+                minima[c][e] = analysis.extreme([forms[c]], "min", e, quantity=label(c), timeout=budget.share(later))
             later -= 1
     decided = [c for c in others if engine in minima[c]]
     worst = min(decided, key=lambda c: (minima[c][engine].lower, minima[c][engine].upper))
@@ -183,7 +182,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
                 elif e == "relaxation":
                     maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c))
                 else:
-                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=searches.share(later))
+                    maxima[e] = analysis.extreme([forms[c]], "max", e, quantity=label(c), timeout=budget.share(later))
                     later -= 1
         if skipped:
             notes[c] = "; ".join(filter(None, [notes.get(c, ""), f"not run, the timeout was used up: {', '.join(sorted(skipped))}"]))
