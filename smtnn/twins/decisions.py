@@ -159,13 +159,21 @@ def _z3(twins: Twins, analysis: Analysis, timeout, start) -> DecisionReport:
     from ..backends import Status, get_backend
     from .encode import PairEncoding
 
+    def late() -> DecisionReport | None:   # building the formula counts against the timeout
+        if timeout is not None and _left(timeout, start) <= 0:
+            return DecisionReport(Verdict.UNKNOWN, "z3", time.perf_counter() - start,
+                                  reason="z3: timeout (while building the formula)")
+        return None
+
     enc = PairEncoding(analysis.relaxation)
     m = enc.mgr
     picks = [_picks(m, enc, net, zs) for net, zs in zip(twins.networks, enc.logits)]
     session = get_backend("z3").session(enc.encoders[0])
     session.add(enc.formula)
+    if (stopped := late()) is not None:
+        return stopped
     session.add(m.Or([m.And(p1, m.Not(p2)) for p1, p2 in zip(*picks)]))
-    answer = session.check(timeout)
+    answer = session.check(None if timeout is None else max(0.001, _left(timeout, start)))   # building counts
     stats = {"unstable_relus": enc.unstable}
     if answer.status == Status.UNSAT:
         return DecisionReport(Verdict.HOLDS, "z3", time.perf_counter() - start, stats=stats)

@@ -128,6 +128,7 @@ class Analysis:
         from ..backends import Status, get_backend
         from .encode import PairEncoding
 
+        deadline = None if timeout is None else time.perf_counter() + timeout   # building the formula counts
         enc = PairEncoding(self.relaxation)
         m = enc.mgr
         session = get_backend("z3").session(enc.encoders[0])
@@ -137,7 +138,7 @@ class Analysis:
         else:
             objective = enc.encoders[0].symbol("t_objective")
             session.add(m.And([m.LE(objective, enc.objective(f)) for f in forms]))
-        answer = session.maximize(objective, timeout)
+        answer = session.maximize(objective, None if deadline is None else max(0.001, deadline - time.perf_counter()))
         stats = {"unstable_relus": enc.unstable, "solver_calls": session.calls}
         if answer.status == Status.SAT:
             wit = tuple(answer.model[s.symbol_name()] for s in enc.inputs)
