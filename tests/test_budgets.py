@@ -160,3 +160,45 @@ def test_cli_twins_lrsm_with_a_short_timeout_answers_with_bounds():
     data = json.loads(out.stdout)
     assert data["kind"] == "lrsm", data
     assert data["worst"]["min"]["exact"]["bounds"][0] <= data["worst"]["min"]["exact"]["bounds"][1]
+
+
+def test_twins_decisions_and_epsilon_hold_their_timeout():
+    """timeout=1 on the digits int4 twin at radius 0.1: back within the timeout plus slack (before: 4.5 s and 17 s, the
+    pair screens and the per-output searches ran past the deadline), and what comes back is sound."""
+    from smtnn.twins.pair import exact_class, exact_logits
+
+    first, second, x0 = _digits_case()
+    radius = Fraction(1, 10)
+    start = time.perf_counter()
+    verdict = twins.decisions(first, second, x0, radius, clip=(0, 1), timeout=1)
+    assert time.perf_counter() - start < 1 + 2.5
+    if verdict.verdict is Verdict.VIOLATED:
+        assert exact_class(first, verdict.witness) != exact_class(second, verdict.witness)
+    start = time.perf_counter()
+    report = twins.epsilon_equivalence(first, second, x0, radius, clip=(0, 1), timeout=1)
+    assert time.perf_counter() - start < 1 + 2.5
+    top = report.maximum
+    rng = np.random.default_rng(4)
+    for x in [top.witness] + [[min(max(v + Fraction(float(d)), Fraction(0)), Fraction(1)) for v, d in
+                               zip(x0, rng.uniform(-0.1, 0.1, 64))] for _ in range(2)]:
+        gap = max(abs(a - b) for a, b in zip(exact_logits(first, x), exact_logits(second, x)))
+        assert gap <= top.upper
+    assert top.lower <= max(abs(a - b) for a, b in zip(exact_logits(first, top.witness), exact_logits(second, top.witness)))
+
+
+def test_a_relaxation_cut_short_by_its_deadline_stays_sound():
+    """Past its deadline the relaxation keeps interval bounds (no LP tightening): looser, never wrong."""
+    from smtnn.twins import ball
+    from smtnn.twins.pair import exact_logits
+    from smtnn.twins.relaxation import Relaxation
+
+    first, second, x0 = _digits_case()
+    box = ball(x0, Fraction(1, 20), (0, 1))
+    full = Relaxation((first, second), box)
+    cut = Relaxation((first, second), box, deadline=time.perf_counter())
+    assert full.tightened and not cut.tightened and cut.lp_calls < full.lp_calls
+    coeffs = ((0, 1, 0, -1, 0, 0, 0, 0, 0, 0), (0, -1, 0, 1, 0, 0, 0, 0, 0, 0))   # log-RSM(1, 3)
+    low_full, low_cut = full.minimize(coeffs).bound, cut.minimize(coeffs).bound
+    assert low_cut <= low_full
+    z1, z2 = exact_logits(first, x0), exact_logits(second, x0)
+    assert low_full <= (z1[1] - z1[3]) - (z2[1] - z2[3])
