@@ -202,3 +202,24 @@ def test_a_relaxation_cut_short_by_its_deadline_stays_sound():
     assert low_cut <= low_full
     z1, z2 = exact_logits(first, x0), exact_logits(second, x0)
     assert low_full <= (z1[1] - z1[3]) - (z2[1] - z2[3])
+
+
+def test_a_query_killed_from_outside_answers_with_its_reported_bounds(monkeypatch):
+    """Query.run's child is killed at timeout + grace; its answer is the last result it reported, not a bare 'stopped'."""
+    from smtnn.tasks import Query
+
+    def hanging_sigma(network, pert, domain, **_):
+        est = Estimate("global sigma for class 1 (Eq. 13)", Fraction(1, 8), Fraction(1, 4), Fraction(1, 10 ** 6),
+                       properties.Provenance("z3", "exact", "test", 0.0))
+        report({1: est, 0: est}, force=True)
+        time.sleep(60)
+
+    monkeypatch.setattr(properties, "global_sigma", budgeted(properties._stopped_sigma)(hanging_sigma))
+    query = Query("estimate", "global-sigma", (str(ROOT / "case_studies" / "models" / "cats.h5"),),
+                  {"delta": "0.005", "domain": "6.3:20.5,2.0:3.9"})
+    start = time.perf_counter()
+    result = query.run(timeout=0.5)
+    assert time.perf_counter() - start < 0.5 + 2.0 + 3.0
+    assert set(result) == {0, 1}
+    assert (result[1].lower, result[1].upper) == (Fraction(1, 8), Fraction(1, 4))
+    assert result[1].reason.startswith("timeout")
