@@ -23,7 +23,7 @@ from typing import Sequence
 
 from . import float_first, search
 from .backends import Backend, Status, get_backend
-from .budget import Budget
+from .budget import Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
 from .encoder import Encoder, Query
@@ -104,6 +104,54 @@ def _query_meta(network, perturbation, prop, **extra) -> dict:
         meta["perturbation_spec"] = perturbation.spec
     meta.update({k: v for k, v in extra.items() if v is not None})
     return meta
+
+
+# -- answers of calls stopped from outside (memory cap, hard timeout): see smtnn.budget --------
+def _stopped_estimate(name: str, trivial_upper):
+    """Build a stopped estimate: the Bounds reported so far, else [0, the largest value the quantity can take]."""
+    def build(stop: Stop, network, perturbation, region=None, *, tolerance=None, solver="z3", **_):
+        raw = stop.progress
+        lower, upper, witness = (raw.lower, raw.upper, raw.witness) if isinstance(raw, Bounds) else \
+            (Q(0), trivial_upper(network, region), None)
+        meta = _query_meta(network, perturbation, name)
+        return Estimate(name, lower, max(upper, lower), _tolerance(tolerance),
+                        Provenance(solver or "none", "-", "stopped", stop.seconds), witness, stop.reason, meta)
+    return build
+
+
+def _stopped_verdict(prop: str, estimate=None):
+    """Build a stopped verdict: decided by the bounds reported so far when they decide it, else UNKNOWN."""
+    def build(stop: Stop, network, perturbation, region=None, level=None, *, solver="z3", **kwargs):
+        if estimate is not None and isinstance(stop.progress, Bounds):
+            est = estimate(stop, network, perturbation, region, solver=solver, tolerance=kwargs.get("tolerance"))
+            return _verdict_from_estimate(est, to_fraction(level), prop)
+        return VerificationResult(prop, Verdict.UNKNOWN, Provenance(solver, "-", "stopped", stop.seconds), None,
+                                  stop.reason, _query_meta(network, perturbation, prop))
+    return build
+
+
+def _one(network, region) -> Fraction:
+    return Q(1)   # a change of a probability
+
+
+def _sigma_range(network, domain, c: int) -> Fraction:
+    """The largest σ class c can have: max(l, 1 - l) (binary), else the interval bound of the nominal margin over D."""
+    if network.binary:
+        return max(network.threshold, 1 - network.threshold)
+    z = propagate(network, [Enclosure(lo, hi) for lo, hi in zip(domain.lower, domain.upper)],
+                  list(network.exact_parameters()), list(network.exact_parameters()))[-1]
+    s = _scores(network, z)
+    return max(Q(0), min(s[c].hi - s[j].lo for j in range(network.n_outputs) if j != c))
+
+
+def _stopped_sigma(stop: Stop, network, perturbation, domain, *, tolerance=None, solver="z3", **_):
+    """Per class: the estimate finished before the stop (reported), else [0, the largest σ the class can have]."""
+    done = stop.progress if isinstance(stop.progress, dict) else {}
+    classes = (1, 0) if network.binary else tuple(range(network.n_outputs))
+    return {c: done[c] if c in done else Estimate(
+        f"global sigma for class {c} (Eq. 13)", Q(0), _sigma_range(network, domain, c), _tolerance(tolerance),
+        Provenance(solver, "-", "stopped", stop.seconds), None, stop.reason or "not reached before the stop",
+        _query_meta(network, perturbation, f"global sigma for class {c} (Eq. 13)")) for c in classes}
 
 
 def _scores(network: Network, logits: Sequence[Enclosure]) -> list[Enclosure]:
@@ -219,6 +267,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
 
 
+@budgeted(_stopped_estimate("local epsilon", _one))
 def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance=None, solver: str = "z3",
                   timeout: float | None = None) -> Estimate:
     """Eq. 11: the largest |f_p0(x0) - f_p(x0)| over the perturbation box, as a certified interval.
@@ -298,6 +347,7 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
     return Estimate("local epsilon", best_lo, max(best_hi, best_lo), tol, prov, best_wit, reason, meta)
 
 
+@budgeted(_stopped_verdict("local (δ,ε)-robustness (Def. 1, Eq. 6)", _stopped_estimate("local epsilon", _one)))
 def verify_local_epsilon(network: Network, perturbation: Perturbation, x0, epsilon, **kwargs) -> VerificationResult:
     """Def. 1 via Eq. 6: holds iff no p in the box moves f(x0) by more than ε."""
     eps = to_fraction(epsilon)
@@ -317,6 +367,7 @@ def _verdict_from_estimate(est: Estimate, threshold: Fraction, prop: str) -> Ver
     return VerificationResult(prop, Verdict.UNKNOWN, est.provenance, None, reason, query)
 
 
+@budgeted(_stopped_verdict("local δ-robustness of the label (Def. 3, Eq. 8)"))
 def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solver: str = "z3",
                        timeout: float | None = None) -> VerificationResult:
     """Def. 3 via Eq. 8: holds iff no p in the box changes the label of x0."""
@@ -526,6 +577,7 @@ def _global_verify(network, perturbation, domain, prop, sigma_levels, solver, ti
     return VerificationResult(prop, Verdict.UNKNOWN, prov(), None, why, meta)
 
 
+@budgeted(_stopped_verdict("global δ-robustness of the label (Def. 4, Eq. 9)"))
 def verify_global_label(network: Network, perturbation: Perturbation, domain: Box, *, solver: str = "z3",
                         timeout: float | None = None) -> VerificationResult:
     """Def. 4 via Eq. 9: holds iff no x in D and no p in the box flip the label."""
@@ -554,6 +606,7 @@ def sigma_levels(threshold: Fraction, sigma: Fraction):
     return hi, lo
 
 
+@budgeted(_stopped_verdict("global δσ-robustness (Def. 5, Eq. 10)"))
 def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Box, sigma, *, solver: str = "z3",
                         timeout: float | None = None) -> VerificationResult:
     """Def. 5 via Eq. 10: every x in D with |f_p0(x) - l| >= σ keeps its label under every p in the box (binary)."""
@@ -573,6 +626,7 @@ def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Bo
     return _global_verify(network, perturbation, domain, prop, levels, solver, timeout, far_enough, prop_meta)
 
 
+@budgeted(_stopped_sigma)
 def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
                  timeout: float | None = None) -> dict[int, Estimate]:
     """Eq. 13 per class: the largest |f_p0(x) - l| (binary) or logit margin (multi-class) of an x in D whose label can flip.
@@ -589,6 +643,7 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     for done, c in enumerate(classes):
         problem = _GlobalProblem(network, perturbation, domain, backend)
         out[c] = _sigma_for_class(problem, c, tol, clock.share(len(classes) - done), clock)
+        report(dict(out), force=True)
     return out
 
 
@@ -680,6 +735,7 @@ def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Encl
     return Enclosure.point(net.threshold) - sigmoid_enclosure(-objective_bound)
 
 
+@budgeted(_stopped_estimate("global epsilon", _one))
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
                    timeout: float | None = None, max_boxes: int = 2_000_000) -> Estimate:
     """Eq. 12: the largest |f_p0(x) - f_p(x)| over x in D and p in the box, as a certified interval (binary networks).
@@ -703,6 +759,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
     return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
 
 
+@budgeted(_stopped_verdict("global (δ,ε)-robustness (Def. 2, Eq. 7)", _stopped_estimate("global epsilon", _one)))
 def verify_global_epsilon(network: Network, perturbation: Perturbation, domain: Box, epsilon, **kwargs) -> VerificationResult:
     """Def. 2 via Eq. 7: holds iff no x in D and p in the box move f(x) by more than ε."""
     eps = to_fraction(epsilon)

@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .backends.base import Status
+from .budget import Bounds, report
 from .bounds import extreme_at, replay_logits
 from .domain import Box
 from .exact import Enclosure, sigmoid_enclosure
@@ -367,6 +368,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
             lo, hi, ub, share = lo[keep], hi[keep], ub[keep], share[keep]
         if len(ub) == 0 or float(ub.max()) <= lower_f + tol_f:
             break
+        report(Bounds(lower, max(Fraction(max(float(ub.max()), dropped)), lower), witness))
         if processed >= max_boxes:
             reason = f"stopped after {processed} boxes (max_boxes)"
             break

@@ -11,14 +11,15 @@ scope, the options it needs, the functions that decide and estimate it, its SMT-
 
 **The budget** (timeout and memory cap) has one owner, :meth:`Query.run`:
 
-- it holds from the first byte: the model file is checked (a regular file; FIFOs, devices and
+- it follows the one budget policy of :mod:`smtnn.budget`, and holds from the first byte: the model file is checked (a regular file; FIFOs, devices and
   symbolic-link loops are refused) before it is opened, and with a timeout or a memory cap the
   whole query, loading included, runs in a child process whose address space is capped (plus
   Z3's own memory limit) before the model is read, killed at timeout + :func:`grace`;
 - inside, the engines share one clock started with the query: searches that run one after
   another each get an equal share of what is left (what is left / searches still to run), so
   time one search does not use passes to the next and the last may use all that is left
-  (:class:`smtnn.budget.Budget`). The query's answer then comes back with its bounds so far.
+  (:class:`smtnn.budget.Budget`). The query's answer then comes back with its bounds so far,
+  also when the child is stopped from outside (the last bounds it reported).
 """
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .budget import ADDRESS_SPACE_SLACK_MB, grace  # noqa: F401
 from .errors import InvalidInputError, ModelFileError
 from .options import (MAX_MEMORY_MB, MAX_TIMEOUT, as_float, domain, integer, memory_megabytes,  # noqa: F401
                       number, numbers, option_text, timeout_seconds)
 from .specs import ESTIMATE, PROPERTIES, TWINS_PROPERTIES, VERIFY, PropertySpec  # noqa: F401
-ADDRESS_SPACE_SLACK_MB = 64
 DECISIONS = ("argmax", "argmin")
 SOLVERS = ("z3", "cvc5", "dreal")
 """The names smtnn.backends registers (kept here so checking a query imports no solver)."""
@@ -49,11 +50,6 @@ OPTIONS = {
 }
 MODELS = {"verify": ("model",), "estimate": ("model",), "export": ("model",), "twins": ("first", "second")}
 DEFAULTS = {"solver": "z3", "tolerance": "1e-6", "engine": "exact", "compare": "relaxation"}
-
-
-def grace(timeout: float) -> float:
-    """Extra seconds a query gets past its timeout to stop by itself (with its bounds) before it is killed."""
-    return max(2.0, 0.1 * timeout)
 
 
 _FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -340,7 +336,7 @@ class Query:
         reason = {TIMEOUT: f"timeout: stopped after {timeout:g} s" if timeout else "timeout",
                   MEMORY: f"memory cap of {memory_mb} MB reached" + (f" ({outcome.detail})" if outcome.detail else ""),
                   DIED: f"the query process died ({outcome.detail})"}[outcome.status]
-        return self.stopped(reason, time.perf_counter() - start)
+        return self.stopped(reason, time.perf_counter() - start, outcome.progress)
 
     def _import_engines(self) -> None:
         """Import the libraries the query needs before the child starts: the memory cap is for its work, not for them."""
@@ -355,9 +351,14 @@ class Query:
             except ImportError:
                 pass
 
-    def stopped(self, reason: str, seconds: float):
-        """The UNKNOWN answer of a query stopped from outside (timeout, memory cap)."""
+    def stopped(self, reason: str, seconds: float, progress=None):
+        """The answer of a query stopped from outside (timeout, memory cap): the bounds it reported so far, else UNKNOWN."""
         from .result import Provenance, Verdict, VerificationResult
+
+        if progress is not None:
+            from .budget import stopped_as
+
+            return stopped_as(progress, reason, seconds)
 
         if self.command == "twins":
             return VerificationResult(f"twins {self.property}", Verdict.UNKNOWN,
@@ -379,19 +380,9 @@ def _compute(query: Query, timeout, memory_mb, start: float):
 
 def _compute_capped(query: Query, timeout, memory_mb, start: float):
     """The child's side of :meth:`Query.run`: Z3's memory limit, then load and compute."""
-    if memory_mb is not None:
-        try:
-            from .backends.z3_backend import limit_memory
-        except ImportError:
-            pass
-        else:
-            limit_memory(memory_mb)
-    try:
-        return _compute(query, timeout, memory_mb, start)
-    except Exception as err:
-        if memory_mb is not None and type(err).__name__ == "Z3Exception" and "memory" in str(err):
-            raise MemoryError(str(err)) from None
-        raise
+    from .budget import run_capped
+
+    return run_capped(_compute, (query, timeout, memory_mb, start), {}, memory_mb)
 
 
 # -- loaded tasks ----------------------------------------------------------------------------

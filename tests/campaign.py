@@ -16,9 +16,15 @@ three ways:
    contradicted, no upper end below a confirmed value, the witness recomputed independently;
 3. every witness replayed from the result's JSON by smtnn.replay.
 
-Twin cases (twins_lrsm, twins_decisions) draw a relu network and an int8/int4/pruned/jittered twin: the
-LRSM bounds of every engine must enclose sampled and ascended log-RSM values, witnesses replay, and a
-"holds" of decision preservation is never contradicted by an ascended disagreement.
+Twin cases (twins_lrsm, twins_decisions, twins_epsilon) draw a relu network and an int8/int4/pruned/jittered
+twin: the LRSM and max |z1 - z2| bounds of every engine must enclose sampled values (rechecked exactly),
+witnesses replay, and a "holds" of decision preservation is never contradicted by an ascended disagreement.
+
+Budgets: about one case in five runs with a 0.05 s timeout (it stops early: its bounds so far must hold
+all the same, and it must come back within BUDGET_SLACK), and about one core case in ten runs with
+``memory=`` (the call then runs in a capped child and its answer comes back through the pipe).  The
+summary counts which engine decided each core case (float interval or linear bounds, float branch and
+bound, parameter attack, solver, exact corner analysis, ...).
 
 Each case runs in a worker process with a watchdog (--case-limit seconds, default 120): a case that
 outlives it is recorded as a hang and the worker is replaced.  Every failing case (a contradicted answer,
@@ -52,10 +58,14 @@ from smtnn import Network  # noqa: E402
 from smtnn.exact import logit_bracket  # noqa: E402
 from smtnn.loaders import load_network, save_npz  # noqa: E402
 from smtnn.replay import replay as replay_json  # noqa: E402
+from smtnn.errors import SmtnnError  # noqa: E402
 from smtnn.result import Estimate, Verdict, VerificationResult, to_json  # noqa: E402
 
 Q = Fraction
-TWIN_PROPERTIES = ("twins_lrsm", "twins_decisions")
+TWIN_PROPERTIES = ("twins_lrsm", "twins_decisions", "twins_epsilon")
+SHORT_TIMEOUT = 0.05   # seconds: the budget of the cases drawn to stop early (their bounds so far must still hold)
+BUDGET_SLACK = 5.0     # seconds a call may take past its timeout before the campaign calls it over budget
+CHILD_MEMORY = 2000    # MB: the cases drawn to run through the capped child (smtnn.budget)
 PROPERTIES = fz.PROPERTIES + TWIN_PROPERTIES
 LOCAL = ("local_epsilon", "verify_local_epsilon", "verify_local_label")
 
@@ -261,11 +271,65 @@ def _inside(box, x_float) -> list[Q]:
     return [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, box.lower, box.upper)]
 
 
+def _budget_of(seed: int, timeout: float, twins: bool = False) -> tuple[float, int | None, str]:
+    """The case's timeout, memory cap and budget kind: mostly the campaign's, sometimes short or capped."""
+    r = random.Random(seed ^ 0xB0D6E7).random()
+    if r < 0.2:
+        return SHORT_TIMEOUT, None, "short"
+    if r < 0.3 and not twins:
+        return timeout, CHILD_MEMORY, "child"
+    return timeout, None, "normal"
+
+
+def _engine(result) -> str:
+    """The family of engine that decided a core answer, from its provenance."""
+    results = list(result.values()) if isinstance(result, dict) else [result]
+    methods = " ".join(r.provenance.method for r in results if getattr(r, "provenance", None) is not None)
+    for key, name in (("stopped", "stopped"), ("branch and bound over ReLU", "float branch and bound"),
+                      ("linear bound", "float linear bounds"), ("float interval", "float interval bounds"),
+                      ("attack", "parameter attack"), ("corner analysis", "exact corner analysis"),
+                      ("branch and bound over D", "branch and bound over D"), ("bisection", "solver bisection"),
+                      ("encoding", "solver"), ("optimization", "solver"), ("unsupported", "unsupported"),
+                      ("interval bound", "exact interval bounds"), ("margins", "exact pair margins")):
+        if key in methods:
+            return name
+    return "other"
+
+
+def _check_epsilon_twins(n1, n2, box, xs, z1, z2, timeout, report: "fz.Report") -> str:
+    """max |z1 - z2|_inf: the bounds enclose the exact value at the most extreme samples; the witness replays."""
+    from smtnn.twins import epsilon_equivalence
+
+    tick = time.perf_counter()
+    result = epsilon_equivalence(n1, n2, box=box, engine="exact", timeout=timeout)
+    _over_budget(report, timeout, time.perf_counter() - tick)
+    if not isinstance(result, Estimate):   # stopped before any bound was reported
+        return "epsilon stopped"
+    est = result
+    if n1.n_outputs != n2.n_outputs:
+        return "epsilon skipped"
+    gaps = np.abs(z1 - z2).max(axis=1)
+    for i in np.argsort(gaps)[-5:]:
+        x = _inside(box, xs[i])
+        v = max(abs(a[0] - b[0]) for a, b in zip(oracle.exact_logits(oracle.layers_of(n1), x, n1.exact_parameters()),
+                                                   oracle.exact_logits(oracle.layers_of(n2), x, n2.exact_parameters())))
+        if v > est.upper:
+            report.fail(f"twins: max |z1 - z2| = {float(v)!r} at a sample exceeds the certified upper end {float(est.upper)!r}")
+    if est.witness is not None:
+        w = list(est.witness.input)
+        v = max(abs(a[0] - b[0]) for a, b in zip(oracle.exact_logits(oracle.layers_of(n1), w, n1.exact_parameters()),
+                                                   oracle.exact_logits(oracle.layers_of(n2), w, n2.exact_parameters())))
+        if not box.contains(w) or v < est.lower:
+            report.fail(f"twins: the max |z1 - z2| witness does not replay to at least its lower end ({float(v)!r})")
+    return "epsilon " + ("exact" if est.converged else "gap")
+
+
 def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report", dict]:
     from smtnn.twins import ball, decisions, lrsm
 
     n1, n2, centre, radius, maker = draw_twins(seed)
-    info = {"centre": centre, "radius": radius, "twin": maker, "decision": n1.decision}
+    timeout, _, kind = _budget_of(seed, timeout, twins=True)
+    info = {"centre": centre, "radius": radius, "twin": maker, "decision": n1.decision, "budget": kind}
     report = fz.Report()
     box = ball(centre, radius)
     lo = np.array([float(v) for v in box.lower])
@@ -273,10 +337,14 @@ def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report",
     rng = np.random.default_rng(seed)
     xs = np.vstack([rng.uniform(lo, hi, size=(2000, lo.size)), rng.integers(0, 2, size=(200, lo.size)) * (hi - lo) + lo])
     z1, z2 = np.atleast_2d(n1.logits(xs)), np.atleast_2d(n2.logits(xs))
+    if prop == "twins_epsilon":
+        return _check_epsilon_twins(n1, n2, box, xs, z1, z2, timeout, report), report, info
     if prop == "twins_lrsm":
         from smtnn.twins import attained, by_pair
 
+        tick = time.perf_counter()
         result = lrsm(n1, n2, centre, radius, engine="exact", compare=("relaxation",), timeout=timeout)
+        _over_budget(report, timeout, time.perf_counter() - tick)
         ci = result.query["ci"]
         for cj, pair in by_pair(result).items():
             values = _float_margin(n1, z1, ci, cj) - _float_margin(n2, z2, ci, cj)
@@ -296,7 +364,9 @@ def check_twins(prop: str, seed: int, timeout: float) -> tuple[str, "fz.Report",
                         elif _exact_margin(n1, w, ci, cj) - _exact_margin(n2, w, ci, cj) != attained(est):
                             report.fail(f"twins: {engine} {sense} witness does not replay to its attained value")
         return f"lrsm ci={ci}", report, info
+    tick = time.perf_counter()
     result = decisions(n1, n2, centre, radius, engine="exact", timeout=timeout)
+    _over_budget(report, timeout, time.perf_counter() - tick)
     r1, r2 = oracle.Rule.of(n1), oracle.Rule.of(n2)
     layers1, layers2 = oracle.layers_of(n1), oracle.layers_of(n2)
     p1, p2 = n1.exact_parameters(), n2.exact_parameters()
@@ -337,21 +407,39 @@ def _outcome(result) -> str:
 
 def make_case(seed: int, prop: str, args) -> "fz.Case":
     solver = random.Random(seed).choice(args.solvers)
-    return fz.draw_case(fz.RandomDraw(seed), prop, timeout=args.timeout, max_boxes=args.max_boxes, solver=solver)
+    timeout, memory, _ = _budget_of(seed, args.timeout)
+    case = fz.draw_case(fz.RandomDraw(seed), prop, timeout=timeout, max_boxes=args.max_boxes, solver=solver)
+    if memory is not None:
+        case.query["memory"] = memory
+    return case
+
+
+def _over_budget(report: "fz.Report", timeout: float, seconds: float) -> None:
+    if seconds > timeout + BUDGET_SLACK:
+        report.fail(f"over budget: {seconds:.1f} s for a timeout of {timeout:g} s")
 
 
 def evaluate(case: "fz.Case", seed: int) -> dict:
     """Run and check one case of a paper property; never raises (a crash is a failure)."""
     start = time.perf_counter()
     try:
-        result, report = fz.run_and_check(case, seed)
+        tick = time.perf_counter()
+        try:
+            result = fz.run_case(case)
+        except SmtnnError as err:
+            result, report = None, fz.Report()
+            report.fail(f"smtnn rejected a valid case: {err}")
+        else:
+            report = fz.check_case(case, result, seed)
+        _over_budget(report, case.query["timeout"], time.perf_counter() - tick)
         rechecks = replayed = 0
         if result is not None:
             rechecks = oracle_check(case, result, report, seed)
             replayed = json_replay_check(case, result, report)
         return {"kind": "fail" if report.failures else "ok", "failures": report.failures, "marginal": report.marginal,
                 "outcome": _outcome(result), "answer": fz.describe(result) if result is not None else "",
-                "rechecks": rechecks, "replayed": replayed, "seconds": time.perf_counter() - start}
+                "rechecks": rechecks, "replayed": replayed, "seconds": time.perf_counter() - start,
+                "tallies": [f"engine: {_engine(result)}", f"budget: {_budget_of(seed, 0.0)[2]}"]}
     except Exception as err:   # a crash inside smtnn (or the checker): record it with its traceback
         return {"kind": "crash", "failures": [f"{type(err).__name__}: {err}"], "marginal": [], "outcome": "crashed",
                 "answer": "", "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start}
@@ -360,10 +448,10 @@ def evaluate(case: "fz.Case", seed: int) -> dict:
 def evaluate_twins(prop: str, seed: int, timeout: float) -> dict:
     start = time.perf_counter()
     try:
-        outcome, report, _ = check_twins(prop, seed, timeout)
+        outcome, report, info = check_twins(prop, seed, timeout)
         return {"kind": "fail" if report.failures else "ok", "failures": report.failures, "marginal": [],
                 "outcome": outcome.split()[0] if prop == "twins_lrsm" else outcome, "answer": outcome,
-                "seconds": time.perf_counter() - start}
+                "seconds": time.perf_counter() - start, "tallies": [f"budget: {info['budget']}"]}
     except Exception as err:
         return {"kind": "crash", "failures": [f"{type(err).__name__}: {err}"], "marginal": [], "outcome": "crashed",
                 "answer": "", "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start}
@@ -508,6 +596,8 @@ def campaign(args) -> int:
                     s[record["outcome"]] += 1
                     s["oracle rechecks"] += record.get("rechecks", 0)
                     s["witnesses replayed"] += record.get("replayed", 0)
+                    for tally in record.get("tallies", []):
+                        s[tally] += 1
                     seconds[prop] += record["seconds"]
                     if record["marginal"]:
                         s["marginal"] += 1

@@ -224,6 +224,8 @@ def run_case(case: Case):
     pert = case.perturbation()
     prop = q["property"]
     opts = {"timeout": q["timeout"], "solver": q.get("solver", "z3")}
+    if q.get("memory") is not None:   # the capped path: the call runs in a child process (smtnn.budget)
+        opts["memory"] = q["memory"]
     if prop == "local_epsilon":
         return properties.local_epsilon(net, pert, q["x0"], tolerance=q["tolerance"], **opts)
     if prop == "verify_local_epsilon":

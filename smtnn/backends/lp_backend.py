@@ -26,11 +26,12 @@ class LPBackend(Backend):
         raise UnsupportedQueryError(f"{self.name} bounds linear functions of piecewise-linear networks over a box; "
                                     "it does not decide formulas (choose --solver z3)")
 
-    def relaxation(self, networks: Sequence, box, *, tighten: bool = True):
-        """The triangle LP relaxation of ``networks`` (same inputs) over ``box``, built once for many searches."""
+    def relaxation(self, networks: Sequence, box, *, tighten: bool = True, deadline: float | None = None):
+        """The triangle LP relaxation of ``networks`` (same inputs) over ``box``, built once for many searches;
+        its LP tightening stops at ``deadline`` (a perf_counter time; looser, still sound)."""
         from ..twins.relaxation import Relaxation
 
-        return Relaxation(networks, box, tighten=tighten)
+        return Relaxation(networks, box, tighten=tighten, deadline=deadline)
 
     def search(self, relaxation, forms: Sequence, exact: Sequence | None = None, constraints: Sequence = ()):
         """A maximization of min_i form_i(z) over the relaxation's box: ``bound`` (one certified LP bound) or

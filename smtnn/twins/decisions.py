@@ -15,8 +15,9 @@ import time
 from fractions import Fraction
 from typing import NamedTuple
 
+from ..budget import Stop, budgeted
 from ..result import Verdict, VerificationResult
-from .lrsm import region
+from .lrsm import BUILD_SHARE, region
 from .optimize import Analysis, strategy
 from .pair import Twins, exact_class
 from .result import decision_result
@@ -57,6 +58,13 @@ def beats(twins: Twins, a: int, k: int) -> tuple[list, list]:
 METHODS = {True: "branch and bound: certified LP bounds, exact leaf LPs", False: "certified LP bounds (relaxation)"}
 
 
+def _stopped(stop: Stop, first, second, *args, engine: str = "exact", **_) -> VerificationResult:
+    """A call stopped from outside: UNKNOWN with the reason (a decision has no partial bounds)."""
+    return decision_result(Verdict.UNKNOWN, solver="none", method="stopped", seconds=stop.seconds, reason=stop.reason,
+                           query={"engine": engine if isinstance(engine, str) else engine.name, "decision": first.decision})
+
+
+@budgeted(_stopped)
 def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engine: str = "exact",
               timeout: float | None = None, analysis: Analysis | None = None) -> VerificationResult:
     """Verdict of decision preservation of N2 with respect to N1 on B(x0, radius) (or ``box``).
@@ -72,6 +80,7 @@ def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engin
         return decision_result(Verdict.HOLDS, solver="none", method="the networks are equal", seconds=time.perf_counter() - start,
                                reason="N1 and N2 are the same network", query=query)
     analysis = analysis or Analysis(twins.networks, box)
+    analysis.relaxation_by(None if timeout is None else start + BUILD_SHARE * timeout)
     if main.formulas:
         return _formula(main.backend, twins, analysis, timeout, start, query)
     verdict, witness, reason, stats, calls = _search(twins, analysis, main, timeout, start)
@@ -97,6 +106,9 @@ def _search(twins: Twins, analysis: Analysis, main, timeout, start) -> _Searched
         return searches[-1]
 
     for a in range(twins.n_classes):
+        if timeout is not None and _left(timeout, start) <= 0:   # out of time: every class N1 may pick stays possible
+            possible.append(a)
+            continue
         strict, weak = picks(twins, 0, a)
         bound, _, infeasible = search(strict + weak).bound({})
         if not infeasible and (bound is None or bound >= 0):
@@ -107,6 +119,9 @@ def _search(twins: Twins, analysis: Analysis, main, timeout, start) -> _Searched
     for a in possible:
         for k in range(twins.n_classes):
             if k == a:
+                continue
+            if timeout is not None and _left(timeout, start) <= 0:
+                unknown.append(f"N1 picks {a}, N2 prefers {k}: not examined, the timeout was used up")
                 continue
             stats["pairs_screened"] += 1
             s1, w1 = picks(twins, 0, a)
@@ -167,13 +182,22 @@ def _formula(backend, twins: Twins, analysis: Analysis, timeout, start, query: d
     from ..backends import Status
     from .encode import PairEncoding
 
+    def late() -> VerificationResult | None:   # building the formula counts against the timeout
+        if timeout is not None and _left(timeout, start) <= 0:
+            return decision_result(Verdict.UNKNOWN, solver=backend.name, method=f"{backend.name} satisfiability (ite encoding)",
+                                   seconds=time.perf_counter() - start, reason=f"{backend.name}: timeout (while building the formula)",
+                                   query=query)
+        return None
+
     enc = PairEncoding(analysis.relaxation)
     m = enc.mgr
     picks = [_picks(m, enc, net, zs) for net, zs in zip(twins.networks, enc.logits)]
     session = backend.session(enc.encoders[0])
     session.add(enc.formula)
+    if (stopped := late()) is not None:
+        return stopped
     session.add(m.Or([m.And(p1, m.Not(p2)) for p1, p2 in zip(*picks)]))
-    answer = session.check(timeout)
+    answer = session.check(None if timeout is None else max(0.001, _left(timeout, start)))   # building counts
     common = {"solver": backend.name, "method": f"{backend.name} satisfiability (ite encoding)",
               "stats": {"unstable_relus": enc.unstable}, "query": query, "calls": session.calls}
     if answer.status == Status.UNSAT:

@@ -13,12 +13,13 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Sequence
 
-from ..budget import FLOOR, Budget
+from ..budget import Budget, Stop, budgeted, report
 from ..domain import Box
 from ..network import Network
 from ..result import Estimate
 from .optimize import RELAXATION, Analysis, strategy
 from .pair import Twins, ball, exact_class
+from .result import extreme as make_extreme
 
 
 def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None) -> tuple[Box, tuple]:
@@ -36,6 +37,54 @@ def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None
     return box, tuple(x0)
 
 
+BUILD_SHARE = 0.4
+"""With a timeout, building the relaxation may take this share of it; its LP tightening stops there (looser, sound)."""
+
+
+def _stopped(stop: Stop, first: Network, second: Network, *args, engine: str = "exact", **_):
+    """A call stopped from outside: the report it sent last (bounds so far), else UNKNOWN with the reason."""
+    from ..result import Provenance, Verdict, VerificationResult
+
+    if stop.progress is not None:
+        return stop.progress
+
+    return VerificationResult("twins lrsm", Verdict.UNKNOWN, Provenance(engine, "-", "stopped", stop.seconds), None,
+                              stop.reason, {"first": first.name, "second": second.name})
+
+
+SCREEN_SHARE = 0.6
+"""With a timeout, screening the classes by LP may go on until this share of it; later classes get interval bounds."""
+
+
+def interval_extreme(analysis: Analysis, form, quantity: str, sense: str = "min") -> Estimate:
+    """A quick certified min (max) of a form: the interval bound on the far side, the box centre's exact value attained."""
+    tick = time.perf_counter()
+    box = analysis.box
+    centre = tuple((a + b) / 2 for a, b in zip(box.lower, box.upper))
+    value = analysis.value([form], centre)
+    low, high = analysis.relaxation.interval(form)
+    lower, upper = (min(low, value), value) if sense == "min" else (value, max(high, value))
+    return make_extreme(quantity, sense, lower, upper, centre, engine=RELAXATION, solver="none",
+                        method="interval bounds (no LP: timeout)", seconds=time.perf_counter() - tick, reason="timeout",
+                        complete=False)
+
+
+def _snapshot(first, second, box, ci, minima, start, relax_seconds) -> Estimate:
+    """The bounds so far: per class its best minimum yet (exact if solved, else the relaxation's); the worst class heads."""
+    details = []
+    for c, table in minima.items():
+        best = min(table.values(), key=lambda e: (e.upper - e.lower, e.lower))
+        details.append(replace(best, tolerance=None, query={**best.query, "ci": ci, "cj": c}))
+    head = min(details, key=lambda d: (d.lower, d.upper))
+    p = head.provenance
+    query = {"N1": first.name, "N2": second.name, "box": box.as_json(), "ci": ci, "worst_cj": head.query["cj"]}
+    return replace(head, property="lrsm", tolerance=Fraction(0), reason="bounds so far",
+                   provenance=replace(p, seconds=time.perf_counter() - start,
+                                      stats={**p.stats, "relaxation_seconds": round(relax_seconds, 6)}),
+                   query={**head.query, **query}, details=tuple(details))
+
+
+@budgeted(_stopped)
 def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | None = None, clip=None,
          ci: int | None = None, cj: int | None = None, engine: str = "exact", compare: Sequence[str] = ("relaxation",),
          ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> Estimate:
@@ -63,21 +112,39 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
 
             raise InvalidInputError(f"ci and cj are both {ci}; log-RSM compares two different classes")
     analysis = analysis or Analysis(twins.networks, box)
-    relax_seconds = analysis.relaxation.seconds
+    relaxation = analysis.relaxation_by(budget.deadline(BUILD_SHARE))
+    relax_seconds = relaxation.seconds
     others = [cj] if cj is not None else [c for c in range(twins.n_classes) if c != ci]
     engines = [main] + [e for e in compared if e.name != main.name]
     searched = [e for e in engines if e.complete and e.name != main.name]   # compared engines that search
     forms = {c: twins.margin_coeffs(ci, c) for c in others}
     label = lambda c: f"log-RSM(ci={ci}, cj={c})"  # noqa: E731
     minima = {c: {} for c in others}
-    screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c)) for c in others}
+    screen_end = budget.deadline(SCREEN_SHARE)
+    screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c))
+              if screen_end is None or time.perf_counter() < screen_end else interval_extreme(analysis, forms[c], label(c))
+              for c in others}
     for c in others:
         for e in engines:
             if not e.complete:   # a bound-only engine's answer is the screening relaxation bound itself
                 minima[c][e.name] = screen[c]
+    report(_snapshot(first, second, box, ci, {c: {RELAXATION: screen[c]} for c in others}, start, relax_seconds), force=True)
     order = sorted(others, key=lambda c: (screen[c].upper, screen[c].lower))
+    replays: dict = {}
+
+    def confirm(c, estimate):   # the second, independent replay of a witness (while the budget lasts)
+        if id(estimate) not in replays:
+            if budget.spent():
+                p = estimate.provenance
+                return replace(estimate, provenance=replace(p, stats={**p.stats, "replayed": "integer forward pass only (timeout)"}))
+            replays[id(estimate)] = analysis.confirm(estimate, [forms[c]])
+        return replays[id(estimate)]
+
     worst_value = min(screen[c].upper for c in others) if cj is None else None   # attained: a replayed point
-    notes = {}
+    notes = {} if relaxation.tightened else {c: "relaxation not LP-tightened in full (timeout)" for c in others}
+    for c in others:
+        if screen[c].reason:
+            notes[c] = "; ".join(filter(None, [notes.get(c), "screened by interval bounds only (timeout)"]))
     pruned = set()
     later = len(searched) * len(others) + \
         ((len(searched) + main.complete) * (1 if cj is None else len(others)) if "max" in ends else 0)
@@ -87,8 +154,14 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         if not main.complete:
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
-            notes[c] = "not solved exactly: its relaxation bound is above the worst minimum"
+            notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
             pruned.add(c)
+            continue
+        if c != order[0] and budget.spent():   # its certified screen bounds stand in, so the worst class stays sound
+            p = screen[c].provenance
+            minima[c][main.name] = replace(screen[c], reason="timeout", query={**screen[c].query, "engine": main.name},
+                                           provenance=replace(p, method=f"{p.method} (not searched: timeout)", seconds=0.0))
+            notes[c] = "; ".join(filter(None, [notes.get(c), f"not searched by {main.name}: the timeout was used up"]))
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", main, quantity=label(c), timeout=left, floor=worst_value,
@@ -96,7 +169,9 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         minima[c][main.name] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper
-    spent = lambda: budget.timeout is not None and budget.remaining() <= FLOOR   # noqa: E731
+        report(_snapshot(first, second, box, ci, {k: {RELAXATION: screen[k], **minima[k]} for k in others}, start,
+                         relax_seconds))
+    spent = budget.spent
     skipped = set()
     for e in searched:
         for c in others:
@@ -128,7 +203,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         for sense, table in (("min", kept), ("max", maxima)):
             for name, estimate in table.items():
                 if c == worst:
-                    estimate = analysis.confirm(estimate, [forms[c]])
+                    estimate = confirm(c, estimate)
                 required = name == main.name and main.complete and (c == worst or cj is not None)
                 reason = "; ".join(filter(None, [estimate.reason, notes.get(c, "")]))
                 details.append(replace(estimate, tolerance=Fraction(0) if required else None, reason=reason,

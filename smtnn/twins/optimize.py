@@ -98,8 +98,12 @@ class Analysis:
     @property
     def relaxation(self):
         """The LP relaxation of the networks over the box (built by the LP backend on first use)."""
+        return self.relaxation_by(None)
+
+    def relaxation_by(self, deadline: float | None):
+        """The relaxation; if it is built now, its LP tightening stops at `deadline` (perf_counter; looser, still sound)."""
         if self._relaxation is None:
-            self._relaxation = self.lp.relaxation(self.networks, self.box, tighten=self.tighten)
+            self._relaxation = self.lp.relaxation(self.networks, self.box, tighten=self.tighten, deadline=deadline)
         return self._relaxation
 
     def search(self, forms: Sequence[Form], constraints: Sequence[Form] = ()):
@@ -171,6 +175,7 @@ class Analysis:
         from .encode import PairEncoding
 
         backend.require("twins optimization", exact=True, optimization=True, formulas=True)
+        deadline = None if timeout is None else time.perf_counter() + timeout   # building the formula counts
         enc = PairEncoding(self.relaxation)
         m = enc.mgr
         session = backend.session(enc.encoders[0])
@@ -180,7 +185,7 @@ class Analysis:
         else:
             objective = enc.encoders[0].symbol("t_objective")
             session.add(m.And([m.LE(objective, enc.objective(f)) for f in forms]))
-        answer = session.maximize(objective, timeout)
+        answer = session.maximize(objective, None if deadline is None else max(0.001, deadline - time.perf_counter()))
         stats = {"unstable_relus": enc.unstable, "solver_calls": session.calls}
         if answer.status == Status.SAT:
             wit = tuple(answer.model[s.symbol_name()] for s in enc.inputs)

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..budget import Stop, budgeted
 from ..domain import Box
 from ..errors import InvalidInputError, UnsupportedModelError
 from ..exact import Enclosure
@@ -165,6 +166,13 @@ def _fixed_class(bounds: list[Interval]) -> int | None:
     return None
 
 
+def _stopped(stop: Stop, first, *_, **__) -> VerificationResult:
+    """A call stopped from outside (memory cap, hard timeout): UNKNOWN with the reason."""
+    return decision_result(Verdict.UNKNOWN, solver="none", method=METHOD, seconds=stop.seconds, reason=stop.reason,
+                           query={"decision": first.decision})
+
+
+@budgeted(_stopped)
 def quantized_decisions(first: Network, second, x0=None, radius=None, *, box: Box | None = None, clip=None,
                         timeout: float | None = None, max_boxes: int = 2000, samples: int = 200,
                         seed: int = 0) -> VerificationResult:

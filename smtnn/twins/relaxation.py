@@ -84,8 +84,12 @@ def _common_prefix(a: Network, b: Network) -> int:
 class Relaxation:
     """The LP relaxation of ``networks`` (same inputs) over ``box``."""
 
-    def __init__(self, networks: Sequence[Network], box: Box, *, tighten: bool = True, backend: str | None = None):
+    def __init__(self, networks: Sequence[Network], box: Box, *, tighten: bool = True, backend: str | None = None,
+                 deadline: float | None = None):
+        """``deadline`` (a time.perf_counter() value): LP tightening stops there, leaving the interval bounds (still sound)."""
         start = time.perf_counter()
+        self.deadline = deadline
+        self.tightened = True   # False when the deadline cut the tightening short
         self.networks = tuple(networks)
         self.box = box
         self.model = LinearModel(backend)
@@ -110,7 +114,7 @@ class Relaxation:
         """Certified LP bounds of first - second on the difference rows of the `which` units (tightening their ranges)."""
         m = self.model
         for j, r in enumerate(rows):
-            if not which[j] or m.row_hi[r] - m.row_lo[r] <= 1e-9:
+            if not which[j] or m.row_hi[r] - m.row_lo[r] <= 1e-9 or self._late():
                 continue
             cost = np.zeros(m.n_cols)
             cost[cols[0][j]], cost[cols[1][j]] = 1.0, -1.0
@@ -122,7 +126,15 @@ class Relaxation:
                 m.row_hi[r] = max(m.row_lo[r], min(m.row_hi[r], up(-high.bound)))
         return np.array([m.row_lo[r] for r in rows]), np.array([m.row_hi[r] for r in rows])
 
+    def _late(self) -> bool:
+        """Has the build's deadline passed?  (Then the remaining units keep their interval bounds.)"""
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.tightened = False
+        return not self.tightened
+
     def _tighten(self, prev: np.ndarray, row: np.ndarray, bias: float, lo: float, hi: float) -> tuple[float, float]:
+        if self._late():
+            return lo, hi
         cost = np.zeros(self.model.n_cols)
         cost[prev] = row
         low = self.model.minimize(cost)
