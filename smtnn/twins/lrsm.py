@@ -36,13 +36,15 @@ def region(twins: Twins, x0=None, radius=None, box: Box | None = None, clip=None
 
 def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | None = None, clip=None,
          ci: int | None = None, cj: int | None = None, engine: str = "exact", compare: Sequence[str] = ("relaxation",),
-         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> LRSMReport:
+         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None,
+         tolerance=0) -> LRSMReport:
     """Certified min/max of log-RSM of N1 w.r.t. N2 over B(x0, radius) (or ``box``) for (ci, cj).
 
     ``engine`` decides the reported worst class; engines in ``compare`` are run on the same
     queries for comparison.  Default ci: N1's class at x0 (the box centre for a box).
     ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget` says
     (the worst-class search of ``engine`` counts as one search, shared by the classes).
+    ``tolerance``: the exact engine's searches may stop at a certified gap of at most this (0: exact).
     """
     start = time.perf_counter()
     budget = Budget(start, timeout)
@@ -84,7 +86,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", engine, quantity=label(c), timeout=left, floor=worst_value,
-                                  seeds=[screen[c].witness])
+                                  seeds=[screen[c].witness], tolerance=tolerance)
         minima[c][engine] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper

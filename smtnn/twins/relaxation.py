@@ -233,7 +233,7 @@ class RowDomain:
             open_pair = ((l0 < 0) & (u0 > 0)) | ((lo < 0) & (hi > 0))
             if self.tighten and k >= 1 and kinked:
                 d_lo, d_hi = r._tighten_rows(rows, [a0, a], open_pair)
-            pending = {"d": (d_lo, d_hi), "first": (l0, u0), "open": open_pair}
+            pending = {"d": (d_lo, d_hi), "first": (l0, u0), "open": open_pair, "pre": (a0, a)}
         self.pending = {"bounds": (lo, hi), **pending}
         return a
 
@@ -245,8 +245,12 @@ class RowDomain:
         self.delta = (np.zeros(self.net.layers[k].outputs), np.zeros(self.net.layers[k].outputs))
         return r.layer_cols[0][k][1]
 
-    def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds) -> np.ndarray:
-        """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second."""
+    def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds, chords: bool = False) -> np.ndarray:
+        """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second.
+
+        ``chords`` (relu): also the chord rows of :func:`difference.relu_chords` in d = a_first - a_second,
+        for the pairs whose difference is not fixed by both phases.
+        """
         r, m = self.relax, self.model
         r.layer_cols[self.t].append((a, h))
         if self.paired:
@@ -256,10 +260,23 @@ class RowDomain:
                 h0 = r.layer_cols[0][k][1]
                 delta = difference_bounds()
                 rows = [m.add_row([h0[j], h[j]], [1.0, -1.0], delta[0][j], delta[1][j]) for j in range(len(h))]
+                if chords:
+                    self._chord_rows(k, h0, h)
                 if self.tighten and k >= 1:
                     delta = r._tighten_rows(rows, [h0, h], self.pending["open"])
                 self.delta = delta
         return h
+
+    def _chord_rows(self, k: int, h0: np.ndarray, h: np.ndarray) -> None:
+        m = self.model
+        (d_lo, d_hi), (l0, u0), (lo, hi) = self.pending["d"], self.pending["first"], self.pending["bounds"]
+        a0, a = self.pending["pre"]
+        fixed = ((l0 >= 0) & (lo >= 0)) | ((u0 <= 0) & (hi <= 0))
+        for j in np.flatnonzero(~fixed):
+            s_up, c_up, s_low, c_low = difference.relu_chords(d_lo[j], d_hi[j])
+            cols = [h0[j], h[j], a0[j], a[j]]
+            m.add_row(cols, [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
+            m.add_row(cols, [1.0, -1.0, -s_low, s_low], c_low, np.inf)
 
     def linear(self, k: int, layer, a: np.ndarray) -> np.ndarray:
         if k < self.shared:
@@ -288,7 +305,7 @@ class RowDomain:
         def differences():
             (d_lo, d_hi), (l0, u0) = self.pending["d"], self.pending["first"]
             return difference.relu(d_lo, d_hi, l0, u0, lo, hi)
-        return self._finish(k, a, h, differences)
+        return self._finish(k, a, h, differences, chords=True)
 
     def leaky_relu(self, k: int, layer, a: np.ndarray) -> np.ndarray:
         """h = a (active) or alpha·a (inactive); open units get h >= a, h >= alpha·a and the chord above."""
