@@ -16,6 +16,7 @@ import time
 from fractions import Fraction
 
 from ..result import Verdict
+from . import screen
 from .bnb import Search
 from .lrsm import region
 from .optimize import Analysis, check_engine
@@ -69,6 +70,11 @@ def _decisions(first, second, x0, radius, box, clip, engine, timeout, analysis) 
     box, _ = region(twins, x0, radius, box, clip)
     if _same(first, second):
         return DecisionReport(Verdict.HOLDS, engine, time.perf_counter() - start, reason="N1 and N2 are the same network")
+    if engine != "z3":   # both twins provably pick one class on the whole box: no LP needed
+        c = screen.guess_class(first, box)
+        if screen.robust_class(first, box, c) and screen.robust_class(second, box, c):
+            return DecisionReport(Verdict.HOLDS, engine, time.perf_counter() - start,
+                                  stats={"screen": f"linear bounds: N1 and N2 pick class {c} on the whole box"})
     analysis = analysis or Analysis(twins.networks, box)
     if engine == "z3":
         return _z3(twins, analysis, timeout, start)

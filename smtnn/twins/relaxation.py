@@ -6,8 +6,9 @@ unit by its certified bounds [lo, hi]: h = 0 (hi <= 0), h = a (lo >= 0) or the t
 h >= 0, h >= a, h <= s (a - lo) with s = hi / (hi - lo) rounded up.  Leading layers the
 second network shares exactly with the first share their columns (identical twins cancel);
 same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2 (:mod:`.difference`).  Bounds come
-from sound interval propagation, tightened (``tighten=True``) by certified LP bounds layer by
-layer.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
+from sound interval propagation intersected with outward-rounded linear (CROWN-style) bounds
+(:mod:`.screen`), tightened (``tighten=True``) by certified LP bounds layer by layer where a
+unit stays open.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..domain import Box
 from ..network import Network
-from . import difference, intervals
+from . import difference, intervals, screen
 from ..rounding import float_down as down, float_up as up, round_down, round_up
 from ..semantics import walk
 from .lp import LinearModel, Solution
@@ -183,6 +184,11 @@ class Relaxation:
         return lo, hi
 
 
+def k_shared_below(shared: int, net: Network) -> bool:
+    """Whether some hidden layer of `net` is not shared with the first network (its bounds are then needed)."""
+    return shared < len(net.layers) - 1
+
+
 class RowDomain:
     """The LP-rows domain: a value is the array of LP columns holding a layer's values.
 
@@ -202,6 +208,7 @@ class RowDomain:
         self.delta = (np.zeros(net.n_inputs), np.zeros(net.n_inputs))
         self.last = len(net.layers) - 1
         self.pending: dict = {}
+        self.linear = screen.pre_activations(net, relaxation.box) if k_shared_below(self.shared, net) else None
         relaxation.layer_cols.append([])
 
     def affine(self, k: int, layer, prev: np.ndarray) -> np.ndarray:
@@ -211,6 +218,9 @@ class RowDomain:
             return r.logits[0] if last else r.layer_cols[0][k][0]
         w, b = layer.weights, layer.bias
         lo, hi = intervals.affine(w, b, *r._bounds(prev))
+        if not last and self.linear is not None:
+            lo, hi = np.maximum(lo, self.linear[k][0]), np.minimum(hi, self.linear[k][1])
+            hi = np.maximum(lo, hi)
         pending = {}
         if self.paired:   # d = a_first - a_second, so a_second lies in a_first - d
             first = r.networks[0].layers[k]
