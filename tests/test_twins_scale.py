@@ -185,39 +185,3 @@ def test_a_tolerance_keeps_the_ends_certified_around_the_exact_minimum(seed, siz
     assert loose.lower <= exact.lower == exact.upper <= loose.upper
     assert loose.upper - loose.lower <= tolerance
     assert analysis.value([form], loose.witness, replay=True) == loose.upper
-
-
-# -- phases that follow from the twin's phase ------------------------------------------------------
-def implication_violations(relax: Relaxation, xs: np.ndarray, claims) -> int:
-    """Sampled inputs where a unit has the claimed phase but its twin does not have the implied one."""
-    pre = {}
-    for t, net in enumerate(relax.networks):
-        h = xs
-        for k, layer in enumerate(net.layers[:-1]):
-            a = h @ layer.weights.T + layer.bias
-            pre[(t, k)] = a
-            h = np.maximum(a, 0.0)
-    bad = 0
-    for (t, k, j), phase, (t2, k2, j2), implied in claims:
-        own = pre[(t, k)][:, j] >= 0 if phase else pre[(t, k)][:, j] <= 0
-        other = pre[(t2, k2)][:, j2] >= 0 if implied else pre[(t2, k2)][:, j2] <= 0
-        bad += int((own & ~other).sum())
-    return bad
-
-
-def test_implied_twin_phases_hold_on_samples_and_a_wrong_implication_is_caught():
-    reference = random_net(21, (3, 24, 24, 3))
-    twin = generate.quantize(reference, "int", 4)
-    box = ball([0.5, 0.5, 0.5], "0.3")
-    relax = Relaxation((twin, reference), box)
-    claims = []
-    for u in relax.unstable():
-        for phase in (True, False):
-            twin_key = relax.implied(u.key, phase)
-            if twin_key is not None:
-                claims.append((u.key, phase, twin_key, phase))
-    assert claims
-    xs = samples(box, 4000)
-    assert implication_violations(relax, xs, claims) == 0
-    wrong = [(key, phase, twin_key, not phase) for key, phase, twin_key, _ in claims]
-    assert implication_violations(relax, xs, wrong) > 0

@@ -263,9 +263,6 @@ class Search:
             for phase in (True, False):
                 child = dict(node.phases)
                 child[unit] = phase
-                twin = self.relax.implied(unit, phase)
-                if twin is not None and twin not in child and self.relax.units[twin].unstable:
-                    child[twin] = phase
                 up_c, pt, infeasible = self.bound(child, node.basis)
                 if infeasible:
                     continue

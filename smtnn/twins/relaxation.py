@@ -95,7 +95,6 @@ class Relaxation:
         self.logits: list[np.ndarray] = []
         self.layer_cols: list[list[tuple[np.ndarray, np.ndarray]]] = []   # per network, per hidden layer: (a, h)
         self.lp_calls = 0
-        self.difference_rows: dict[tuple[int, int], int] = {}   # (hidden layer, unit) -> row of a_first - a_second
         for t, net in enumerate(self.networks):
             self._add_network(t, net, tighten)
         self.seconds = time.perf_counter() - start
@@ -140,21 +139,6 @@ class Relaxation:
     def unstable(self) -> list[Unit]:
         """The distinct relu units whose phase the certified bounds leave open."""
         return list({u.key: u for u in self.units.values() if u.unstable}.values())
-
-    def implied(self, key: Key, active: bool) -> Key | None:
-        """The twin unit whose phase follows from fixing `key`'s (paired twins, from the bounds of d = a_first - a_second).
-
-        a_second = a_first - d: a_first >= 0 and d <= 0 give a_second >= 0; a_first <= 0 and d >= 0 give
-        a_second <= 0; and symmetrically for the second network.  None when nothing follows.
-        """
-        t, k, j = key
-        row = self.difference_rows.get((k, j))
-        twin = (1 - t, k, j)
-        if row is None or twin not in self.units or self.units[twin].key != twin or self.units[twin].kind != "relu":
-            return None
-        d_lo, d_hi = self.model.row_lo[row], self.model.row_hi[row]
-        sign_ok = (d_hi <= 0) if (t == 0) == active else (d_lo >= 0)
-        return twin if sign_ok else None
 
     def cost(self, coeffs: Sequence[Sequence[int]]) -> np.ndarray:
         """Integer objective coefficients on the logit columns."""
@@ -256,8 +240,6 @@ class RowDomain:
             m.add_row(np.concatenate([[a[j]], prev]), np.concatenate([[1.0], -w[j]]), b[j], b[j])
         if self.paired:
             rows = [m.add_row([a0[j], a[j]], [1.0, -1.0], d_lo[j], d_hi[j]) for j in range(layer.outputs)]
-            if not last:
-                r.difference_rows.update({(k, j): row for j, row in enumerate(rows)})
             open_pair = ((l0 < 0) & (u0 > 0)) | ((lo < 0) & (hi > 0))
             if self.tighten and k >= 1 and kinked:
                 d_lo, d_hi = r._tighten_rows(rows, [a0, a], open_pair)
