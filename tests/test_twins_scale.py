@@ -185,3 +185,21 @@ def test_a_tolerance_keeps_the_ends_certified_around_the_exact_minimum(seed, siz
     assert loose.lower <= exact.lower == exact.upper <= loose.upper
     assert loose.upper - loose.lower <= tolerance
     assert analysis.value([form], loose.witness, replay=True) == loose.upper
+
+
+def test_the_twins_scale_benchmark_rows_are_certified_and_reported():
+    from benchmarks import twins_scale
+
+    rows = twins_scale.random_section(shapes=((4, 1, 8), (6, 2, 8)), timeout=20)
+    for row in rows:
+        lo, hi = (Fraction(v) for v in row["min_log_rsm_exact"])
+        assert row["certified"] and lo <= hi and hi - lo <= twins_scale.TOLERANCE
+        reference, x = twins_scale.network(row["d"], row["layers"], row["width"])
+        twin = generate.quantize(reference, "int", 8)
+        box = ball([Fraction(float(v)) for v in x], twins_scale.RANDOM_RADIUS, (0, 1))
+        xs = samples(box, 500)
+        zt, zr = twin.logits(xs), reference.logits(xs)
+        ci, cj = row["ci"], row["worst_cj"]
+        assert ((zt[:, ci] - zt[:, cj]) - (zr[:, ci] - zr[:, cj])).min() >= float(lo) - 1e-9
+    text = twins_scale.summary(rows, [])
+    assert "| 6 | 2 × 8 |" in text
