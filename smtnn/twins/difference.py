@@ -12,9 +12,9 @@ Float rounding is bounded outward.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from fractions import Fraction
+
+import numpy as np
 
 from . import intervals
 from ..rounding import UNIT, float_down, float_up

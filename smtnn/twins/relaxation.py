@@ -184,7 +184,7 @@ class Relaxation:
         return lo, hi
 
 
-def k_shared_below(shared: int, net: Network) -> bool:
+def _has_own_hidden_layer(shared: int, net: Network) -> bool:
     """Whether some hidden layer of `net` is not shared with the first network (its bounds are then needed)."""
     return shared < len(net.layers) - 1
 
@@ -208,7 +208,7 @@ class RowDomain:
         self.delta = (np.zeros(net.n_inputs), np.zeros(net.n_inputs))
         self.last = len(net.layers) - 1
         self.pending: dict = {}
-        self.linear = screen.pre_activations(net, relaxation.box) if k_shared_below(self.shared, net) else None
+        self.linear = screen.pre_activations(net, relaxation.box) if _has_own_hidden_layer(self.shared, net) else None
         relaxation.layer_cols.append([])
 
     def affine(self, k: int, layer, prev: np.ndarray) -> np.ndarray:
