@@ -182,9 +182,12 @@ class Search:
 
     # -- the search -------------------------------------------------------------------------
     def run(self, *, timeout: float | None = None, target: Fraction | None = None, floor: Fraction | None = None,
-            max_nodes: int = 100000, seeds: Sequence[Sequence[Fraction]] = (), attack: bool = True) -> Outcome:
+            max_nodes: int = 100000, seeds: Sequence[Sequence[Fraction]] = (), attack: bool = True,
+            tolerance: Fraction | float = 0) -> Outcome:
         """Maximize; `target`: stop once the maximum is known to be above or below it; `floor`: only values
-        above it matter (nodes bounded by it are dropped, and the upper end is then at least `floor`)."""
+        above it matter (nodes bounded by it are dropped, and the upper end is then at least `floor`);
+        `tolerance`: stop once the certified upper end is within it of the attained lower end (0: exact)."""
+        tolerance = Fraction(tolerance)
         start = time.perf_counter()
         deadline = None if timeout is None else start + timeout
         box = self.box
@@ -216,6 +219,9 @@ class Search:
                 break
             if target is not None and (best > target or max([heap[0].upper] + unresolved) < target):
                 stop = "decided"
+                break
+            if tolerance and heap[0].upper - best <= tolerance and max([n.upper for n in heap] + unresolved) - best <= tolerance:
+                stop = "within tolerance"
                 break
             node = heapq.heappop(heap)
             if node.upper <= best:
@@ -263,6 +269,8 @@ class Search:
         upper_end = max(open_upper, best, floor if floored else best)
         complete = upper_end == best
         reason = "" if complete else (stop or "; ".join(sorted(reasons)) or "open nodes remain")
+        if not complete and stop == "within tolerance":
+            reason = f"stopped within the tolerance {float(tolerance):g} (gap {float(upper_end - best):.3g})"
         if not complete and unresolved and not stop:
             reason = "leaf LP not solved exactly: " + "; ".join(sorted(reasons))
         if not complete and not stop and not unresolved and floored:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from ..budget import Stop, budgeted
 from ..result import Verdict, VerificationResult
+from . import screen
 from .lrsm import BUILD_SHARE, region
 from .optimize import Analysis, strategy
 from .pair import Twins, exact_class
@@ -79,6 +80,12 @@ def decisions(first, second, x0=None, radius=None, *, box=None, clip=None, engin
     if _same(first, second):
         return decision_result(Verdict.HOLDS, solver="none", method="the networks are equal", seconds=time.perf_counter() - start,
                                reason="N1 and N2 are the same network", query=query)
+    if not main.formulas:   # both twins provably pick one class on the whole box: no LP needed
+        c = screen.guess_class(first, box)
+        if screen.robust_class(first, box, c) and screen.robust_class(second, box, c):
+            return decision_result(Verdict.HOLDS, solver="none", method="outward-rounded float linear bounds",
+                                   seconds=time.perf_counter() - start, query=query,
+                                   stats={"screen": f"linear bounds: N1 and N2 pick class {c} on the whole box"})
     analysis = analysis or Analysis(twins.networks, box)
     analysis.relaxation_by(None if timeout is None else start + BUILD_SHARE * timeout)
     if main.formulas:

@@ -87,7 +87,8 @@ def _snapshot(first, second, box, ci, minima, start, relax_seconds) -> Estimate:
 @budgeted(_stopped)
 def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | None = None, clip=None,
          ci: int | None = None, cj: int | None = None, engine: str = "exact", compare: Sequence[str] = ("relaxation",),
-         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None) -> Estimate:
+         ends: Sequence[str] = ("min", "max"), timeout: float | None = None, analysis: Analysis | None = None,
+         tolerance=0) -> Estimate:
     """Certified min/max of log-RSM of N1 w.r.t. N2 over B(x0, radius) (or ``box``) for (ci, cj).
 
     The result is the Estimate of the worst class's minimum by ``engine`` (query: ci, worst_cj, engine);
@@ -95,8 +96,8 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     ``compare`` are run on the same queries for comparison.  Default ci: N1's class at x0 (the box centre
     for a box).  ``timeout``: seconds for the whole call, shared by its searches as :mod:`smtnn.budget`
     says (the worst-class search of ``engine`` counts as one search, shared by the classes).
-    The worst class's min and max by ``engine`` must converge (tolerance 0); every other extreme is a
-    certified bound that was only needed as such (tolerance None).
+    The worst class's min and max by ``engine`` must converge (to ``tolerance``, default 0: exact); every
+    other extreme is a certified bound that was only needed as such (tolerance None).
     """
     start = time.perf_counter()
     budget = Budget(start, timeout)
@@ -165,7 +166,8 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
             continue
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         result = analysis.extreme([forms[c]], "min", main, quantity=label(c), timeout=left, floor=worst_value,
-                                  seeds=[None if screen[c].witness is None else screen[c].witness.input])
+                                  seeds=[None if screen[c].witness is None else screen[c].witness.input],
+                                  tolerance=tolerance)
         minima[c][main.name] = result
         if worst_value is not None and result.upper < worst_value:
             worst_value = result.upper
@@ -206,7 +208,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
                     estimate = confirm(c, estimate)
                 required = name == main.name and main.complete and (c == worst or cj is not None)
                 reason = "; ".join(filter(None, [estimate.reason, notes.get(c, "")]))
-                details.append(replace(estimate, tolerance=Fraction(0) if required else None, reason=reason,
+                details.append(replace(estimate, tolerance=Fraction(tolerance) if required else None, reason=reason,
                                        query={**estimate.query, "ci": ci, "cj": c}))
     head = next(d for d in details if d.query["cj"] == worst and d.query["sense"] == "min" and d.query["engine"] == main.name)
     p = head.provenance

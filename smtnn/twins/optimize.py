@@ -123,11 +123,12 @@ class Analysis:
         return replace(extreme, provenance=replace(p, stats={**p.stats, "replayed": "smtnn.bounds.replay_logits"}))
 
     def extreme(self, forms: Sequence[Form], sense: str, engine: "str | Strategy" = "exact", *, quantity: str = "",
-                timeout: float | None = None, floor: Fraction | None = None, seeds=()) -> Estimate:
+                timeout: float | None = None, floor: Fraction | None = None, seeds=(), tolerance=0) -> Estimate:
         """max of min_i form_i (sense 'max') or min of a single form (sense 'min') over the box.
 
         ``floor``: only values beyond it matter (below it for a min, above it for a max); the
         search may then stop with the proven end at the floor.  ``seeds``: inputs to start from.
+        ``tolerance``: the exact engine may stop once its certified gap is at most this (0: exact).
         """
         engine = strategy(engine)
         start = time.perf_counter()
@@ -135,26 +136,27 @@ class Analysis:
             if len(forms) != 1:
                 raise ValueError("a minimum is taken of one linear form")
             neg = [tuple(tuple(-c for c in cs) for cs in forms[0])]
-            up = self._maximize(neg, engine, timeout, None if floor is None else -floor, seeds)
+            up = self._maximize(neg, engine, timeout, None if floor is None else -floor, seeds, tolerance)
             found = Found(-up.upper, -up.lower, up.witness, up.method, up.reason, up.stats)
         else:
-            found = self._maximize(forms, engine, timeout, floor, seeds)
+            found = self._maximize(forms, engine, timeout, floor, seeds, tolerance)
         lower, upper, wit, method, reason, stats = found
         check = self.value(forms, wit)
         attained = upper if sense == "min" else lower
         if check != attained:
             raise AssertionError(f"witness replays to {float(check)}, not {float(attained)}")
         return make_extreme(quantity, sense, lower, upper, wit, engine=engine.name, solver=engine.backend.name, method=method,
-                            seconds=time.perf_counter() - start, reason=reason, stats=stats, complete=engine.complete)
+                            seconds=time.perf_counter() - start, reason=reason, stats=stats, complete=engine.complete,
+                            tolerance=tolerance)
 
-    def _maximize(self, forms, engine: Strategy, timeout, floor, seeds=()) -> "Found":
+    def _maximize(self, forms, engine: Strategy, timeout, floor, seeds=(), tolerance=0) -> "Found":
         relax = self.relaxation
         search = self.search(forms)
         if not engine.complete:
             return self._relaxed(search, forms, {"unstable_relus": len(relax.unstable())})
         if engine.formulas:
             return self._formula(engine.backend, search, forms, timeout)
-        out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None])
+        out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None], tolerance=tolerance)
         stats = {"nodes": out.nodes, "leaves": out.leaves, "lp_calls": out.lp_calls,
                  "unstable_relus": len(relax.unstable()), **out.stats}
         return Found(out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats)

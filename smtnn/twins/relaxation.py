@@ -6,8 +6,9 @@ unit by its certified bounds [lo, hi]: h = 0 (hi <= 0), h = a (lo >= 0) or the t
 h >= 0, h >= a, h <= s (a - lo) with s = hi / (hi - lo) rounded up.  Leading layers the
 second network shares exactly with the first share their columns (identical twins cancel);
 same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2 (:mod:`.difference`).  Bounds come
-from sound interval propagation, tightened (``tighten=True``) by certified LP bounds layer by
-layer.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
+from sound interval propagation intersected with outward-rounded linear (CROWN-style) bounds
+(:mod:`.screen`), tightened (``tighten=True``) by certified LP bounds layer by layer where a
+unit stays open.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..domain import Box
 from ..network import Network
-from . import difference, intervals
+from . import difference, intervals, screen
 from ..rounding import float_down as down, float_up as up, round_down, round_up
 from ..semantics import walk
 from .lp import LinearModel, Solution
@@ -195,6 +196,11 @@ class Relaxation:
         return lo, hi
 
 
+def _has_own_hidden_layer(shared: int, net: Network) -> bool:
+    """Whether some hidden layer of `net` is not shared with the first network (its bounds are then needed)."""
+    return shared < len(net.layers) - 1
+
+
 class RowDomain:
     """The LP-rows domain: a value is the array of LP columns holding a layer's values.
 
@@ -214,6 +220,7 @@ class RowDomain:
         self.delta = (np.zeros(net.n_inputs), np.zeros(net.n_inputs))
         self.last = len(net.layers) - 1
         self.pending: dict = {}
+        self.linear = screen.pre_activations(net, relaxation.box) if _has_own_hidden_layer(self.shared, net) else None
         relaxation.layer_cols.append([])
 
     def affine(self, k: int, layer, prev: np.ndarray) -> np.ndarray:
@@ -223,6 +230,9 @@ class RowDomain:
             return r.logits[0] if last else r.layer_cols[0][k][0]
         w, b = layer.weights, layer.bias
         lo, hi = intervals.affine(w, b, *r._bounds(prev))
+        if not last and self.linear is not None:
+            lo, hi = np.maximum(lo, self.linear[k][0]), np.minimum(hi, self.linear[k][1])
+            hi = np.maximum(lo, hi)
         pending = {}
         if self.paired:   # d = a_first - a_second, so a_second lies in a_first - d
             first = r.networks[0].layers[k]
@@ -245,7 +255,7 @@ class RowDomain:
             open_pair = ((l0 < 0) & (u0 > 0)) | ((lo < 0) & (hi > 0))
             if self.tighten and k >= 1 and kinked:
                 d_lo, d_hi = r._tighten_rows(rows, [a0, a], open_pair)
-            pending = {"d": (d_lo, d_hi), "first": (l0, u0), "open": open_pair}
+            pending = {"d": (d_lo, d_hi), "first": (l0, u0), "open": open_pair, "pre": (a0, a)}
         self.pending = {"bounds": (lo, hi), **pending}
         return a
 
@@ -257,8 +267,12 @@ class RowDomain:
         self.delta = (np.zeros(self.net.layers[k].outputs), np.zeros(self.net.layers[k].outputs))
         return r.layer_cols[0][k][1]
 
-    def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds) -> np.ndarray:
-        """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second."""
+    def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds, chords: bool = False) -> np.ndarray:
+        """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second.
+
+        ``chords`` (relu): also the chord rows of :func:`difference.relu_chords` in d = a_first - a_second,
+        for the pairs whose difference is not fixed by both phases.
+        """
         r, m = self.relax, self.model
         r.layer_cols[self.t].append((a, h))
         if self.paired:
@@ -268,10 +282,23 @@ class RowDomain:
                 h0 = r.layer_cols[0][k][1]
                 delta = difference_bounds()
                 rows = [m.add_row([h0[j], h[j]], [1.0, -1.0], delta[0][j], delta[1][j]) for j in range(len(h))]
+                if chords:
+                    self._chord_rows(k, h0, h)
                 if self.tighten and k >= 1:
                     delta = r._tighten_rows(rows, [h0, h], self.pending["open"])
                 self.delta = delta
         return h
+
+    def _chord_rows(self, k: int, h0: np.ndarray, h: np.ndarray) -> None:
+        m = self.model
+        (d_lo, d_hi), (l0, u0), (lo, hi) = self.pending["d"], self.pending["first"], self.pending["bounds"]
+        a0, a = self.pending["pre"]
+        fixed = ((l0 >= 0) & (lo >= 0)) | ((u0 <= 0) & (hi <= 0))
+        for j in np.flatnonzero(~fixed):
+            s_up, c_up, s_low, c_low = difference.relu_chords(d_lo[j], d_hi[j])
+            cols = [h0[j], h[j], a0[j], a[j]]
+            m.add_row(cols, [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
+            m.add_row(cols, [1.0, -1.0, -s_low, s_low], c_low, np.inf)
 
     def linear(self, k: int, layer, a: np.ndarray) -> np.ndarray:
         if k < self.shared:
@@ -300,7 +327,7 @@ class RowDomain:
         def differences():
             (d_lo, d_hi), (l0, u0) = self.pending["d"], self.pending["first"]
             return difference.relu(d_lo, d_hi, l0, u0, lo, hi)
-        return self._finish(k, a, h, differences)
+        return self._finish(k, a, h, differences, chords=True)
 
     def leaky_relu(self, k: int, layer, a: np.ndarray) -> np.ndarray:
         """h = a (active) or alpha·a (inactive); open units get h >= a, h >= alpha·a and the chord above."""

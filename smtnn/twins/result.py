@@ -46,13 +46,14 @@ def input_witness(x: Sequence[Fraction], value: Fraction | None = None, meaning:
 
 
 def extreme(quantity: str, sense: str, lower, upper, x, *, engine: str, solver: str, method: str, seconds: float,
-            reason: str = "", stats: dict | None = None, complete: bool = True) -> Estimate:
-    """A certified extreme as an Estimate; ``complete`` False (a relaxation bound) asks no tolerance of its gap."""
+            reason: str = "", stats: dict | None = None, complete: bool = True, tolerance=0) -> Estimate:
+    """A certified extreme as an Estimate whose gap may be ``tolerance``; ``complete`` False (a relaxation
+    bound) asks no tolerance of its gap."""
     stats = dict(stats or {})
     calls = int(stats.get("lp_calls", stats.get("solver_calls", 0)) or 0)
     value = upper if sense == "min" else lower
     witness = None if x is None else input_witness(x, value, quantity)
-    return Estimate(quantity, lower, upper, Fraction(0) if complete else None,
+    return Estimate(quantity, lower, upper, Fraction(tolerance) if complete else None,
                     Provenance(solver, "exact", method, seconds, calls, stats), witness, reason,
                     {"sense": sense, "engine": engine})
 

@@ -1,0 +1,205 @@
+"""The twins engines at scale: chord rows of the difference, linear pre-activation bounds, the screen, the tolerance.
+
+Every new bound is checked against sampling on small random twins (the LP relaxation must contain
+the true values of every column at every sampled input), and a planted unsound tightening of each
+kind is shown to be caught by the same check.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from smtnn import Network
+from smtnn.twins import ball, decisions, difference, generate, screen
+from smtnn.twins.optimize import Analysis
+from smtnn.twins.pair import Twins, exact_class
+from smtnn.twins.relaxation import Relaxation
+
+
+def random_net(seed: int, sizes, scale: float = 1.0) -> Network:
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, scale * np.sqrt(2 / a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.2, b) for b in sizes[1:]]
+    return Network.from_arrays(weights, biases, ["relu"] * (len(sizes) - 2) + ["softmax"])
+
+
+def samples(box, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lo = np.array([float(v) for v in box.lower])
+    hi = np.array([float(v) for v in box.upper])
+    corners = rng.integers(0, 2, size=(n // 5, lo.size)) * (hi - lo) + lo
+    return np.vstack([rng.uniform(lo, hi, size=(n, lo.size)), corners])
+
+
+# -- the chords of relu(a1) - relu(a2) in d = a1 - a2 -------------------------------------------
+def chord_violations(chords, d_lo: float, d_hi: float, points: int = 60) -> int:
+    """How many exact (a1, d) grid points put relu(a1) - relu(a1 - d) outside the chords' band."""
+    s_up, c_up, s_low, c_low = (Fraction(v) for v in chords)
+    lo, hi = Fraction(d_lo), Fraction(d_hi)
+    reach = 2 * max(abs(lo), abs(hi), Fraction(1, 100))
+    bad = 0
+    for i in range(points + 1):
+        d = lo + (hi - lo) * Fraction(i, points)
+        for k in range(-points, points + 1):
+            a1 = reach * Fraction(k, points)
+            delta = max(a1, 0) - max(a1 - d, 0)
+            bad += not (s_low * d + c_low <= delta <= s_up * d + c_up)
+    return bad
+
+
+@pytest.mark.parametrize("d_lo, d_hi", [(-0.3, 0.7), (-1e-3, 2e-5), (0.0, 0.5), (0.2, 0.9), (-0.8, -0.1),
+                                        (-0.4, 0.0), (-1 / 3, 1 / 7), (0.0, 0.0)])
+def test_relu_chords_enclose_the_difference_exactly_and_a_planted_tightening_is_caught(d_lo, d_hi):
+    chords = difference.relu_chords(d_lo, d_hi)
+    assert chord_violations(chords, d_lo, d_hi) == 0
+    s_up, c_up, s_low, c_low = chords
+    shave = max(abs(d_lo), abs(d_hi), 1e-3) / 4
+    assert chord_violations((s_up, c_up - shave, s_low, c_low), d_lo, d_hi) > 0
+    assert chord_violations((s_up, c_up, s_low, c_low + shave), d_lo, d_hi) > 0
+
+
+# -- the LP relaxation contains the true network values -------------------------------------------
+def relaxation_violations(relax: Relaxation, xs: np.ndarray) -> int:
+    """Rows and column bounds of the relaxation that the true values at some sampled input break."""
+    m = relax.model
+    a = m.matrix()
+    col_lo, col_hi = np.array(m.col_lo), np.array(m.col_hi)
+    row_lo, row_hi = np.array(m.row_lo), np.array(m.row_hi)
+    bad = 0
+    for x in xs:
+        v = np.zeros(m.n_cols)
+        v[relax.x] = x
+        for t, net in enumerate(relax.networks):
+            h = x
+            for k, layer in enumerate(net.layers[:-1]):
+                pre = layer.weights @ h + layer.bias
+                h = np.maximum(pre, 0.0) if layer.activation == "relu" else pre
+                for j in range(layer.outputs):
+                    u = relax.units[(t, k, j)]
+                    v[u.a], v[u.h] = pre[j], h[j]
+            v[relax.logits[t]] = net.layers[-1].weights @ h + net.layers[-1].bias
+        tol = 1e-9 * (1 + np.abs(v).max())
+        rows = a @ v
+        bad += int(((rows < row_lo - tol) | (rows > row_hi + tol)).sum() + ((v < col_lo - tol) | (v > col_hi + tol)).sum())
+    return bad
+
+
+CASES = [(1, (4, 8, 6, 3), "int8", "0.1"), (2, (3, 10, 10, 4), "int4", "0.3"), (3, (5, 6, 6, 6, 3), "int8", "0.2"),
+         (4, (2, 12, 5), "prune", "0.5")]
+
+
+def twin_case(seed, sizes, maker, radius):
+    reference = random_net(seed, sizes)
+    twin = generate.prune(reference, 0.5) if maker == "prune" else generate.quantize(reference, "int", int(maker[3:]))
+    rng = np.random.default_rng(seed)
+    box = ball([round(float(c), 3) for c in rng.uniform(0, 1, sizes[0])], radius)
+    return twin, reference, box
+
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
+def test_twin_relaxation_contains_the_sampled_networks(seed, sizes, maker, radius):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    relax = Relaxation((twin, reference), box)
+    assert relaxation_violations(relax, samples(box, 400, seed)) == 0
+
+
+def test_a_planted_unsound_pre_activation_tightening_is_caught(monkeypatch):
+    twin, reference, box = twin_case(*CASES[1])
+    sound = screen.pre_activations
+
+    def shrunk(net, b):
+        return [(lo + 0.3 * (hi - lo), hi - 0.3 * (hi - lo)) for lo, hi in sound(net, b)]
+    monkeypatch.setattr(screen, "pre_activations", shrunk)
+    relax = Relaxation((twin, reference), box, tighten=False)
+    assert relaxation_violations(relax, samples(box, 400)) > 0
+
+
+def test_a_planted_unsound_chord_is_caught(monkeypatch):
+    twin, reference, box = twin_case(*CASES[0])
+    sound = difference.relu_chords
+
+    def shaved(d_lo, d_hi):   # claims relu(a1) - relu(a2) <= s·d + c - |d|max / 2: false where both are active
+        s_up, c_up, s_low, c_low = sound(d_lo, d_hi)
+        return s_up, c_up - max(abs(d_lo), abs(d_hi)) / 2, s_low, c_low
+    monkeypatch.setattr(difference, "relu_chords", shaved)
+    relax = Relaxation((twin, reference), box, tighten=False)
+    assert relaxation_violations(relax, samples(box, 400)) > 0
+
+
+# -- linear bounds: the pre-activation bounds and the decision screen ------------------------------
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
+def test_linear_pre_activation_bounds_enclose_sampling(seed, sizes, maker, radius):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    xs = samples(box, 500, seed)
+    for net in (twin, reference):
+        bounds = screen.pre_activations(net, box)
+        h = xs
+        for (lo, hi), layer in zip(bounds, net.layers[:-1]):
+            pre = h @ layer.weights.T + layer.bias
+            assert (pre >= lo - 1e-12).all() and (pre <= hi + 1e-12).all()
+            h = np.maximum(pre, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_decision_screen_agrees_with_sampling_and_with_the_lp_path(seed, monkeypatch):
+    reference = random_net(seed, (3, 8, 8, 3))
+    twin = generate.quantize(reference, "int", 4 if seed % 2 else 8)
+    box = ball([0.5, 0.5, 0.5], "0.02" if seed < 3 else "0.4")
+    xs = samples(box, 2000, seed)
+    guess = screen.guess_class(reference, box)
+    if screen.robust_class(reference, box, guess):
+        assert (reference.predict(xs) == guess).all()
+    if screen.robust_class(twin, box, guess):
+        assert (twin.predict(xs) == guess).all()
+    screened = decisions(twin, reference, box=box, timeout=20)
+    monkeypatch.setattr(screen, "robust_class", lambda net, b, c: False)
+    unscreened = decisions(twin, reference, box=box, timeout=20)
+    assert screened.verdict == unscreened.verdict
+    if (twin.predict(xs) != reference.predict(xs)).any():
+        assert screened.verdict.value == "violated"
+
+
+def test_the_screen_never_claims_a_class_that_a_sample_refutes():
+    reference = random_net(11, (2, 6, 3))
+    box = ball([0.0, 0.0], "1")
+    xs = samples(box, 2000)
+    labels = set(reference.predict(xs).tolist())
+    assert len(labels) > 1
+    assert not any(screen.robust_class(reference, box, c) for c in range(3))
+
+
+# -- the tolerance of the exact search -------------------------------------------------------------
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])
+def test_a_tolerance_keeps_the_ends_certified_around_the_exact_minimum(seed, sizes, maker, radius):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    twins = Twins(twin, reference)
+    ci = exact_class(reference, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])
+    form = twins.margin_coeffs(ci, (ci + 1) % twins.n_classes)
+    analysis = Analysis(twins.networks, box)
+    exact = analysis.extreme([form], "min", "exact", timeout=30)
+    assert exact.converged and exact.lower == exact.upper
+    tolerance = Fraction(1, 100)
+    loose = analysis.extreme([form], "min", "exact", timeout=30, tolerance=tolerance)
+    assert loose.lower <= exact.lower == exact.upper <= loose.upper
+    assert loose.upper - loose.lower <= tolerance
+    assert analysis.value([form], loose.witness.input, replay=True) == loose.upper
+
+
+def test_the_twins_scale_benchmark_rows_are_certified_and_reported():
+    from benchmarks import twins_scale
+
+    rows = twins_scale.random_section(shapes=((4, 1, 8), (6, 2, 8)), timeout=20)
+    for row in rows:
+        lo, hi = (Fraction(v) for v in row["min_log_rsm_exact"])
+        assert row["certified"] and lo <= hi and hi - lo <= twins_scale.TOLERANCE
+        reference, x = twins_scale.network(row["d"], row["layers"], row["width"])
+        twin = generate.quantize(reference, "int", 8)
+        box = ball([Fraction(float(v)) for v in x], twins_scale.RANDOM_RADIUS, (0, 1))
+        xs = samples(box, 500)
+        zt, zr = twin.logits(xs), reference.logits(xs)
+        ci, cj = row["ci"], row["worst_cj"]
+        assert ((zt[:, ci] - zt[:, cj]) - (zr[:, ci] - zr[:, cj])).min() >= float(lo) - 1e-9
+    text = twins_scale.summary(rows, [])
+    assert "| 6 | 2 × 8 |" in text
