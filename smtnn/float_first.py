@@ -228,6 +228,9 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
     linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
     most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
+    Networks with two or more hidden relu/sigmoid layers are searched on the exactly reduced problem
+    (:mod:`smtnn.local_reduction`); with exactly two hidden relu layers that search is exact at its
+    leaves, gets 80% of `timeout` and also supplies the witness.
     Returns (extreme, the method that improved it or "")."""
     if not supported(network):
         return extreme, ""
@@ -253,6 +256,8 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
         seconds = _branch_seconds(timeout)
         reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
         if reduced is not None and local_reduction.exact_by_lp(reduced):
+            # exact at its leaves: worth most of the budget (a solver fallback rarely does better at this size)
+            seconds = 10.0 if timeout is None else 0.8 * timeout
             found = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance, seconds)
             if found is not None:
                 bound, found_witness, found_value, nodes = found
@@ -271,6 +276,24 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
                 prefix = "exact first/last-layer reduction + " if reduced is not None else ""
                 new_upper, method = Fraction(branched), f"{prefix}{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
     return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), method
+
+
+def starting_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
+                      coeffs: Sequence[int]) -> Extreme | None:
+    """A cheap start for :func:`tighten_extreme` in place of :func:`smtnn.bounds.extreme_at`'s exact interval
+    propagation (seconds of rational arithmetic on wide layers): the outward-rounded float interval bound and
+    the nominal parameters as witness.  None where extreme_at is exact or cheap (decoupled perturbations, tiny
+    networks) or the float pass does not apply, so those queries keep their exact path."""
+    if decouples(network, perturbation) or _exact_is_cheap(network) or not supported(network):
+        return None
+    boxes = parameter_box(network, perturbation)
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, np.array([coeffs], dtype=np.float64), linear=False)
+    if not np.isfinite(upper[0]):
+        return None
+    nominal = tuple(perturbation.nominal)
+    value = linear_value(coeffs, exact_logits(network, x, nominal))
+    return Extreme(max(Fraction(float(upper[0])), value.lo), nominal, value, False)
 
 
 REDUCED_METHOD = ("exact first/last-layer reduction to a fixed one-layer network over a box + branch and bound over "
