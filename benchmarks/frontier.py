@@ -129,7 +129,9 @@ def table(rows: list[dict]) -> str:
             lines += ["Upper bounds of the logit max_p z(x0, p) (every parameter within δ) and the attack's replayable value;",
                       "'excess' is bound minus attack value (the certified gap in logit units).", "",
                       "'reduced' is the same maximum with the first layer as a box and the last hidden layer's weights picked",
-                      "(`smtnn/local_reduction.py`), searched by LP branch and bound (two hidden layers) or phase branch and bound.", "",
+                      "(`smtnn/local_reduction.py`), searched by LP branch and bound (two hidden layers) or phase branch and bound.",
+                      "With two hidden layers that search is exact (its LP point replays to the bound, see `lirpa.md`'s witness",
+                      "ranges), so its excess there is the vertex attack's shortfall, not the bound's.", "",
                       "| d | depth | width | attack | interval (s) | linear (s) | phase branch and bound (s) | reduced (s) | excess: interval / linear / branch / reduced |",
                       "|---|---|---|---|---|---|---|---|---|"]
             lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['attack']:.6g} | {r['interval']:.6g} ({r['interval_seconds']:.3f}) | "
