@@ -253,8 +253,8 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
             if replayed.lo > value.lo:
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
     if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
-        seconds = _branch_seconds(timeout)
         reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
+        found = None
         if reduced is not None and local_reduction.exact_by_lp(reduced):
             # exact at its leaves: worth most of the budget (a solver fallback rarely does better at this size)
             seconds = 10.0 if timeout is None else 0.8 * timeout
@@ -265,7 +265,8 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
                     witness, value = found_witness, found_value
                 if bound < new_upper or found_witness is not None:
                     new_upper, method = min(bound, new_upper), f"{REDUCED_METHOD} ({nodes} nodes) + replayed witness"
-        elif new_upper - value.lo > tolerance:
+        if found is None and new_upper - value.lo > tolerance:
+            seconds = _branch_seconds(timeout)
             stop = float(value.lo + tolerance / 2)
             search_boxes, search_lo, search_hi, search_row = boxes, xlo, xhi, row
             if reduced is not None:   # the same maximum with the first layer as a box and the last weights picked

@@ -14,10 +14,12 @@ no relaxation at all:
 So max_p c·z(x0, p) equals the maximum of a smaller network over the box of h1: the middle layers
 keep their parameter boxes, the last hidden layer has the fixed picked rows, the output is a·h + β.
 With two hidden layers nothing is perturbed any more: the problem is a fixed one-hidden-layer
-network over an input box, where branch and bound over ReLU phases with linear bounds closes gaps
-that the bilinear (weight times activation) relaxation of the original problem cannot.  Every
-float step rounds outward, so the reduced maximum is an upper bound of the original one (and equals
-it, up to rounding, at a point input).
+network over an input box, which :func:`lp_branch_and_bound` solves exactly (certified LP bounds, exact
+at the leaves), closing gaps that the bilinear (weight times activation) relaxation of the original
+problem cannot; :func:`witness_parameters` turns its best point back into parameters for the exact
+replay.  Deeper networks keep their middle layers' boxes and go to the phase branch and bound of
+:mod:`smtnn.float_first` on the reduced problem.  Every float step rounds outward, so the reduced
+maximum is an upper bound of the original one (and equals it, up to rounding, at a point input).
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def exact_by_lp(reduced: Reduced) -> bool:
 
 
 def lp_branch_and_bound(reduced: Reduced, *, stop_gap: float, seconds: float, max_nodes: int = 5000) -> SearchResult | None:
-    """max of a·relu(G h + e) + β over the box of h, by branch and bound over the phases of the units with a_j > 0.
+    """max of a·relu(G h + e) + β over the box of h, by branch and bound over the phases of the units with a_j >= 0.
 
     Each node is the LP with variables h (the box), z = G h + e (equality rows, columns bounded by the
     interval of z) and y standing for relu(z): for a_j < 0 the rows y >= 0, y >= z are exact (the
@@ -102,8 +104,8 @@ def lp_branch_and_bound(reduced: Reduced, *, stop_gap: float, seconds: float, ma
     phase is fixed (active: y <= z and z >= 0; inactive: y = 0 and z <= 0).  Leaves are exact.  LP
     values are certified from HiGHS's duals (:func:`smtnn.twins.lp.certified_min`), so each node's bound
     is a theorem whatever the solver's accuracy; a node whose LP gives no certificate keeps its
-    parent's bound (None when the root has no certificate).  Stops when the bound is within `stop_gap` of the best point found (its value in
-    floats, to be replayed by the caller), after `seconds` or `max_nodes`.
+    parent's bound (None when the root has none).  Stops when the bound is within `stop_gap` of the
+    best point found (its value in floats, to be replayed by the caller), after `seconds` or `max_nodes`.
     """
     from .twins.lp import LinearModel
 
@@ -112,7 +114,7 @@ def lp_branch_and_bound(reduced: Reduced, *, stop_gap: float, seconds: float, ma
     g, e, a, beta = layer.wlo, layer.blo, out.wlo[0], Fraction(float(out.blo[0]))
     zlo, zhi = interval_affine(layer, reduced.lower, reduced.upper)
     zlo, zhi = zlo[0], zhi[0]
-    n_in, n = g.shape[1], g.shape[0]
+    n = g.shape[0]
     model = LinearModel()
     h_cols = model.add_cols(reduced.lower, reduced.upper)
     z_cols = model.add_cols(zlo, zhi)

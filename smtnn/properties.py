@@ -182,7 +182,8 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (exceeds it when
     `strict`): label queries.
     """
-    ext = float_first.starting_extreme(network, perturbation, x, coeffs) or extreme_at(network, perturbation, x, coeffs)
+    cheap_start = float_first.starting_extreme(network, perturbation, x, coeffs) if target is None else None
+    ext = cheap_start or extreme_at(network, perturbation, x, coeffs)
     fast_method = ""
     if not ext.exact:
         ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,

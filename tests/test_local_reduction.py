@@ -154,3 +154,21 @@ def test_local_epsilon_with_every_layer_perturbed_converges_through_the_reductio
     changes = [abs(1 / (1 + np.exp(-net.with_parameters(p).logits(xf)[0])) - f0) for p in samples]
     assert max(changes) <= float(est.upper) + 1e-12
     assert est.lower <= est.upper and est.witness is not None
+
+
+def test_hand_worked_interior_maximum_is_found_exactly_where_vertices_miss_it():
+    """x0 = 1, h1 = relu(w·1 + 0.5) ∈ [1.3, 1.7] (δ = 1/10 on every parameter); layer 2 has units z = h and
+    z = h - 1.4, output weights 1 and -2.  The reduction gives F(h) = 1.1·relu(1.1h + 0.1) - 1.9·relu(0.9h - 1.5)
+    + 0.1, which rises with slope 1.21 up to the kink h = 5/3 and falls after it: max z = 1.21·5/3 + 0.21 = 167/75,
+    reached only with the first layer's parameters strictly inside their box (every vertex stays below 2.22)."""
+    net = Network.from_arrays([np.array([[1.0]]), np.array([[1.0], [1.0]]), np.array([[1.0, -2.0]])],
+                              [np.array([0.5]), np.array([0.0, -1.4]), np.array([0.0])], ["relu", "relu", "sigmoid"])
+    pert = P.uniform(net, Q(1, 10))
+    x, row = np.array([1.0]), np.array([1.0])
+    boxes, reduced, result = reduced_search(net, pert, x, row)
+    assert abs(result.upper - Q(167, 75)) < Q(1, 10 ** 9)
+    assert abs(replayed_witness(net, pert, boxes, reduced, result, x, row) - Q(167, 75)) < Q(1, 10 ** 9)
+    lo = np.array([float(v) for v in pert.lower])
+    hi = np.array([float(v) for v in pert.upper])
+    vertices = [np.where([(k >> i) & 1 for i in range(lo.size)], hi, lo) for k in range(2 ** lo.size)]
+    assert max(net.with_parameters(p).logits(x)[0] for p in vertices) < 2.22
