@@ -57,18 +57,17 @@ def bound_widths(net, pert, d: int, seconds: float) -> dict:
 
 
 def _reduced_bound(net, boxes, xlo, xhi, row, seconds: float) -> float:
-    """The upper bound of the exactly reduced problem: LP branch and bound (two hidden layers) or phase branch and bound."""
-    import numpy as np
-
-    from smtnn import float_first, local_reduction
+    """The upper bound of the exact LP searches of `smtnn.local_reduction`: the reduced problem (two hidden layers),
+    every layer as an interval-valued affine map (deeper relu networks)."""
+    from smtnn import linear_bounds, local_reduction
 
     reduced = local_reduction.reduce(boxes, xlo, xhi, row[0])
-    if reduced is None:
-        return float("nan")
-    if local_reduction.exact_by_lp(reduced):
+    if reduced is not None and local_reduction.exact_by_lp(reduced):
         return float(local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=seconds).upper)
-    return float_first.phase_branch_and_bound(net, reduced.boxes, reduced.lower, reduced.upper, np.array([[1.0]]),
-                                              stop_at=-np.inf, seconds=seconds)[0]
+    if not local_reduction.sandwich_searchable(boxes):
+        return float("nan")
+    pre = linear_bounds.refined_pre_activations(boxes, xlo, xhi).pre
+    return float(local_reduction.sandwich_branch_and_bound(boxes, xlo, xhi, row[0], pre, stop_gap=0.0, seconds=seconds).upper)
 
 
 def run(prop: str, d: int, depth: int, width: int, timeout: float) -> dict:
@@ -128,11 +127,12 @@ def table(rows: list[dict]) -> str:
         if prop == "bound_widths":
             lines += ["Upper bounds of the logit max_p z(x0, p) (every parameter within δ) and the attack's replayable value;",
                       "'excess' is bound minus attack value (the certified gap in logit units).", "",
-                      "'reduced' is the same maximum with the first layer as a box and the last hidden layer's weights picked",
-                      "(`smtnn/local_reduction.py`), searched by LP branch and bound (two hidden layers) or phase branch and bound.",
-                      "With two hidden layers that search is exact (its LP point replays to the bound, see `lirpa.md`'s witness",
-                      "ranges), so its excess there is the vertex attack's shortfall, not the bound's.", "",
-                      "| d | depth | width | attack | interval (s) | linear (s) | phase branch and bound (s) | reduced (s) | excess: interval / linear / branch / reduced |",
+                      "'LP search' is `smtnn/local_reduction.py`: the same maximum with the first layer as a box and the last",
+                      "hidden layer's weights picked (two hidden layers), or every layer as an interval-valued affine map (deeper),",
+                      "by branch and bound over ReLU phases with certified LP bounds, exact at its leaves.  Where it finishes its",
+                      "best point replays to the bound (see `lirpa.md`'s witness ranges), so its excess there is the vertex",
+                      "attack's shortfall, not the bound's.", "",
+                      "| d | depth | width | attack | interval (s) | linear (s) | phase branch and bound (s) | LP search (s) | excess: interval / linear / branch / LP search |",
                       "|---|---|---|---|---|---|---|---|---|"]
             lines += [f"| {r['d']} | {r['depth']} | {r['width']} | {r['attack']:.6g} | {r['interval']:.6g} ({r['interval_seconds']:.3f}) | "
                       f"{r['linear']:.6g} ({r['linear_seconds']:.3f}) | {r['branch']:.6g} ({r['branch_seconds']:.2f}) | "

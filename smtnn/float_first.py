@@ -228,9 +228,10 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
     linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
     most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
-    Networks with two or more hidden relu/sigmoid layers are searched on the exactly reduced problem
-    (:mod:`smtnn.local_reduction`); with exactly two hidden relu layers that search is exact at its
-    leaves, gets 80% of `timeout` and also supplies the witness.
+    Networks with two or more hidden relu layers are searched exactly (:mod:`smtnn.local_reduction`: the
+    reduced problem for two hidden layers, every layer as an interval-valued affine map beyond; LP branch
+    and bound, exact at its leaves, with 80% of `timeout`, which also supplies the witness); other
+    reducible networks branch over phases on the reduced problem.
     Returns (extreme, the method that improved it or "")."""
     if not supported(network):
         return extreme, ""
@@ -254,17 +255,21 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
     if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
         reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
-        found = None
+        found, name = None, ""
+        # both searches are exact at their leaves: worth most of the budget (a solver fallback rarely does better)
+        seconds = 10.0 if timeout is None else 0.8 * timeout
         if reduced is not None and local_reduction.exact_by_lp(reduced):
-            # exact at its leaves: worth most of the budget (a solver fallback rarely does better at this size)
-            seconds = 10.0 if timeout is None else 0.8 * timeout
-            found = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance, seconds)
-            if found is not None:
-                bound, found_witness, found_value, nodes = found
-                if found_witness is not None:
-                    witness, value = found_witness, found_value
-                if bound < new_upper or found_witness is not None:
-                    new_upper, method = min(bound, new_upper), f"{REDUCED_METHOD} ({nodes} nodes) + replayed witness"
+            found, name = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance,
+                                          seconds), REDUCED_METHOD
+        elif local_reduction.sandwich_searchable(boxes):
+            found, name = _sandwich_search(network, perturbation, x, coeffs, boxes, xlo, xhi, row[0], value, tolerance,
+                                           seconds), SANDWICH_METHOD
+        if found is not None:
+            bound, found_witness, found_value, nodes = found
+            if found_witness is not None:
+                witness, value = found_witness, found_value
+            if bound < new_upper or found_witness is not None:
+                new_upper, method = min(bound, new_upper), f"{name} ({nodes} nodes) + replayed witness"
         if found is None and new_upper - value.lo > tolerance:
             seconds = _branch_seconds(timeout)
             stop = float(value.lo + tolerance / 2)
@@ -317,6 +322,35 @@ def _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row, value
             replayed = linear_value(coeffs, exact_logits(network, x, params))
             if replayed.lo > value.lo:
                 witness, found = params, replayed
+    return result.upper, witness, found, result.nodes
+
+
+SANDWICH_METHOD = ("every layer as an interval-valued affine map (exact at one input) + branch and bound over ReLU "
+                   "phases with certified LP bounds")
+
+
+def searched_exactly(method: str) -> bool:
+    """True when :func:`tighten_extreme`'s method was an LP branch and bound that is exact at its leaves: a gap it
+    left is a matter of time, and a solver's bisection over every parameter would not close it sooner."""
+    return method.startswith((REDUCED_METHOD, SANDWICH_METHOD))
+
+
+def _sandwich_search(network, perturbation, x, coeffs, boxes, xlo, xhi, row, value, tolerance, seconds):
+    """As :func:`_reduced_search`, for relu networks of any depth (:func:`smtnn.local_reduction.sandwich_branch_and_bound`)."""
+    bounds = refined_pre_activations(boxes, xlo, xhi)
+    if bounds is None:
+        return None
+    result = local_reduction.sandwich_branch_and_bound(boxes, xlo, xhi, row, bounds.pre, stop_gap=float(tolerance) / 4,
+                                                       seconds=seconds)
+    if result is None:
+        return None
+    witness, found = None, value
+    if result.point is not None:
+        lo_f, hi_f = _float_box(network, boxes)
+        params = _exact_parameters(perturbation, result.point, lo_f, hi_f, network.parameter_vector())
+        replayed = linear_value(coeffs, exact_logits(network, x, params))
+        if replayed.lo > value.lo:
+            witness, found = params, replayed
     return result.upper, witness, found, result.nodes
 
 

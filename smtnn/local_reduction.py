@@ -225,3 +225,156 @@ def witness_parameters(boxes: list[LayerBox], x: np.ndarray, reduced: Reduced, p
     w3 = np.where(c[:, None] > 0, out.whi, np.where(c[:, None] < 0, out.wlo, (out.wlo + out.whi) / 2))
     b3 = np.where(c > 0, out.bhi, np.where(c < 0, out.blo, (out.blo + out.bhi) / 2))
     return np.concatenate([w1.ravel(), b1, picked.wlo.ravel(), picked.blo, w3.ravel(), b3])
+
+
+# -- any depth of relu layers: every layer as an interval-valued affine map, branch and bound with LPs --------
+def sandwich_searchable(boxes: list[LayerBox]) -> bool:
+    """Every hidden layer relu (the sandwich below needs h >= 0 after the first layer)."""
+    return len(boxes) >= 2 and all(box.activation == "relu" for box in boxes[:-1])
+
+
+def sandwich_branch_and_bound(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray, row: np.ndarray, pre: list, *,
+                              stop_gap: float,
+                              seconds: float, max_nodes: int = 5000) -> SearchResult | None:
+    """max_p row·z(x, p) for a relu network at one input (a float box [xlo, xhi] around it: the first layer's rows
+    are bounded over it), by branch and bound over ReLU phases with certified LPs.
+
+    At a fixed h_{k-1} >= 0 the rows of layer k move independently, so unit j's pre-activation takes exactly
+    the values between w_lo,j·h + b_lo,j and w_hi,j·h + b_hi,j: the reachable (h, z) of every layer are cut out
+    by these two linear rows (the first layer, at the fixed x, by its interval), h = relu(z), and the output's
+    maximum over its weights is a·h_L + β (as in :func:`reduce`).  The LP keeps the two rows per unit, h >= 0,
+    h >= z and, for units whose phase is open, the triangle's chord (from the pre-activation bounds `pre`,
+    valid over the whole box); fixing a phase (active: h <= z, z >= 0; inactive: h = 0, z <= 0) makes it exact,
+    so leaves are exact.  Bounds certified from HiGHS's duals.  Each LP point becomes parameters by
+    :func:`sandwich_witness`; the result's `point` holds the best of them (flat float parameters, to be
+    replayed exactly by the caller) and `value` its float value.  None when the root has no certificate.
+    """
+    from .twins.lp import LinearModel
+
+    deadline = time.perf_counter() + seconds
+    hidden, out = boxes[:-1], boxes[-1]
+    c = np.asarray(row, dtype=np.float64).reshape(1, -1)
+    pos, neg = np.maximum(c, 0.0), np.minimum(c, 0.0)
+    stacked = np.hstack([pos, neg])
+    weights_out = np.vstack([out.whi, out.wlo])
+    a = round_up(stacked @ weights_out + _matmul_error(stacked, weights_out))[0]
+    bias = np.concatenate([out.bhi, out.blo])[:, None]
+    beta = Fraction(float(round_up(stacked @ bias + _matmul_error(stacked, bias))[0, 0]))
+    model = LinearModel()
+    z_cols, h_cols, h_le_z, units = [], [], [], []
+    first_lo, first_hi = interval_affine(hidden[0], xlo, xhi)
+    x = (np.asarray(xlo) + np.asarray(xhi)) / 2
+    for k, box in enumerate(hidden):
+        lo, hi = pre[k]
+        if k == 0:
+            lo, hi = np.maximum(lo, first_lo[0]), np.minimum(hi, first_hi[0])
+        zc = model.add_cols(lo, np.maximum(hi, lo))
+        hc = model.add_cols(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
+        _, slope, intercept = _relu_lines(lo, hi)
+        rows = {}
+        for j in range(len(lo)):
+            if k > 0:
+                prev = h_cols[k - 1]
+                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.whi[j], [1.0]]), -np.inf, box.bhi[j])
+                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.wlo[j], [1.0]]), box.blo[j], np.inf)
+            model.add_row([hc[j], zc[j]], [1.0, -1.0], 0.0, np.inf)
+            if lo[j] < 0 < hi[j]:
+                model.add_row([hc[j], zc[j]], [1.0, -slope[j]], -np.inf, intercept[j])
+                units.append((k, j))
+            rows[j] = model.add_row([hc[j], zc[j]], [1.0, -1.0], -np.inf, 0.0 if lo[j] >= 0 else np.inf)
+        z_cols.append(zc)
+        h_cols.append(hc)
+        h_le_z.append(rows)
+    cost = np.zeros(model.n_cols)
+    cost[h_cols[-1]] = -a
+
+    def overrides(phases):
+        cols, rows = {}, {}
+        for (k, j), active in phases.items():
+            lo, hi = model.col_lo[z_cols[k][j]], model.col_hi[z_cols[k][j]]
+            if active:
+                cols[z_cols[k][j]] = (max(lo, 0.0), hi)
+                rows[h_le_z[k][j]] = (-np.inf, 0.0)
+            else:
+                cols[z_cols[k][j]] = (lo, min(hi, 0.0))
+                cols[h_cols[k][j]] = (0.0, 0.0)
+        return cols, rows
+
+    def solve(phases, parent_bound, basis=None):
+        cols, rows = overrides(phases)
+        sol = model.minimize(cost, cols, rows, basis)
+        if sol.infeasible:
+            return None
+        bound = parent_bound if sol.bound is None else beta - sol.bound
+        if parent_bound is not None and bound is not None:
+            bound = min(bound, parent_bound)
+        return bound, sol
+
+    def split(sol, phases):
+        best, best_gap = None, 0.0
+        for k, j in units:
+            if (k, j) in phases:
+                continue
+            z, h = sol.point[z_cols[k][j]], sol.point[h_cols[k][j]]
+            gap = h - max(z, 0.0)
+            if best is None or gap > best_gap:
+                best, best_gap = (k, j), gap
+        return best
+
+    first = solve({}, None)
+    if first is None or first[0] is None:
+        return None
+    bound, sol = first
+    best_params, best_value = None, -np.inf
+    candidates = [sol]
+    heap = [(-float(bound), 0, bound, {}, sol)]
+    counter, nodes, top = 1, 1, bound
+    while heap:
+        top = heap[0][2]
+        for s in candidates:
+            if s.ok:
+                params, value = sandwich_witness(boxes, x, [s.point[zc] for zc in z_cols], row)
+                if value > best_value:
+                    best_params, best_value = params, value
+        candidates = []
+        if float(top) - best_value <= stop_gap or time.perf_counter() > deadline or nodes >= max_nodes:
+            break
+        _, _, bound, phases, sol = heapq.heappop(heap)
+        unit = split(sol, phases) if sol.ok else None
+        if unit is None:      # a leaf (exact LP) or an uncertain node: its bound is the final one
+            break
+        for active in (True, False):
+            child = dict(phases)
+            child[unit] = active
+            result = solve(child, bound, sol.basis)
+            nodes += 1
+            if result is None:
+                continue
+            child_bound, child_sol = result
+            heapq.heappush(heap, (-float(child_bound), counter, child_bound, child, child_sol))
+            counter += 1
+            candidates.append(child_sol)
+    return SearchResult(top, best_params, best_value, nodes)
+
+
+def sandwich_witness(boxes: list[LayerBox], x: np.ndarray, targets: list[np.ndarray], row: np.ndarray):
+    """Float parameters (flat, :meth:`Network.parameter_vector` order) that follow the LP's pre-activations
+    `targets` as closely as the box allows, layer by layer on the actual activations, with the output weights
+    that maximise row·z; returns (parameters, row·z in floats).  A candidate only: the caller replays it."""
+    h = np.asarray(x, dtype=np.float64)
+    flat = []
+    for box, target in zip(boxes[:-1], targets):
+        low_w = np.where(h[None, :] >= 0, box.wlo, box.whi)
+        high_w = np.where(h[None, :] >= 0, box.whi, box.wlo)
+        z_low, z_high = low_w @ h + box.blo, high_w @ h + box.bhi
+        span = z_high - z_low
+        t = np.clip(np.where(span > 0, (target - z_low) / np.where(span > 0, span, 1.0), 0.0), 0.0, 1.0)
+        w = low_w + t[:, None] * (high_w - low_w)
+        b = box.blo + t * (box.bhi - box.blo)
+        flat += [w.ravel(), b]
+        h = np.maximum(w @ h + b, 0.0)
+    out, c = boxes[-1], np.asarray(row, dtype=np.float64)
+    w = np.where(c[:, None] > 0, out.whi, np.where(c[:, None] < 0, out.wlo, (out.wlo + out.whi) / 2))
+    b = np.where(c > 0, out.bhi, np.where(c < 0, out.blo, (out.blo + out.bhi) / 2))
+    flat += [w.ravel(), b]
+    return np.concatenate(flat), float(c @ (w @ h + b))

@@ -196,7 +196,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
                                  else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
-    if timeout is not None and timeout <= 0:
+    if (timeout is not None and timeout <= 0) or float_first.searched_exactly(fast_method):
         return ext.witness_value.lo, ext.upper, ext.witness, fast_method or "interval bound", "timeout"
     if not network.piecewise_linear and not get_backend(backend_name).capabilities.transcendental:
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \

@@ -172,3 +172,72 @@ def test_hand_worked_interior_maximum_is_found_exactly_where_vertices_miss_it():
     hi = np.array([float(v) for v in pert.upper])
     vertices = [np.where([(k >> i) & 1 for i in range(lo.size)], hi, lo) for k in range(2 ** lo.size)]
     assert max(net.with_parameters(p).logits(x)[0] for p in vertices) < 2.22
+
+
+def sandwich_search(net, pert, x, row, seconds=5.0):
+    boxes = linear_bounds.parameter_box(net, pert)
+    pre = linear_bounds.refined_pre_activations(boxes, x, x).pre
+    return boxes, local_reduction.sandwich_branch_and_bound(boxes, x, x, row, pre, stop_gap=0.0, seconds=seconds)
+
+
+def replayed_parameters(net, pert, boxes, params, x, row):
+    lo_f, hi_f = float_first._float_box(net, boxes)
+    exact = float_first._exact_parameters(pert, params, lo_f, hi_f, net.parameter_vector())
+    return linear_value([int(c) for c in row], float_first.exact_logits(net, [Q(float(v)) for v in x], exact)).lo
+
+
+@FUZZ
+@given(st.integers(0, 10 ** 6), st.integers(1, 3), st.integers(2, 4), st.integers(1, 5), st.sampled_from([1, 3]),
+       st.sampled_from([Q(1, 1000), Q(1, 100), Q(1, 10)]))
+def test_sandwich_search_encloses_sampling_and_its_witness_reaches_the_bound(seed, d, depth, width, k, delta):
+    rng = np.random.default_rng(seed)
+    sizes = [d] + [width] * depth + [k]
+    weights = [rng.normal(0, np.sqrt(2 / sizes[i]), (sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)]
+    biases = [rng.normal(0, 0.3, sizes[i + 1]) for i in range(len(sizes) - 1)]
+    net = Network.from_arrays(weights, biases, ["relu"] * depth + ["sigmoid" if k == 1 else "linear"])
+    pert = P.uniform(net, delta)
+    x = rng.uniform(-1, 1, d)
+    row = np.zeros(k)
+    row[0] = 1.0 if rng.random() < 0.5 else -1.0
+    if k > 1:
+        row[1 + int(rng.integers(k - 1))] = -row[0]
+    boxes, result = sandwich_search(net, pert, x, row)
+    upper = result.upper
+    slack = 1e-9 * (1 + abs(float(upper)))
+    assert sampled_max(net, pert, x, row, rng) <= float(upper) + slack
+    witness = replayed_parameters(net, pert, boxes, result.point, x, row)
+    assert witness <= upper
+    assert float(upper - witness) <= 1e-7 * (1 + abs(float(upper))), "leaves are exact: the search closes the gap"
+    _, linear_hi = linear_bounds.objective_bounds(net, boxes, x, x, row[None, :])
+    assert float(upper) <= linear_hi[0] + slack
+
+
+def test_planted_unsound_sandwich_is_caught(monkeypatch):
+    """Drop the upper sandwich row's weight spread (use the lower weights on both sides): bounds must fall below samples."""
+    rng = np.random.default_rng(3)
+    net = two_layer_network(rng, 2, 5, 5, 1, depth=3)
+    pert = P.uniform(net, Q(1, 10))
+    x, row = rng.uniform(-1, 1, 2), np.array([1.0])
+    _, honest = sandwich_search(net, pert, x, row)
+    assert sampled_max(net, pert, x, row, np.random.default_rng(0)) <= float(honest.upper) + 1e-9
+
+    original = linear_bounds.LayerBox
+
+    def narrowed(boxes, xlo, xhi, row, pre, **kwargs):
+        thin = [original(b.wlo, b.wlo, b.blo, b.blo, b.activation, b.alpha) for b in boxes[:-1]] + [boxes[-1]]
+        return search(thin, xlo, xhi, row, pre, **kwargs)
+
+    search = local_reduction.sandwich_branch_and_bound
+    monkeypatch.setattr(local_reduction, "sandwich_branch_and_bound", narrowed)
+    _, planted = sandwich_search(net, pert, x, row)
+    assert sampled_max(net, pert, x, row, np.random.default_rng(0)) > float(planted.upper) + 1e-6
+
+
+def test_local_epsilon_three_hidden_layers_converges_through_the_sandwich_search():
+    rng = np.random.default_rng(7)
+    net = two_layer_network(rng, 3, 8, 8, 1, depth=3)
+    pert = P.uniform(net, Q(1, 50))
+    x = [Q(float(v)) for v in rng.uniform(-1, 1, 3)]
+    est = pr.local_epsilon(net, pert, x, tolerance=Q(1, 10 ** 6), timeout=20)
+    assert est.converged and "interval-valued affine map" in est.provenance.method
+    assert est.lower <= est.upper and est.witness is not None
