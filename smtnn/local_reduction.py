@@ -17,9 +17,15 @@ With two hidden layers nothing is perturbed any more: the problem is a fixed one
 network over an input box, which :func:`lp_branch_and_bound` solves exactly (certified LP bounds, exact
 at the leaves), closing gaps that the bilinear (weight times activation) relaxation of the original
 problem cannot; :func:`witness_parameters` turns its best point back into parameters for the exact
-replay.  Deeper networks keep their middle layers' boxes and go to the phase branch and bound of
-:mod:`smtnn.float_first` on the reduced problem.  Every float step rounds outward, so the reduced
-maximum is an upper bound of the original one (and equals it, up to rounding, at a point input).
+replay.  Every float step rounds outward, so the reduced maximum is an upper bound of the original
+one (and equals it, up to rounding, at a point input).
+
+Deeper relu networks (:func:`sandwich_branch_and_bound`) use the same observation at every layer:
+given the layer's inputs h >= 0, its units' pre-activations range independently and exactly between
+w_lo·h + b_lo and w_hi·h + b_hi, two linear rows per unit, so the whole problem is a ReLU network with
+interval-valued affine maps, and LP branch and bound over its phases is exact at the leaves.  Other
+reducible networks (sigmoid units) go to the phase branch and bound of :mod:`smtnn.float_first` on
+the reduced problem.
 """
 from __future__ import annotations
 
