@@ -177,7 +177,7 @@ def table(rows: list[dict]) -> str:
              "listed apart, is extra). Timings on a shared 2-core machine (other jobs running: 2-3× pessimistic).", "",
              "| d | depth | width | parameters | witness range | smtnn search [lower, upper] (s) | smtnn first bound (s) | IBP (s) | CROWN-IBP (s) | CROWN (s) | α-CROWN (s) | build (s) | smtnn width / best auto_LiRPA width: search / first | smtnn s / best's s: search / first |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    ratios, slowdowns, first_ratios, first_slowdowns = [], [], [], []
+    ratios, slowdowns, first_ratios, first_slowdowns, within = [], [], [], [], []
     for r in rows:
         s, lirpa, first = r["smtnn"], r["lirpa"], r["smtnn_first"]
 
@@ -198,6 +198,8 @@ def table(rows: list[dict]) -> str:
             first_ratios.append(first_ratio)
             first_slowdowns.append(first_slow)
             compare = f"{ratio:.3g} / {first_ratio:.3g} ({best[0]}) | {slow:.3g} / {first_slow:.3g}"
+            # the narrowest smtnn bound available within 10x auto_LiRPA's best seconds
+            within.append(ratio if slow <= 10 else (first_ratio if first_slow <= 10 else float("inf")))
         else:
             compare = "– | –"
         lines.append(f"| {r['d']} | {r['depth']} | {r['width']} | {r['parameters']} | "
@@ -214,6 +216,13 @@ def table(rows: list[dict]) -> str:
                      f"max {max(slowdowns):.3g} (target ≤ 10).  First bound alone: width ratio median "
                      f"{statistics.median(first_ratios):.3g}, max {max(first_ratios):.3g}; seconds ratio median "
                      f"{statistics.median(first_slowdowns):.3g}, max {max(first_slowdowns):.3g}.")
+    if within:
+        ok = sum(r <= 1 for r in within)
+        lines.append("")
+        lines.append(f"Target (never wider than auto_LiRPA's best bound, within 10× its seconds): smtnn's narrowest certified "
+                     f"bound obtained within 10× those seconds (the search where it finished in time, else the first bound) "
+                     f"is at most as wide on {ok} of {len(within)} queries (width ratio max {max(within):.3g}): "
+                     f"{'pass' if ok == len(within) else 'miss'}.")
     if errors:
         lines += ["", "auto_LiRPA errors (first line):", ""] + [f"- {e}" for e in errors]
     return "\n".join(lines) + "\n"
