@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import attack
+from . import attack, local_reduction
 from .bounds import Extreme, decouples, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
@@ -228,6 +228,10 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
     linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
     most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
+    Networks with two or more hidden relu layers are searched exactly (:mod:`smtnn.local_reduction`: the
+    reduced problem for two hidden layers, every layer as an interval-valued affine map beyond; LP branch
+    and bound, exact at its leaves, with 80% of `timeout`, which also supplies the witness); other
+    reducible networks branch over phases on the reduced problem.
     Returns (extreme, the method that improved it or "")."""
     if not supported(network):
         return extreme, ""
@@ -250,12 +254,104 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
             if replayed.lo > value.lo:
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
     if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
-        stop = float(value.lo + tolerance / 2)
-        branched, nodes = phase_branch_and_bound(network, boxes, xlo, xhi, row, stop_at=stop,
-                                                 seconds=_branch_seconds(timeout))
-        if np.isfinite(branched) and Fraction(branched) < new_upper:
-            new_upper, method = Fraction(branched), f"{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
+        reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
+        found, name = None, ""
+        # both searches are exact at their leaves: worth most of the budget (a solver fallback rarely does better)
+        seconds = 10.0 if timeout is None else 0.8 * timeout
+        if reduced is not None and local_reduction.exact_by_lp(reduced):
+            found, name = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance,
+                                          seconds), REDUCED_METHOD
+        elif local_reduction.sandwich_searchable(boxes):
+            found, name = _sandwich_search(network, perturbation, x, coeffs, boxes, xlo, xhi, row[0], value, tolerance,
+                                           seconds), SANDWICH_METHOD
+        if found is not None:
+            bound, found_witness, found_value, nodes = found
+            if found_witness is not None:
+                witness, value = found_witness, found_value
+            if bound < new_upper or found_witness is not None:
+                new_upper, method = min(bound, new_upper), f"{name} ({nodes} nodes) + replayed witness"
+        if found is None and new_upper - value.lo > tolerance:
+            seconds = _branch_seconds(timeout)
+            stop = float(value.lo + tolerance / 2)
+            search_boxes, search_lo, search_hi, search_row = boxes, xlo, xhi, row
+            if reduced is not None:   # the same maximum with the first layer as a box and the last weights picked
+                search_boxes, search_lo, search_hi, search_row = reduced.boxes, reduced.lower, reduced.upper, np.array([[1.0]])
+            branched, nodes = phase_branch_and_bound(network, search_boxes, search_lo, search_hi, search_row,
+                                                     stop_at=stop, seconds=seconds)
+            if np.isfinite(branched) and Fraction(branched) < new_upper:
+                prefix = "exact first/last-layer reduction + " if reduced is not None else ""
+                new_upper, method = Fraction(branched), f"{prefix}{BRANCH_METHOD} ({nodes} nodes) + replayed parameter attack"
     return Extreme(max(new_upper, value.lo), witness, value, extreme.exact), method
+
+
+def starting_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
+                      coeffs: Sequence[int]) -> Extreme | None:
+    """A cheap start for :func:`tighten_extreme` in place of :func:`smtnn.bounds.extreme_at`'s exact interval
+    propagation (seconds of rational arithmetic on wide layers): the outward-rounded float interval bound and
+    the nominal parameters as witness.  None where extreme_at is exact or cheap (decoupled perturbations, tiny
+    networks) or the float pass does not apply, so those queries keep their exact path."""
+    if decouples(network, perturbation) or _exact_is_cheap(network) or not supported(network):
+        return None
+    boxes = parameter_box(network, perturbation)
+    xlo, xhi = input_box(x)
+    _, upper = objective_bounds(network, boxes, xlo, xhi, np.array([coeffs], dtype=np.float64), linear=False)
+    if not np.isfinite(upper[0]):
+        return None
+    nominal = tuple(perturbation.nominal)
+    value = linear_value(coeffs, exact_logits(network, x, nominal))
+    return Extreme(max(Fraction(float(upper[0])), value.lo), nominal, value, False)
+
+
+REDUCED_METHOD = ("exact first/last-layer reduction to a fixed one-layer network over a box + branch and bound over "
+                  "ReLU phases with certified LP bounds")
+
+
+def _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row, value, tolerance, seconds):
+    """Upper bound and replayed witness of max c·z(x, p) from the reduced problem (two hidden relu layers):
+    (bound, witness or None, its replayed value, nodes), or None when the LP gave no certificate."""
+    result = local_reduction.lp_branch_and_bound(reduced, stop_gap=float(tolerance) / 4, seconds=seconds)
+    if result is None:
+        return None
+    witness, found = None, value
+    if result.point is not None:
+        xf = np.array([float(v) for v in x])
+        candidate = local_reduction.witness_parameters(boxes, xf, reduced, result.point, row)
+        if candidate is not None:
+            lo_f, hi_f = _float_box(network, boxes)
+            params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+            replayed = linear_value(coeffs, exact_logits(network, x, params))
+            if replayed.lo > value.lo:
+                witness, found = params, replayed
+    return result.upper, witness, found, result.nodes
+
+
+SANDWICH_METHOD = ("every layer as an interval-valued affine map (exact at one input) + branch and bound over ReLU "
+                   "phases with certified LP bounds")
+
+
+def searched_exactly(method: str) -> bool:
+    """True when :func:`tighten_extreme`'s method was an LP branch and bound that is exact at its leaves: a gap it
+    left is a matter of time, and a solver's bisection over every parameter would not close it sooner."""
+    return method.startswith((REDUCED_METHOD, SANDWICH_METHOD))
+
+
+def _sandwich_search(network, perturbation, x, coeffs, boxes, xlo, xhi, row, value, tolerance, seconds):
+    """As :func:`_reduced_search`, for relu networks of any depth (:func:`smtnn.local_reduction.sandwich_branch_and_bound`)."""
+    bounds = refined_pre_activations(boxes, xlo, xhi)
+    if bounds is None:
+        return None
+    result = local_reduction.sandwich_branch_and_bound(boxes, xlo, xhi, row, bounds.pre, stop_gap=float(tolerance) / 4,
+                                                       seconds=seconds)
+    if result is None:
+        return None
+    witness, found = None, value
+    if result.point is not None:
+        lo_f, hi_f = _float_box(network, boxes)
+        params = _exact_parameters(perturbation, result.point, lo_f, hi_f, network.parameter_vector())
+        replayed = linear_value(coeffs, exact_logits(network, x, params))
+        if replayed.lo > value.lo:
+            witness, found = params, replayed
+    return result.upper, witness, found, result.nodes
 
 
 SMALL_EXACT_PARAMETERS = 64
@@ -412,7 +508,7 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
         if top <= stop_at or time.perf_counter() > deadline or nodes >= max_nodes:
             return top, nodes
         _, _, phases, bounds = heapq.heappop(heap)
-        unit = _split_unit(network, bounds, phases)
+        unit = _split_unit(boxes, bounds, phases)
         if unit is None:           # no unstable unit left: this bound is final for the leaf
             return top, nodes
         for active in (True, False):
@@ -426,18 +522,18 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
     return -np.inf, nodes          # every branch empty: nothing in the box reaches the objective
 
 
-def _split_unit(network: Network, bounds, phases) -> tuple[int, int] | None:
+def _split_unit(boxes, bounds, phases) -> tuple[int, int] | None:
     """The unstable relu or leaky relu unit with the widest triangle relaxation (area proxy -(1-α)·l·u/(u-l), α = 0
     for relu), earliest layers first on ties."""
     best, best_score = None, 0.0
     for k, (lo, hi) in enumerate(bounds.pre):
-        layer = network.layers[k]
+        layer = boxes[k]
         if layer.activation not in KINKED:
             continue
         unstable = (lo < 0) & (hi > 0)
         if not unstable.any():
             continue
-        kink = 1.0 - (float(layer.alpha) if layer.alpha is not None else 0.0)
+        kink = 1.0 - layer.alpha
         score = np.where(unstable, kink * (-lo * hi) / np.where(unstable, hi - lo, 1.0), 0.0)
         for unit in np.argsort(-score):
             if score[unit] <= best_score:

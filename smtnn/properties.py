@@ -230,7 +230,8 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (exceeds it when
     `strict`): label queries.
     """
-    ext = extreme_at(network, perturbation, x, coeffs)
+    cheap_start = float_first.starting_extreme(network, perturbation, x, coeffs) if target is None else None
+    ext = cheap_start or extreme_at(network, perturbation, x, coeffs)
     fast_method = ""
     if not ext.exact:
         ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
@@ -243,6 +244,8 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
                                  else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
+    if (timeout is not None and timeout <= 0) or float_first.searched_exactly(fast_method):
+        return ext.witness_value.lo, ext.upper, ext.witness, fast_method or "interval bound", "timeout"
     if not network.piecewise_linear and not get_backend(backend_name).capabilities.transcendental:
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
             f"sigmoid/tanh hidden units before perturbed layers: {backend_name} has no exp and cannot refine; use --solver dreal"
