@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .bounds import decouples
+from .rounding import sum_error
 from .semantics import walk
 from .semantics.corners import Choice, corner_extreme
 
@@ -78,6 +79,40 @@ def _value(f: Affine, point: Sequence[Fraction]) -> Fraction:
     return f[-1] + sum((a * v for a, v in zip(f, point) if a), ZERO)
 
 
+def _float_sign(f: Affine, points) -> int | None:
+    """+1 when f > 0 at every float point given as (coordinates, exact point), -1 when f < 0 at all, None otherwise.
+
+    Decided in binary64 with an a-priori bound of every rounding (:func:`smtnn.rounding.sum_error`,
+    counting the conversions of f's coefficients and of the points as roundings too); a point
+    the float error leaves undecided is evaluated exactly.
+    """
+    coefficients = [float(v) for v in f]
+    constant = coefficients.pop()
+    terms = 3 * len(f)
+    signs = set()
+    for point, exact in points:
+        value, magnitude = constant, abs(constant)
+        for a, v in zip(coefficients, point):
+            product = a * v
+            value += product
+            magnitude += abs(product)
+        error = sum_error(terms, magnitude)
+        if value > error:
+            signs.add(1)
+        elif value < -error:
+            signs.add(-1)
+        else:
+            exact_value = _value(f, exact)
+            signs.add(1 if exact_value > 0 else -1 if exact_value < 0 else 0)
+        if 1 in signs and -1 in signs:
+            return None
+    if -1 not in signs:
+        return 1
+    if 1 not in signs:
+        return -1
+    return None
+
+
 def _box_range(f: Affine, lower, upper) -> tuple[Fraction, Fraction]:
     lo = hi = f[-1]
     for a, l, u in zip(f, lower, upper):
@@ -121,8 +156,11 @@ class _LinearPrograms:
         self.highs.setOptionValue("presolve", "off")
         self.solved = 0
 
-    def solve(self, objective: Affine, rows: Sequence[Affine]):
-        """(certified upper bound or None when the rows are certainly empty, float optimal point or None)."""
+    def solve(self, objective: Affine, rows: Sequence[Affine], with_multipliers: bool = False):
+        """(certified upper bound or None when the rows are certainly empty, float optimal point or None).
+
+        ``with_multipliers`` adds the candidate multiplier vectors (to bound a related LP with them).
+        """
         h, n = self.highs, len(self.lower)
         inf = self.highspy.kHighsInf
         h.clearModel()
@@ -147,17 +185,19 @@ class _LinearPrograms:
         if status == model.kOptimal:
             solution = h.getSolution()
             duals = np.array(solution.row_dual, dtype=float) if rows else np.zeros(0)
-            bound = min(certified_max(objective, rows, side * duals, self.lower, self.upper) for side in (1, -1))
+            multipliers = [duals, -duals]
             exact = self._basis_multipliers(objective, rows)
             if exact is not None:
-                bound = min(bound, certified_max(objective, rows, exact, self.lower, self.upper))
-            return bound, np.array(solution.col_value, dtype=float)
+                multipliers.append(exact)
+            bound = min(certified_max(objective, rows, y, self.lower, self.upper) for y in multipliers)
+            point = np.array(solution.col_value, dtype=float)
+            return (bound, point, multipliers) if with_multipliers else (bound, point)
         if status == model.kInfeasible:
             has, ray = h.getDualRay()[1:]
             ray = np.asarray(ray, dtype=float)
             zero = _constant(ZERO, n)
             if has and any(certified_max(zero, rows, side * ray, self.lower, self.upper) < 0 for side in (1, -1)):
-                return None, None
+                return (None, None, []) if with_multipliers else (None, None)
         raise NotCertified(f"HiGHS: {h.modelStatusToString(status)}")
 
     def _basis_multipliers(self, objective: Affine, rows: Sequence[Affine]) -> list[Fraction] | None:
@@ -198,49 +238,256 @@ def _solve_exactly(augmented: list[list[Fraction]]) -> list[Fraction] | None:
     return [a[i][n] / a[i][i] for i in range(n)]
 
 
-# -- the derivation in affine arithmetic on one piece ----------------------------------------
-class _PieceArithmetic:
-    """Affine functions of x (and any extra LP variables) on one piece: the walk domain and the corner arithmetic.
+# -- pieces: where the derivation runs ----------------------------------------------------
+class _PolygonPiece:
+    """A piece of a 2-D domain as an exact convex polygon (its vertices in rationals).
 
-    ``decide(f)`` gives f's sign on the piece: from the box D, from the piece's own constraints,
-    or by raising :class:`_Split`.  The corner methods mirror :class:`~smtnn.semantics.corners.CornerTerms`
-    (the same derivation, as affine functions instead of if-then-else terms).
+    Signs are read off the vertices and splits clip the polygon, so no LP and no empty piece
+    arise; the LP of a leaf is solved exactly by clipping with its rows and comparing vertices.
+    """
+
+    def __init__(self, vertices: list[tuple[Fraction, ...]]):
+        self.vertices = vertices
+        self.points = [(tuple(float(c) for c in v), v) for v in vertices]
+
+    @classmethod
+    def box(cls, lower, upper) -> "_PolygonPiece":
+        (x0, y0), (x1, y1) = lower, upper
+        return cls([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+    def sign(self, f: Affine) -> int | None:
+        return _float_sign(f, self.points)
+
+    known_sign = sign
+
+    def split(self, f: Affine) -> list["_PolygonPiece"]:
+        return [piece for piece in (self.clip(f), self.clip(_scale(Q(-1), f))) if piece is not None]
+
+    def clip(self, f: Affine) -> "_PolygonPiece | None":
+        """The part where f >= 0 (None when it is empty)."""
+        vertices = _clip(self.vertices, f)
+        return _PolygonPiece(vertices) if vertices else None
+
+    def solve(self, objective: Affine, rows: Sequence[Affine]):
+        """(exact maximum or None when empty, candidate witness points best first)."""
+        vertices = self.vertices
+        for row in rows:
+            vertices = _clip(vertices, row)
+            if not vertices:
+                return None, []
+        values = [_value(objective, v) for v in vertices]
+        best = max(values)
+        top = vertices[values.index(best)]
+        centre = tuple(sum(c) / len(vertices) for c in zip(*vertices))
+        points = [tuple(t + step * (c - t) for t, c in zip(top, centre))
+                  for step in (Q(1, 10 ** 12), Q(1, 10 ** 9), Q(1, 10 ** 6), Q(1, 10 ** 3), Q(1, 2))]
+        return best, points
+
+
+def _clip(vertices, f: Affine):
+    """Sutherland-Hodgman: the convex polygon `vertices` cut to f >= 0, in exact arithmetic."""
+    values = [_value(f, v) for v in vertices]
+    if all(v >= 0 for v in values):
+        return vertices
+    out = []
+    n = len(vertices)
+    for i in range(n):
+        p, q, fp, fq = vertices[i], vertices[(i + 1) % n], values[i], values[(i + 1) % n]
+        if fp >= 0:
+            out.append(p)
+        if (fp > 0 > fq) or (fp < 0 < fq):
+            s = fp / (fp - fq)
+            out.append(tuple(a + s * (b - a) for a, b in zip(p, q)))
+    unique = []
+    for v in out:
+        if not unique or unique[-1] != v:
+            unique.append(v)
+    if len(unique) > 1 and unique[0] == unique[-1]:
+        unique.pop()
+    return unique
+
+
+class _LinearPiece:
+    """A piece as exact rows (each >= 0) within the variables' box; signs and leaves by certified LPs."""
+
+    def __init__(self, lps: "_LinearPrograms", rows: list[Affine], known: dict):
+        self.lps, self.rows, self.known = lps, rows, known
+
+    def known_sign(self, f: Affine) -> int | None:
+        if f in self.known:
+            return self.known[f]
+        lo, hi = _box_range(f, self.lps.lower, self.lps.upper)
+        return 1 if lo >= 0 else -1 if hi <= 0 else None
+
+    def sign(self, f: Affine) -> int | None:
+        if f in self.known:
+            return self.known[f]
+        high, _ = self.lps.solve(f, self.rows)
+        if high is None:
+            return 1   # an empty piece: any answer is consistent, and its leaves are empty
+        if high <= 0:
+            self.known[f] = -1
+            return -1
+        low, _ = self.lps.solve(_scale(Q(-1), f), self.rows)
+        if low is not None and low <= 0:
+            self.known[f] = 1
+            return 1
+        return None
+
+    def split(self, f: Affine) -> list["_LinearPiece"]:
+        minus = _scale(Q(-1), f)
+        return [_LinearPiece(self.lps, self.rows + [f], {**self.known, f: 1}),
+                _LinearPiece(self.lps, self.rows + [minus], {**self.known, f: -1})]
+
+    def solve(self, objective: Affine, rows: Sequence[Affine]):
+        """(certified maximum or None when certainly empty, candidate points best first).
+
+        The LP is solved with its rows tightened by a small margin (strict witnesses); the bound
+        uses that LP's multipliers on the untightened rows, which stays valid (weak duality).
+        """
+        lps = self.lps
+        rows = self.rows + list(rows)
+        scale = 1 + max((abs(v) for row in rows for v in row), default=ZERO)
+        margin = scale / 10 ** 9
+        tight = [row[:-1] + (row[-1] - margin,) for row in rows]
+        try:
+            _, point, multipliers = lps.solve(objective, tight, with_multipliers=True)
+        except NotCertified:
+            point = multipliers = None
+        if point is None:
+            bound, point = lps.solve(objective, rows)
+            if bound is None:
+                return None, []
+        else:
+            bound = min(certified_max(objective, rows, y, lps.lower, lps.upper) for y in multipliers)
+        exact = tuple(min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(point, lps.lower, lps.upper))
+        return bound, [exact]
+
+
+# -- the derivation in affine arithmetic on one piece ----------------------------------------
+class Alternatives:
+    """A piecewise-linear value as the maximum (kind +1) or minimum (kind -1) of affine functions.
+
+    Sums, positive multiples, maxima and ReLUs of maxima stay maxima, so a row "value >= 0" of a
+    maximum is a disjunction of LPs, one per alternative, and no piece split is needed.  Only where
+    a minimum meets a maximum (or a row needs a minimum) is the piece split to resolve it.
+    """
+
+    __slots__ = ("kind", "items")
+
+    def __init__(self, items, kind: int = 1):
+        self.items, self.kind = tuple(items), (kind if len(items) > 1 else 1)
+
+    @property
+    def single(self) -> bool:
+        return len(self.items) == 1
+
+
+class _PieceArithmetic:
+    """Values of the network as :class:`Alternatives` on one piece: the walk domain and the corner arithmetic.
+
+    The corner methods mirror :class:`~smtnn.semantics.corners.CornerTerms` (the same derivation,
+    as maxima of affine functions instead of if-then-else terms).  ``decide(f)`` gives f's sign on the
+    piece or raises :class:`_Split`.
     """
 
     description = "affine pieces"
 
-    def __init__(self, network, parameters, n_vars: int, lower, upper, decisions: dict):
+    def __init__(self, network, parameters, n_vars: int, lower, upper, piece, limit: int):
         self.network, self.params, self.n = network, parameters, n_vars
-        self.lower, self.upper, self.decisions = lower, upper, decisions
+        self.lower, self.upper, self.piece, self.limit = lower, upper, piece, limit
         self.slices = network.layer_slices()
+        self.zero = _constant(ZERO, n_vars)
+
+    # signs and alternatives
+    def cheap_sign(self, f: Affine) -> int | None:
+        if all(a == 0 for a in f[:-1]):
+            return 1 if f[-1] >= 0 else -1
+        return self.piece.known_sign(f)
 
     def decide(self, f: Affine) -> int:
-        lo, hi = _box_range(f, self.lower, self.upper)
-        if lo >= 0:
-            return 1
-        if hi <= 0:
-            return -1
-        sign = self.decisions.get(f)
+        sign = self.cheap_sign(f)
+        if sign is None:
+            sign = self.piece.sign(f)
         if sign is None:
             raise _Split(f)
         return sign
+
+    def prune(self, items, kind: int) -> Alternatives:
+        """Drop duplicates and alternatives another one dominates on the piece (exact checks only)."""
+        keep: list = []
+        for f in items:
+            if f in keep:
+                continue
+            if any(self.cheap_sign(_add(g, _scale(Q(-1), f))) == kind for g in keep):
+                continue
+            keep = [g for g in keep if self.cheap_sign(_add(f, _scale(Q(-1), g))) != kind] + [f]
+        if len(keep) > self.limit:
+            raise _TooMany()
+        return Alternatives(keep, kind)
+
+    def resolve(self, value: Alternatives) -> Affine:
+        """The one alternative that is the value on this piece (splits until it is)."""
+        best = value.items[0]
+        for f in value.items[1:]:
+            if self.decide(_add(f, _scale(Q(-1), best))) == value.kind:
+                best = f
+        return best
+
+    def plus(self, a: Alternatives, b: Alternatives) -> Alternatives:
+        if not (a.single or b.single or a.kind == b.kind):
+            if len(a.items) <= len(b.items):
+                a = Alternatives([self.resolve(a)])
+            else:
+                b = Alternatives([self.resolve(b)])
+        kind = a.kind if not a.single else b.kind
+        return self.prune([_add(f, g) for f in a.items for g in b.items], kind)
+
+    def times(self, w: Fraction, a: Alternatives) -> Alternatives:
+        if w == 0:
+            return Alternatives([self.zero])
+        return Alternatives([_scale(w, f) for f in a.items], a.kind if w > 0 else -a.kind)
+
+    def maximum(self, values: Sequence[Alternatives]) -> Alternatives:
+        items = []
+        for v in values:
+            items += v.items if v.kind > 0 else [self.resolve(v)]
+        return self.prune(items, 1)
+
+    def row_alternatives(self, value: Alternatives) -> tuple[Affine, ...]:
+        """A row value >= 0 as a disjunction of affine rows."""
+        return value.items if value.kind > 0 else (self.resolve(value),)
+
+    def _piecewise(self, a: Alternatives, slope: Fraction) -> Alternatives:
+        """max(a, slope·a) for 0 <= slope <= 1 (relu: 0, leaky relu: alpha), increasing in a."""
+        items = []
+        for f in (a.items if a.kind > 0 else (self.resolve(a),)):
+            sign = self.cheap_sign(f)
+            items += [f] if sign == 1 else [_scale(slope, f)] if sign == -1 else [f, _scale(slope, f)]
+        return self.prune(items, 1)
 
     # walk domain (nominal parameters)
     def affine(self, index, layer, h):
         ws, bs = self.slices[index]
         w, b = self.params[ws], self.params[bs]
         n = layer.inputs
-        return [_add(_sum([_scale(w[r * n + j], h[j]) for j in range(n)], self.n), _constant(b[r], self.n))
-                for r in range(layer.outputs)]
+        out = []
+        for r in range(layer.outputs):
+            acc = Alternatives([_constant(b[r], self.n)])
+            for j in range(n):
+                if w[r * n + j]:
+                    acc = self.plus(acc, self.times(w[r * n + j], h[j]))
+            out.append(acc)
+        return out
 
     def linear(self, index, layer, pre):
         return list(pre)
 
     def relu(self, index, layer, pre):
-        return [a if self.decide(a) > 0 else _constant(ZERO, self.n) for a in pre]
+        return [self._piecewise(a, ZERO) for a in pre]
 
     def leaky_relu(self, index, layer, pre):
-        return [a if self.decide(a) > 0 else _scale(Q(layer.alpha), a) for a in pre]
+        return [self._piecewise(a, Q(layer.alpha)) for a in pre]
 
     # corner arithmetic (see smtnn.semantics.corners)
     def pick(self, index, value) -> None:
@@ -249,37 +496,48 @@ class _PieceArithmetic:
     def take(self, weighted, bias_index, bias) -> None:
         return None
 
-    def _corner_max(self, lo: Fraction, hi: Fraction, u: Affine) -> Affine:
+    def _corner_max(self, lo: Fraction, hi: Fraction, u: Alternatives) -> Alternatives:
         """max over w in [lo, hi] of w·u."""
         if lo == hi:
-            return _scale(lo, u)
-        return _scale(hi if self.decide(u) > 0 else lo, u)
+            return self.times(lo, u)
+        if u.single:
+            sign = self.cheap_sign(u.items[0])
+            if sign is not None:
+                return self.times(hi if sign > 0 else lo, u)
+        return self.maximum([self.times(lo, u), self.times(hi, u)])
 
     def weighted_max(self, index, lo, hi, u, sign):
         return self._corner_max(lo, hi, u)
 
     def weighted_min(self, index, lo, hi, u, sign):
-        return _scale(Q(-1), self._corner_max(-hi, -lo, u))
+        return self.times(Q(-1), self._corner_max(-hi, -lo, u))
 
     def total(self, terms, bias):
-        return _add(_sum(terms, self.n), _constant(bias, self.n))
+        acc = Alternatives([_constant(bias, self.n)])
+        for t in terms:
+            acc = self.plus(acc, t)
+        return acc
 
-    def activation(self, layer, term):
-        return getattr(self, layer.activation)(None, layer, [term])[0]
+    def activation(self, layer, value):
+        return getattr(self, layer.activation)(None, layer, [value])[0]
 
     def product_max(self, g_lo, g_hi, h_lo, h_hi, layer, sign) -> Choice:
         """max of g·h over g in [g_lo, g_hi] and h in [h_lo, h_hi]: convex in h, so at an end of h."""
         if layer is None:
             return Choice(self._corner_max(g_lo, g_hi, h_lo), True, True)
         if layer.activation == "relu":   # h >= 0
-            return Choice(_scale(g_hi, h_hi if g_hi >= 0 else h_lo), True, True)
-        at_lo, at_hi = self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)
-        if at_lo == at_hi:
-            return Choice(at_hi, True, True)
-        return Choice(at_hi if self.decide(_add(at_hi, _scale(Q(-1), at_lo))) > 0 else at_lo, True, True)
+            return Choice(self.times(g_hi, h_hi if g_hi >= 0 else h_lo), True, True)
+        return Choice(self.maximum([self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)]), True, True)
 
     def result(self, constant, parts):
-        return _add(_sum(parts, self.n), _constant(constant, self.n))
+        return self.total(parts, constant)
+
+    def value(self, f: Affine) -> Alternatives:
+        return Alternatives([f])
+
+
+class _TooMany(Exception):
+    """More alternatives or pieces than the fast path is worth."""
 
 
 def applies(network, perturbation) -> bool:
@@ -289,10 +547,10 @@ def applies(network, perturbation) -> bool:
 
 @dataclass
 class PieceDerivation:
-    """What the caller derives on one piece: ``objective`` to maximize and ``rows`` (each >= 0 on the region),
-    built from ``nominal`` (the logits at p0) and ``extreme(coeffs)`` (max over the box of c·z)."""
+    """One region to maximize over: ``objective`` (:class:`Alternatives`, a maximum) subject to every row
+    (:class:`Alternatives`, each >= 0)."""
 
-    objective: Affine
+    objective: Alternatives
     rows: list
 
 
@@ -314,11 +572,12 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
 
     Args:
         lower, upper: the box of the LP variables (the inputs first, then any extra variables).
-        derive(nominal, extreme, n_vars): returns a :class:`PieceDerivation` or a list of them (a union of
-            regions); ``nominal`` are the logits at p0 and ``extreme(coeffs)`` is max_p c·z, both affine on the piece.
+        derive(nominal, extreme, arith): returns a :class:`PieceDerivation` or a list of them (a union of regions);
+            ``nominal`` are the logits at p0 and ``extreme(coeffs)`` is max_p c·z, both :class:`Alternatives`
+            on the piece; ``arith`` combines them (``plus``, ``times``, ``value``).
         replay(point): an exact candidate point (Fractions, inside the box) -> (objective value, payload) when it
             is a genuine witness of the region, else None.
-        tolerance: stop tightening witnesses once the best replayed value is this close to the upper end.
+        tolerance: stop looking for better witnesses once the best replayed value is this close to the upper end.
     Returns None when the LPs cannot be certified or the pieces grow too many (then use the solver path).
     """
     n_vars = len(lower)
@@ -326,14 +585,18 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
     d = network.n_inputs
     nominal_params = list(perturbation.nominal)
     lps = _LinearPrograms(lower, upper)
-    inputs = [tuple(Q(1) if i == j else ZERO for i in range(n_vars)) + (ZERO,) for j in range(d)]
+    if n_vars == 2:
+        root = _PolygonPiece.box(lower, upper)
+    else:
+        root = _LinearPiece(lps, [], {})
+    inputs = [Alternatives([tuple(Q(1) if i == j else ZERO for i in range(n_vars)) + (ZERO,)]) for j in range(d)]
     split = max(len(network.layers) - 2, 0)
-    leaves: list[tuple[list[Affine], list[PieceDerivation]]] = []
-    stack: list[dict] = [{}]
+    leaves = []
+    stack = [root]
     try:
         while stack:
-            decisions = stack.pop()
-            arith = _PieceArithmetic(network, nominal_params, n_vars, lower, upper, decisions)
+            piece = stack.pop()
+            arith = _PieceArithmetic(network, nominal_params, n_vars, lower, upper, piece, MAX_ALTERNATIVES)
             try:
                 nominal = walk(network, arith, inputs)
                 hidden = walk(network, arith, inputs, stop=split) if split else inputs
@@ -341,73 +604,63 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                 def extreme(coeffs, arith=arith, hidden=hidden):
                     return corner_extreme(arith, network, perturbation, coeffs, hidden, hidden)
 
-                derived = derive(nominal, extreme, n_vars)
+                derived = derive(nominal, extreme, arith)
+                programs = []
+                for region in (derived if isinstance(derived, list) else [derived]):
+                    objectives = region.objective.items if region.objective.kind > 0 else \
+                        (arith.resolve(region.objective),)
+                    choices = [arith.row_alternatives(row) for row in region.rows]
+                    for objective in objectives:
+                        programs += [(objective, list(rows)) for rows in _product(choices)]
+                if len(programs) > MAX_ALTERNATIVES:
+                    return None
             except _Split as need:
-                f = need.function
-                constraints = _piece_rows(decisions)
-                high, _ = lps.solve(f, constraints)
-                if high is None:
-                    continue   # the piece is certainly empty
-                if high < 0:
-                    stack.append({**decisions, f: -1})
-                    continue
-                low, _ = lps.solve(_scale(Q(-1), f), constraints)
-                if low is not None and low < 0:   # f > 0 on the whole piece
-                    stack.append({**decisions, f: 1})
-                    continue
-                stack += [{**decisions, f: 1}, {**decisions, f: -1}]
+                stack += piece.split(need.function)
                 if len(stack) + len(leaves) > MAX_PIECES:
                     return None
                 continue
-            leaves.append((_piece_rows(decisions), derived if isinstance(derived, list) else [derived]))
-        return _optimize(lps, leaves, replay, tolerance, len(leaves))
-    except NotCertified:
+            leaves.append((piece, programs))
+        return _optimize(leaves, replay, tolerance, lps)
+    except (NotCertified, _TooMany):
         return None
 
 
-def _piece_rows(decisions: dict) -> list[Affine]:
-    return [f if sign > 0 else _scale(Q(-1), f) for f, sign in decisions.items()]
+MAX_ALTERNATIVES = 256
 
 
-def _tightened(rows: Sequence[Affine], eta: Fraction) -> list[Affine]:
-    return [row[:-1] + (row[-1] - eta,) for row in rows]
+def _product(choices):
+    out = [()]
+    for options in choices:
+        out = [prefix + (o,) for prefix in out for o in options]
+    return out
 
 
-def _optimize(lps: _LinearPrograms, leaves, replay, tolerance, n_pieces) -> PieceOptimum:
-    """Certified upper end over every leaf; lower end from replayed points of tightened LPs, best pieces first."""
-    candidates = []
+def _optimize(leaves, replay, tolerance, lps) -> PieceOptimum:
+    """Certified upper end over every leaf program; the lower end from replayed points, best programs first."""
+    solved = []
     upper = None
-    for piece_rows, derivations in leaves:
-        for derivation in derivations:
-            rows = piece_rows + derivation.rows
-            bound, point = lps.solve(derivation.objective, rows)
+    count = 0
+    for piece, programs in leaves:
+        for objective, rows in programs:
+            bound, points = piece.solve(objective, rows)
+            count += 1
             if bound is None:
                 continue
             upper = bound if upper is None else max(upper, bound)
-            candidates.append((bound, derivation, rows))
+            solved.append((bound, points))
     if upper is None:
-        return PieceOptimum(None, None, None, n_pieces, lps.solved)
+        return PieceOptimum(None, None, None, len(leaves), count)
     best, payload = None, None
-    for bound, derivation, rows in sorted(candidates, key=lambda item: item[0], reverse=True):
-        if best is not None and bound <= best:
+    for bound, points in sorted(solved, key=lambda item: item[0], reverse=True):
+        if best is not None and (bound <= best or upper - best <= tolerance / 1000):
             break
-        scale = 1 + max(abs(v) for row in rows for v in row) + max(abs(v) for v in derivation.objective)
-        for eta in (Q(1, 10 ** 10), Q(1, 10 ** 8), Q(1, 10 ** 6)):
-            try:
-                value, point = lps.solve(derivation.objective, _tightened(rows, eta * scale))
-            except NotCertified:
-                break
-            if point is None:
-                break
-            exact = [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(point, lps.lower, lps.upper)]
-            got = replay(exact)
+        for point in points:
+            got = replay(list(point))
             if got is not None:
                 if best is None or got[0] > best:
                     best, payload = got
                 break
-        if best is not None and upper - best <= tolerance / 1000:
-            break
-    return PieceOptimum(upper, best, payload, n_pieces, lps.solved)
+    return PieceOptimum(upper, best, payload, len(leaves), count)
 
 
 def shift(f: Affine, value: Fraction) -> Affine:
@@ -422,3 +675,8 @@ def negate(f: Affine) -> Affine:
 def difference(f: Affine, g: Affine) -> Affine:
     """f - g."""
     return _add(f, _scale(Q(-1), g))
+
+
+def constant(value: Fraction, like: Affine) -> Affine:
+    """The constant function `value` over the same variables as `like`."""
+    return _constant(Q(value), len(like) - 1)

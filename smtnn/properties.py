@@ -617,13 +617,15 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
         t = logit_bracket(net.threshold)
         sign = 1 if c == 1 else -1
 
-        def derive(nominal, extreme, n):
-            z0 = nominal[0]
-            if c == 1:   # z0 >= t and min_p z_p <= t, i.e. max_p (-z_p) >= -t
-                rows = [pieces.shift(z0, -t.lo), pieces.shift(extreme([-1]), t.hi)]
-            else:        # z0 <= t and max_p z_p >= t
-                rows = [pieces.shift(pieces.negate(z0), t.hi), pieces.shift(extreme([1]), -t.lo)]
-            return pieces.PieceDerivation(z0 if sign > 0 else pieces.negate(z0), rows)
+        def derive(nominal, extreme, arith):
+            # class 1: z0 >= t and min_p z_p <= t, i.e. max_p (-z_p) >= -t; class 0: z0 <= t and max_p z_p >= t
+            objective = arith.times(Q(sign), nominal[0])
+            level = -t.lo if c == 1 else t.hi
+            flip = extreme([-1]) if c == 1 else extreme([1])
+            flip_level = t.hi if c == 1 else -t.lo
+            # one region per alternative of the objective: its own row objective >= level
+            return [pieces.PieceDerivation(arith.value(f), [arith.value(pieces.shift(f, level)), arith.plus(flip, arith.value(pieces.constant(flip_level, f)))])
+                    for f in (objective.items if objective.kind > 0 else [arith.resolve(objective)])]
     else:
         k = net.n_outputs
         margin_bound = _objective_bound_on(net, perturbation, domain, c)
@@ -633,10 +635,13 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
         lower.append(Q(0))
         upper.append(margin_bound)
 
-        def derive(nominal, extreme, n):
-            mu = tuple(Q(1) if i == d else Q(0) for i in range(n)) + (Q(0),)
-            scores = [s if net.score_sign > 0 else pieces.negate(s) for s in nominal]
-            below = [pieces.difference(pieces.difference(scores[c], scores[j]), mu) for j in range(k) if j != c]
+        def derive(nominal, extreme, arith):
+            n = d + 1
+            mu = arith.value(tuple(Q(1) if i == d else Q(0) for i in range(n)) + (Q(0),))
+            scores = [arith.times(Q(net.score_sign), z) for z in nominal]
+            # μ <= s_c - s_j for every j != c, and some class j takes over under some p
+            below = [arith.plus(arith.plus(scores[c], arith.times(Q(-1), scores[j])), arith.times(Q(-1), mu))
+                     for j in range(k) if j != c]
             return [pieces.PieceDerivation(mu, below + [extreme(_score_coeffs(net, j, c))]) for j in range(k) if j != c]
 
     def value_of(z0):
