@@ -113,6 +113,47 @@ def _float_sign(f: Affine, points) -> int | None:
     return None
 
 
+class _FloatCache:
+    """binary64 copies of affine functions (each coefficient rounded once), keyed by identity."""
+
+    def __init__(self):
+        self.entries: dict = {}
+
+    def __call__(self, f: Affine) -> tuple[float, ...]:
+        entry = self.entries.get(id(f))
+        if entry is None or entry[0] is not f:
+            entry = (f, tuple(float(v) for v in f))
+            self.entries[id(f)] = entry
+        return entry[1]
+
+
+def _float_sign_of_difference(g: Affine, f: Affine, approx_g, approx_f, points) -> int | None:
+    """Like :func:`_float_sign` for g - f, without forming g - f exactly unless the float error leaves it undecided."""
+    terms = 6 * len(f)
+    signs = set()
+    for point, exact in points:
+        value, magnitude = approx_g[-1] - approx_f[-1], abs(approx_g[-1]) + abs(approx_f[-1])
+        for a, b, v in zip(approx_g, approx_f, point):
+            pa, pb = a * v, b * v
+            value += pa - pb
+            magnitude += abs(pa) + abs(pb)
+        error = sum_error(terms, magnitude)
+        if value > error:
+            signs.add(1)
+        elif value < -error:
+            signs.add(-1)
+        else:
+            exact_value = _value(g, exact) - _value(f, exact)
+            signs.add(1 if exact_value > 0 else -1 if exact_value < 0 else 0)
+        if 1 in signs and -1 in signs:
+            return None
+    if -1 not in signs:
+        return 1
+    if 1 not in signs:
+        return -1
+    return None
+
+
 def _box_range(f: Affine, lower, upper) -> tuple[Fraction, Fraction]:
     lo = hi = f[-1]
     for a, l, u in zip(f, lower, upper):
@@ -151,10 +192,17 @@ class _LinearPrograms:
         self.lower, self.upper = list(lower), list(upper)
         self.lo_f = np.array([float(v) for v in lower])
         self.hi_f = np.array([float(v) for v in upper])
-        self.highs = _quiet_highs()
-        self.highs.setOptionValue("output_flag", False)
-        self.highs.setOptionValue("presolve", "off")
+        self._highs = None
+        self._quiet_highs = _quiet_highs
         self.solved = 0
+
+    @property
+    def highs(self):
+        if self._highs is None:   # created on first use: 2-D pieces never need it
+            self._highs = self._quiet_highs()
+            self._highs.setOptionValue("output_flag", False)
+            self._highs.setOptionValue("presolve", "off")
+        return self._highs
 
     def solve(self, objective: Affine, rows: Sequence[Affine], with_multipliers: bool = False):
         """(certified upper bound or None when the rows are certainly empty, float optimal point or None).
@@ -246,19 +294,24 @@ class _PolygonPiece:
     arise; the LP of a leaf is solved exactly by clipping with its rows and comparing vertices.
     """
 
-    def __init__(self, vertices: list[tuple[Fraction, ...]]):
-        self.vertices = vertices
+    def __init__(self, vertices: list[tuple[Fraction, ...]], lines: list[Affine], lower, upper):
+        self.vertices, self.lines, self.lower, self.upper = vertices, lines, lower, upper
         self.points = [(tuple(float(c) for c in v), v) for v in vertices]
 
     @classmethod
     def box(cls, lower, upper) -> "_PolygonPiece":
         (x0, y0), (x1, y1) = lower, upper
-        return cls([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        one, zero = Q(1), ZERO
+        lines = [(one, zero, -x0), (-one, zero, x1), (zero, one, -y0), (zero, -one, y1)]
+        return cls([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], lines, lower, upper)
 
     def sign(self, f: Affine) -> int | None:
         return _float_sign(f, self.points)
 
     known_sign = sign
+
+    def sign_of_difference(self, g: Affine, f: Affine, floats: _FloatCache) -> int | None:
+        return _float_sign_of_difference(g, f, floats(g), floats(f), self.points)
 
     def split(self, f: Affine) -> list["_PolygonPiece"]:
         return [piece for piece in (self.clip(f), self.clip(_scale(Q(-1), f))) if piece is not None]
@@ -266,10 +319,27 @@ class _PolygonPiece:
     def clip(self, f: Affine) -> "_PolygonPiece | None":
         """The part where f >= 0 (None when it is empty)."""
         vertices = _clip(self.vertices, f)
-        return _PolygonPiece(vertices) if vertices else None
+        return _PolygonPiece(vertices, self.lines + [f], self.lower, self.upper) if vertices else None
 
     def solve(self, objective: Affine, rows: Sequence[Affine]):
-        """(exact maximum or None when empty, candidate witness points best first)."""
+        """(exact maximum or None when empty, candidate witness points best first).
+
+        Floats find the optimal vertex and the two lines through it; their multipliers, solved
+        exactly, certify the bound by weak duality (it is then the exact optimum).  When floats
+        cannot (an empty or degenerate polygon), the polygon is clipped in exact arithmetic.
+        """
+        lines = self.lines + list(rows)
+        polygon = _float_clip(lines)
+        if polygon:
+            o = [float(v) for v in objective]
+            (top, (a, b)) = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
+            y = _solve_exactly([[lines[a][0], lines[b][0], -objective[0]], [lines[a][1], lines[b][1], -objective[1]]])
+            if y is not None and y[0] >= 0 and y[1] >= 0:
+                multipliers = [ZERO] * len(lines)
+                multipliers[a], multipliers[b] = y
+                bound = certified_max(objective, lines, multipliers, self.lower, self.upper)
+                centre = [sum(v[0][i] for v in polygon) / len(polygon) for i in (0, 1)]
+                return bound, _inside(top, centre)
         vertices = self.vertices
         for row in rows:
             vertices = _clip(vertices, row)
@@ -278,10 +348,42 @@ class _PolygonPiece:
         values = [_value(objective, v) for v in vertices]
         best = max(values)
         top = vertices[values.index(best)]
-        centre = tuple(sum(c) / len(vertices) for c in zip(*vertices))
-        points = [tuple(t + step * (c - t) for t, c in zip(top, centre))
-                  for step in (Q(1, 10 ** 12), Q(1, 10 ** 9), Q(1, 10 ** 6), Q(1, 10 ** 3), Q(1, 2))]
-        return best, points
+        centre = [sum(c) / len(vertices) for c in zip(*vertices)]
+        return best, _inside([float(v) for v in top], [float(v) for v in centre])
+
+
+def _inside(top, centre) -> list[tuple[Fraction, ...]]:
+    """Points just inside from the optimal vertex towards the centre (short binary64 rationals for the replay)."""
+    return [tuple(Q(t + step * (c - t)) for t, c in zip(top, centre)) for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5)]
+
+
+def _float_clip(lines: Sequence[Affine]):
+    """The polygon {f >= 0 for every line} in binary64, each vertex with the two lines through it (the first
+    four lines are the box's edges x >= x0, x <= x1, y >= y0, y <= y1).  Only a guide: nothing here is trusted."""
+    (a0, _, c0), (_, _, c1), (_, _, c2), (_, _, c3) = [tuple(float(v) for v in f) for f in lines[:4]]
+    x0, x1, y0, y1 = -c0, c1, -c2, c3
+    polygon = [((x0, y0), (0, 2)), ((x1, y0), (1, 2)), ((x1, y1), (1, 3)), ((x0, y1), (0, 3))]
+    for k in range(4, len(lines)):
+        a, b, c = (float(v) for v in lines[k])
+        values = [a * p[0] + b * p[1] + c for p, _ in polygon]
+        if all(v >= 0 for v in values):
+            continue
+        out = []
+        n = len(polygon)
+        for i in range(n):
+            (p, lp), (q, lq), fp, fq = polygon[i], polygon[(i + 1) % n], values[i], values[(i + 1) % n]
+            if fp >= 0:
+                out.append((p, lp))
+            if (fp > 0 > fq) or (fp < 0 < fq):
+                shared = set(lp) & set(lq)
+                if len(shared) != 1:
+                    return []
+                t = fp / (fp - fq)
+                out.append(((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])), (shared.pop(), k)))
+        polygon = out
+        if len(polygon) < 3:
+            return []
+    return polygon
 
 
 def _clip(vertices, f: Affine):
@@ -312,6 +414,9 @@ class _LinearPiece:
 
     def __init__(self, lps: "_LinearPrograms", rows: list[Affine], known: dict):
         self.lps, self.rows, self.known = lps, rows, known
+
+    def sign_of_difference(self, g: Affine, f: Affine, floats: _FloatCache) -> int | None:
+        return self.known_sign(_add(g, _scale(Q(-1), f)))
 
     def known_sign(self, f: Affine) -> int | None:
         if f in self.known:
@@ -398,6 +503,7 @@ class _PieceArithmetic:
         self.lower, self.upper, self.piece, self.limit = lower, upper, piece, limit
         self.slices = network.layer_slices()
         self.zero = _constant(ZERO, n_vars)
+        self.floats = _FloatCache()
 
     # signs and alternatives
     def cheap_sign(self, f: Affine) -> int | None:
@@ -419,9 +525,9 @@ class _PieceArithmetic:
         for f in items:
             if f in keep:
                 continue
-            if any(self.cheap_sign(_add(g, _scale(Q(-1), f))) == kind for g in keep):
+            if any(self.piece.sign_of_difference(g, f, self.floats) == kind for g in keep):
                 continue
-            keep = [g for g in keep if self.cheap_sign(_add(f, _scale(Q(-1), g))) != kind] + [f]
+            keep = [g for g in keep if self.piece.sign_of_difference(f, g, self.floats) != kind] + [f]
         if len(keep) > self.limit:
             raise _TooMany()
         return Alternatives(keep, kind)
@@ -655,7 +761,7 @@ def _optimize(leaves, replay, tolerance, lps) -> PieceOptimum:
         if best is not None and (bound <= best or upper - best <= tolerance / 1000):
             break
         for point in points:
-            got = replay(list(point))
+            got = replay([min(max(v, lo), hi) for v, lo, hi in zip(point, lps.lower, lps.upper)])
             if got is not None:
                 if best is None or got[0] > best:
                     best, payload = got
