@@ -30,6 +30,7 @@ import numpy as np
 from .bounds import decouples
 from .rounding import sum_error
 from .semantics import walk
+from .semantics.floats import FloatDomain
 from .semantics.corners import Choice, corner_extreme
 
 Q = Fraction
@@ -547,7 +548,9 @@ class _PieceArithmetic:
             else:
                 b = Alternatives([self.resolve(b)])
         kind = a.kind if not a.single else b.kind
-        return self.prune([_add(f, g) for f in a.items for g in b.items], kind)
+        sums = [_add(f, g) for f in a.items for g in b.items]
+        # adding one function keeps the alternatives' order relations: nothing new to prune
+        return Alternatives(sums, kind) if a.single or b.single else self.prune(sums, kind)
 
     def times(self, w: Fraction, a: Alternatives) -> Alternatives:
         if w == 0:
@@ -786,3 +789,58 @@ def difference(f: Affine, g: Affine) -> Affine:
 def constant(value: Fraction, like: Affine) -> Affine:
     """The constant function `value` over the same variables as `like`."""
     return _constant(Q(value), len(like) - 1)
+
+
+class _CornerGuess:
+    """The corner derivation in binary64 at one input, for its witness parameters only.
+
+    Mirrors :class:`~smtnn.semantics.corners.CornerNumbers`; rounding may pick the wrong corner
+    near a tie, which is harmless: the caller replays the witness exactly and falls back to
+    :func:`smtnn.bounds.extreme_at` when it does not flip.
+    """
+
+    def __init__(self, nominal: Sequence[Fraction]):
+        self.witness = list(nominal)
+
+    def pick(self, index, value) -> None:
+        self.witness[index] = value
+
+    def take(self, weighted, bias_index, bias) -> None:
+        for index, end, _ in weighted:
+            self.witness[index] = end
+        self.witness[bias_index] = bias
+
+    def weighted_max(self, index, lo, hi, u, sign):
+        return (index, hi if u >= 0 else lo, max(float(lo) * u, float(hi) * u))
+
+    def weighted_min(self, index, lo, hi, u, sign):
+        return (index, lo if u >= 0 else hi, min(float(lo) * u, float(hi) * u))
+
+    def total(self, weighted, bias):
+        return sum(w[2] for w in weighted) + float(bias)
+
+    def activation(self, layer, value: float) -> float:
+        if layer.activation == "relu":
+            return max(value, 0.0)
+        if layer.activation == "leaky_relu":
+            return value if value >= 0 else float(layer.alpha) * value
+        return value
+
+    def product_max(self, g_lo, g_hi, h_lo, h_hi, layer, sign) -> Choice:
+        best = max(((float(g) * h, g_high, h_high) for g_high, g in ((False, g_lo), (True, g_hi))
+                    for h_high, h in ((False, h_lo), (True, h_hi))), key=lambda item: item[0])
+        return Choice(best[0], best[1], best[2])
+
+    def result(self, constant, parts):
+        return float(constant) + sum(parts)
+
+
+def corner_witness(network, perturbation, x: Sequence[Fraction], coeffs: Sequence[int]) -> tuple[Fraction, ...]:
+    """Parameters at a corner of the box that (up to rounding) maximize c·z(x, p), for a decoupled network."""
+    split = max(len(network.layers) - 2, 0)
+    inputs = [float(v) for v in x]
+    if split:   # the nominal prefix, on a batch of one row
+        inputs = [float(v) for v in walk(network, FloatDomain(), np.array([inputs]), stop=split)[0]]
+    guess = _CornerGuess(perturbation.nominal)
+    corner_extreme(guess, network, perturbation, coeffs, inputs, inputs)
+    return tuple(guess.witness)

@@ -653,7 +653,7 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
 
     def replay(point):
         x = point[:d]
-        z0 = replay_logits(net, x, perturbation.nominal)
+        z0 = float_first.exact_logits(net, x, perturbation.nominal)
         try:
             if _label(net, z0) != c:
                 return None
@@ -664,8 +664,11 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
         else:
             directions = [_score_coeffs(net, j, c) for j in range(net.n_outputs) if j != c]
         for coeffs in directions:
-            params = extreme_at(net, perturbation, x, coeffs).witness
-            zp = replay_logits(net, x, params)
+            for params in (pieces.corner_witness(net, perturbation, x, coeffs), None):
+                params = params or extreme_at(net, perturbation, x, coeffs).witness
+                zp = float_first.exact_logits(net, x, params)
+                if _flipped(net, c, zp):
+                    break
             if _flipped(net, c, zp):
                 value = value_of(z0)
                 objective = (z0[0].lo if c == 1 else -z0[0].lo) if net.binary else value.lo
