@@ -196,6 +196,7 @@ class _LinearPrograms:
         self._highs = None
         self._quiet_highs = _quiet_highs
         self.solved = 0
+        self.phase_one = False   # True inside a phase-one LP (no second level)
 
     @property
     def highs(self):
@@ -245,9 +246,24 @@ class _LinearPrograms:
             has, ray = h.getDualRay()[1:]
             ray = np.asarray(ray, dtype=float)
             zero = _constant(ZERO, n)
-            if has and any(certified_max(zero, rows, side * ray, self.lower, self.upper) < 0 for side in (1, -1)):
+            if (has and any(certified_max(zero, rows, side * ray, self.lower, self.upper) < 0 for side in (1, -1))) \
+                    or (not self.phase_one and self._certify_empty(rows)):
                 return (None, None, []) if with_multipliers else (None, None)
         raise NotCertified(f"HiGHS: {h.modelStatusToString(status)}")
+
+    def _certify_empty(self, rows: Sequence[Affine]) -> bool:
+        """Phase one: max -s subject to row + s >= 0 and 0 <= s <= S; a certified maximum below 0 proves the rows empty."""
+        slack = max(max(-_box_range(row, self.lower, self.upper)[0], ZERO) for row in rows) + 1
+        outer = _LinearPrograms(self.lower + [ZERO], self.upper + [slack])
+        outer._highs, outer._quiet_highs, outer.phase_one = self._highs, self._quiet_highs, True
+        n = len(self.lower)
+        lifted = [row[:-1] + (Q(1), row[-1]) for row in rows]
+        objective = tuple([ZERO] * n + [Q(-1), ZERO])
+        try:
+            bound, _ = outer.solve(objective, lifted)
+        except NotCertified:
+            return False
+        return bound is not None and bound < 0
 
     def _basis_multipliers(self, objective: Affine, rows: Sequence[Affine]) -> list[Fraction] | None:
         """The multipliers of HiGHS's optimal basis solved in exact rationals (None if singular).
