@@ -67,7 +67,7 @@ def _used_pieces(estimates) -> bool:
     return "highs" in solvers and solvers <= {"highs", "none"}
 
 
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=20, **SETTINGS)
 @given(st.data(), st.sampled_from((1, 2, 3)), st.sampled_from(("binary", "binary", "multi")))
 def test_pieces_agree_with_the_solver_path(data, n_in, output):
     """Both paths are certified, so their intervals must meet; the piece path also closes its gap."""
