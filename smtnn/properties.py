@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, pieces, search
+from . import float_first, pieces, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Budget
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -256,6 +256,11 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
 
 
 def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) -> Estimate:
+    exact = softmax_local.local_change(network, perturbation, x, tol)
+    if exact is not None:
+        witness = _witness(network, perturbation, exact.witness, None, exact.witness_change, MEANING_CHANGE_MULTI)
+        return Estimate("local epsilon", exact.lower, exact.upper, tol, clock.provenance("none", "exact", exact.method),
+                        witness, exact.reason, meta)
     import mpmath
 
     iv = mpmath.iv
