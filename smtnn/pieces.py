@@ -252,7 +252,10 @@ class _LinearPrograms:
         raise NotCertified(f"HiGHS: {h.modelStatusToString(status)}")
 
     def _certify_empty(self, rows: Sequence[Affine]) -> bool:
-        """Phase one: max -s subject to row + s >= 0 and 0 <= s <= S; a certified maximum below 0 proves the rows empty."""
+        """Phase one: max -s subject to row + s >= 0 and 0 <= s <= S.
+
+        A certified maximum below 0 proves that no point satisfies the rows.
+        """
         slack = max(max(-_box_range(row, self.lower, self.upper)[0], ZERO) for row in rows) + 1
         outer = _LinearPrograms(self.lower + [ZERO], self.upper + [slack])
         outer._highs, outer._quiet_highs, outer.phase_one = self._highs, self._quiet_highs, True
@@ -652,7 +655,8 @@ class _PieceArithmetic:
             return Choice(self._corner_max(g_lo, g_hi, h_lo), True, True)
         if layer.activation == "relu":   # h >= 0
             return Choice(self.times(g_hi, h_hi if g_hi >= 0 else h_lo), True, True)
-        return Choice(self.maximum([self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)]), True, True)
+        ends = [self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)]
+        return Choice(self.maximum(ends), True, True)
 
     def result(self, constant, parts):
         return self.total(parts, constant)

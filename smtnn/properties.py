@@ -224,8 +224,9 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     """Eq. 11: the largest |f_p0(x0) - f_p(x0)| over the perturbation box, as a certified interval.
 
     Binary: f is the sigmoid confidence, so the extremes of the logit decide (sigmoid is monotone).
-    Multi-class: the largest change of any class probability; the upper end comes from exact
-    per-pair logit margins and may leave a gap (reported).
+    Multi-class: the largest change of any class probability; exact where the perturbation
+    decouples (:mod:`smtnn.softmax_local`), else the upper end comes from per-pair logit margins
+    and may leave a gap (reported).
     """
     clock = _Clock.begin(timeout)
     x = _check(network, perturbation, x0)

@@ -160,7 +160,8 @@ class _Structure:
             for j in range(self.k):
                 lo, hi = self.w(j, k)
                 largest = (j == c) == rise   # rise: z_c large, the others small; fall: the reverse
-                params[self.out_w.start + j * self.n + k] = (hi if positive else lo) if largest else (lo if positive else hi)
+                use_hi = positive if largest else not positive
+                params[self.out_w.start + j * self.n + k] = hi if use_hi else lo
         for j in range(self.k):
             lo, hi = self.b(j)
             params[self.out_b.start + j] = hi if (j == c) == rise else lo
@@ -229,7 +230,8 @@ def _rise(s: _Structure, c: int, others: Sequence[int], crossing: Sequence[int])
             else:
                 hi[k] = ZERO
         signs = [not (hi[k] <= 0 and lo[k] < 0) for k in range(s.n)]
-        a = np.array([[float(s.slope(c, j, k, True, signs[k])) for k in range(s.n)] for j in others]).reshape(len(others), s.n)
+        a = np.array([[float(s.slope(c, j, k, True, signs[k])) for k in range(s.n)] for j in others])
+        a = a.reshape(len(others), s.n)
         beta = np.array([float(s.offset(c, j, True)) for j in others])
         point = _minimize_lse(a, beta, np.array([float(v) for v in lo]), np.array([float(v) for v in hi]))
         h = [min(max(Q(float(v)), l), u) for v, l, u in zip(point, lo, hi)]
@@ -260,7 +262,10 @@ def _minimize_lse(a: np.ndarray, beta: np.ndarray, lo: np.ndarray, hi: np.ndarra
 
 
 def _tangent_bound(s: _Structure, c: int, others, h, lo, hi, signs) -> tuple[Fraction, Fraction]:
-    """L(h) >= L(ĥ) + ∇L(ĥ)·(h - ĥ) on the orthant box (L convex there): its minimum, certified; and L(ĥ)'s upper end."""
+    """L(h) >= L(ĥ) + ∇L(ĥ)·(h - ĥ) on the orthant box (L is convex there).
+
+    Returns the certified minimum of the right-hand side over the box and the upper end of L(ĥ).
+    """
     exps = [IV.exp(_iv(s.exponent(c, j, h, True))) for j in others]
     total = sum(exps, IV.mpf(0))
     value = IV.log(total)

@@ -1,4 +1,4 @@
-"""Exact multi-class local ε (smtnn/softmax_local.py) against sampling, the oracle's attack, the pairwise bound and a plant.
+"""Exact multi-class local ε (smtnn/softmax_local.py) against sampling, the oracle, the pairwise bound and a plant.
 
 The largest change of any class probability at x0 must be enclosed by [lower, upper] (sampling
 and gradient attacks from tests/oracle.py never exceed `upper`; the witness replays to `lower`),
@@ -41,7 +41,8 @@ def _draw_case(d) -> fz.Case:
         weights.append([[fz.draw_weight(d) for _ in range(prev)] for _ in range(size)])
         biases.append([fz.draw_weight(d) for _ in range(size)])
         prev = size
-    net = Network.from_arrays(weights, biases, acts + ["softmax"], name="softmax", decision=d.choice(("argmax", "argmin")))
+    decision = d.choice(("argmax", "argmin"))
+    net = Network.from_arrays(weights, biases, acts + ["softmax"], name="softmax", decision=decision)
     delta = d.choice(("1/1000", "1/100", "1/20", "1/4"))
     spec = {"model": "subset", "delta": delta, "layers": [-2, -1]} if hidden == 2 else \
         d.choice(({"model": "uniform", "delta": delta}, {"model": "relative", "delta": "1/10"},
@@ -109,7 +110,8 @@ def test_a_planted_optimistic_bound_is_caught(monkeypatch):
 
     monkeypatch.setattr(softmax_local, "_tangent_bound", planted)
     monkeypatch.setattr(softmax_local, "_minimize_lse", lambda a, beta, lo, hi: (lo + hi) / 2)
-    monkeypatch.setattr(softmax_local, "_fall", lambda s, c, others: (Q(-50), [(a + b) / 2 for a, b in zip(s.h_lo, s.h_hi)], True))
+    centre = lambda s: [(a + b) / 2 for a, b in zip(s.h_lo, s.h_hi)]  # noqa: E731
+    monkeypatch.setattr(softmax_local, "_fall", lambda s, c, others: (Q(-50), centre(s), True))
     net = Network.from_arrays([[[1.0], [-1.0]], [[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]]],
                               [[0.5, 0.5], [0.0, 0.0, 0.0]], ["relu", "softmax"])
     case = fz.Case(net, {"property": "local_epsilon", "perturbation": {"model": "uniform", "delta": "1/4"},
