@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .bounds import decouples
-from .rounding import sum_error
+from .rounding import UNDERFLOW, UNIT
 from .semantics import walk
 from .semantics.floats import FloatDomain
 from .semantics.corners import Choice, corner_extreme
@@ -80,6 +80,11 @@ def _value(f: Affine, point: Sequence[Fraction]) -> Fraction:
     return f[-1] + sum((a * v for a, v in zip(f, point) if a), ZERO)
 
 
+def _error_slope(terms: int) -> float:
+    """:func:`smtnn.rounding.sum_error` is slope·magnitude + UNDERFLOW; the slope, for scalar use in hot loops."""
+    return 4.0 * (terms + 2) * UNIT
+
+
 def _float_sign(f: Affine, points) -> int | None:
     """+1 when f > 0 at every float point given as (coordinates, exact point), -1 when f < 0 at all, None otherwise.
 
@@ -89,7 +94,7 @@ def _float_sign(f: Affine, points) -> int | None:
     """
     coefficients = [float(v) for v in f]
     constant = coefficients.pop()
-    terms = 3 * len(f)
+    slope = _error_slope(3 * len(f))
     signs = set()
     for point, exact in points:
         value, magnitude = constant, abs(constant)
@@ -97,7 +102,7 @@ def _float_sign(f: Affine, points) -> int | None:
             product = a * v
             value += product
             magnitude += abs(product)
-        error = sum_error(terms, magnitude)
+        error = slope * magnitude + UNDERFLOW
         if value > error:
             signs.add(1)
         elif value < -error:
@@ -130,7 +135,7 @@ class _FloatCache:
 
 def _float_sign_of_difference(g: Affine, f: Affine, approx_g, approx_f, points) -> int | None:
     """Like :func:`_float_sign` for g - f, without forming g - f exactly unless the float error leaves it undecided."""
-    terms = 6 * len(f)
+    slope = _error_slope(6 * len(f))
     signs = set()
     for point, exact in points:
         value, magnitude = approx_g[-1] - approx_f[-1], abs(approx_g[-1]) + abs(approx_f[-1])
@@ -138,7 +143,7 @@ def _float_sign_of_difference(g: Affine, f: Affine, approx_g, approx_f, points) 
             pa, pb = a * v, b * v
             value += pa - pb
             magnitude += abs(pa) + abs(pb)
-        error = sum_error(terms, magnitude)
+        error = slope * magnitude + UNDERFLOW
         if value > error:
             signs.add(1)
         elif value < -error:

@@ -87,6 +87,8 @@ def _witness(network: Network, perturbation: Perturbation, params: Sequence[Frac
 
 def _sigmoid_of(z: Enclosure) -> Enclosure:
     """Certified enclosure of sigmoid over an enclosure of z (sigmoid is increasing)."""
+    if z.lo == z.hi:
+        return sigmoid_enclosure(z.lo)
     return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 

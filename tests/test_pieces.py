@@ -170,3 +170,12 @@ def test_float_signs_fall_back_to_exact_on_ties():
     g = (Q(1), Q(-1), Q(-1, 10 ** 30))
     assert pieces._float_sign(g, points[:1]) == -1
     assert ZERO_ == 0
+
+
+def test_the_float_error_bound_is_the_rounding_modules():
+    """The hot-loop error bound of the float sign filter is smtnn.rounding.sum_error, written as slope·m + UNDERFLOW."""
+    from smtnn.rounding import UNDERFLOW, sum_error
+
+    for terms in (3, 9, 30):
+        for magnitude in (0.0, 1e-300, 1.0, 3.5e7):
+            assert pieces._error_slope(terms) * magnitude + UNDERFLOW == float(sum_error(terms, magnitude))
