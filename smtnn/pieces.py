@@ -36,6 +36,7 @@ from .semantics.corners import Choice, corner_extreme
 Q = Fraction
 ZERO = Q(0)
 MAX_PIECES = 128
+PRUNE_ABOVE = 16
 """Beyond this many pieces the solver path is usually faster; the caller falls back to it."""
 
 Affine = tuple
@@ -573,8 +574,9 @@ class _PieceArithmetic:
                 b = Alternatives([self.resolve(b)])
         kind = a.kind if not a.single else b.kind
         sums = [_add(f, g) for f in a.items for g in b.items]
-        # adding one function keeps the alternatives' order relations: nothing new to prune
-        return Alternatives(sums, kind) if a.single or b.single else self.prune(sums, kind)
+        # adding one function keeps the alternatives' order relations: nothing new to prune; sums of
+        # alternatives rarely dominate each other, so small products are left for the LPs to sort out
+        return Alternatives(sums, kind) if len(sums) <= PRUNE_ABOVE else self.prune(sums, kind)
 
     def times(self, w: Fraction, a: Alternatives) -> Alternatives:
         if w == 0:
