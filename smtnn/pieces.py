@@ -323,6 +323,7 @@ class _PolygonPiece:
     def __init__(self, vertices: list[tuple[Fraction, ...]], lines: list[Affine], lower, upper):
         self.vertices, self.lines, self.lower, self.upper = vertices, lines, lower, upper
         self.points = [(tuple(float(c) for c in v), v) for v in vertices]
+        self.floats = _FloatCache()
 
     @classmethod
     def box(cls, lower, upper) -> "_PolygonPiece":
@@ -355,15 +356,13 @@ class _PolygonPiece:
         cannot (an empty or degenerate polygon), the polygon is clipped in exact arithmetic.
         """
         lines = self.lines + list(rows)
-        polygon = _float_clip(lines)
+        polygon = _float_clip([self.floats(f) for f in lines])
         if polygon:
             o = [float(v) for v in objective]
             (top, (a, b)) = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
             y = _solve_exactly([[lines[a][0], lines[b][0], -objective[0]], [lines[a][1], lines[b][1], -objective[1]]])
             if y is not None and y[0] >= 0 and y[1] >= 0:
-                multipliers = [ZERO] * len(lines)
-                multipliers[a], multipliers[b] = y
-                bound = certified_max(objective, lines, multipliers, self.lower, self.upper)
+                bound = certified_max(objective, [lines[a], lines[b]], y, self.lower, self.upper)
                 centre = [sum(v[0][i] for v in polygon) / len(polygon) for i in (0, 1)]
                 return bound, _inside(top, centre)
         vertices = self.vertices
@@ -383,14 +382,15 @@ def _inside(top, centre) -> list[tuple[Fraction, ...]]:
     return [tuple(Q(t + step * (c - t)) for t, c in zip(top, centre)) for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5)]
 
 
-def _float_clip(lines: Sequence[Affine]):
-    """The polygon {f >= 0 for every line} in binary64, each vertex with the two lines through it (the first
-    four lines are the box's edges x >= x0, x <= x1, y >= y0, y <= y1).  Only a guide: nothing here is trusted."""
-    (a0, _, c0), (_, _, c1), (_, _, c2), (_, _, c3) = [tuple(float(v) for v in f) for f in lines[:4]]
+def _float_clip(lines: Sequence[tuple[float, ...]]):
+    """The polygon {f >= 0 for every line} in binary64 (lines as floats), each vertex with the two lines through it
+    (the first four lines are the box's edges x >= x0, x <= x1, y >= y0, y <= y1).  Only a guide: nothing here is
+    trusted."""
+    (a0, _, c0), (_, _, c1), (_, _, c2), (_, _, c3) = lines[:4]
     x0, x1, y0, y1 = -c0, c1, -c2, c3
     polygon = [((x0, y0), (0, 2)), ((x1, y0), (1, 2)), ((x1, y1), (1, 3)), ((x0, y1), (0, 3))]
     for k in range(4, len(lines)):
-        a, b, c = (float(v) for v in lines[k])
+        a, b, c = lines[k]
         values = [a * p[0] + b * p[1] + c for p, _ in polygon]
         if all(v >= 0 for v in values):
             continue
