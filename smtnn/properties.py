@@ -234,9 +234,10 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     x = _check(network, perturbation, x0)
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
+    if not network.binary:   # the same values as replay_logits, by integer arithmetic where it fits
+        return _local_epsilon_multiclass(network, perturbation, x, float_first.exact_logits(network, x, perturbation.nominal),
+                                         tol, clock, meta)
     z0 = replay_logits(network, x, perturbation.nominal)
-    if not network.binary:
-        return _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
     for searches_left, sign in ((2, 1), (1, -1)):
@@ -259,7 +260,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
 
 
 def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) -> Estimate:
-    exact = softmax_local.local_change(network, perturbation, x, tol)
+    exact = softmax_local.local_change(network, perturbation, x, tol, z0)
     if exact is not None:
         witness = _witness(network, perturbation, exact.witness, None, exact.witness_change, MEANING_CHANGE_MULTI)
         return Estimate("local epsilon", exact.lower, exact.upper, tol, clock.provenance("none", "exact", exact.method),

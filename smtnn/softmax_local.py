@@ -32,6 +32,7 @@ from .exact import Enclosure
 from .float_first import exact_logits
 from .semantics import walk
 from .semantics.enclosures import EnclosureDomain
+from .semantics.integers import DenominatorTooLarge, RationalParameterDomain, common_integers
 
 Q = Fraction
 ZERO = Q(0)
@@ -39,6 +40,7 @@ IV = mpmath.iv
 MAX_SPLIT_UNITS = 8
 """Hidden units whose range crosses 0 split the rise problem into orthants: at most 2^8 of them."""
 MAX_NODES = 20_000
+MAX_DENOMINATOR_BITS = 1 << 16
 
 
 @dataclass
@@ -85,8 +87,7 @@ class _Structure:
             split = len(network.layers) - 2
             u = [Q(v) for v in x]
             if split:
-                u = [e.lo for e in walk(network, EnclosureDomain(network, nominal, nominal),
-                                        [Enclosure.point(v) for v in u], stop=split)]
+                u = _nominal_prefix(network, nominal, u, split)
             layer = network.layers[-2]
             ws, bs = slices[-2]
             self.u, self.layer = u, layer
@@ -183,15 +184,30 @@ class _Structure:
         return min(max((a - a_lo) / (a_hi - a_lo), ZERO), Q(1))
 
 
-def local_change(network, perturbation, x: Sequence[Fraction], tolerance: Fraction) -> Change | None:
-    """max over c of max |P_c(x0, p) - P_c(x0, p0)| certified, or None when the structure does not apply."""
+def _nominal_prefix(network, nominal: Sequence[Fraction], x: Sequence[Fraction], stop: int) -> list[Fraction]:
+    """The exact activations of layer stop - 1 at the nominal parameters (integer arithmetic when it fits)."""
+    try:
+        value = walk(network, RationalParameterDomain(network, nominal, MAX_DENOMINATOR_BITS),
+                     common_integers(list(x), MAX_DENOMINATOR_BITS), stop=stop)
+        return value.fractions()
+    except DenominatorTooLarge:
+        return [e.lo for e in walk(network, EnclosureDomain(network, nominal, nominal),
+                                   [Enclosure.point(v) for v in x], stop=stop)]
+
+
+def local_change(network, perturbation, x: Sequence[Fraction], tolerance: Fraction,
+                 z0: Sequence[Enclosure] | None = None) -> Change | None:
+    """max over c of max |P_c(x0, p) - P_c(x0, p0)| certified, or None when the structure does not apply.
+
+    ``z0``: the nominal logits at x0 when the caller has them.
+    """
     if not applies(network, perturbation):
         return None
     s = _Structure(network, perturbation, x)
     crossing = [k for k in range(s.n) if s.h_lo[k] < 0 < s.h_hi[k]]
     if len(crossing) > MAX_SPLIT_UNITS:
         return None
-    z0 = exact_logits(network, x, perturbation.nominal)
+    z0 = z0 if z0 is not None else exact_logits(network, x, perturbation.nominal)
     p0 = [softmax_probability(z0, c) for c in range(s.k)]
     best_lo, best_hi, best = ZERO, ZERO, None
     notes = set()
