@@ -235,8 +235,8 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
     if not network.binary:   # the same values as replay_logits, by integer arithmetic where it fits
-        return _local_epsilon_multiclass(network, perturbation, x, float_first.exact_logits(network, x, perturbation.nominal),
-                                         tol, clock, meta)
+        nominal = float_first.exact_logits(network, x, perturbation.nominal)
+        return _local_epsilon_multiclass(network, perturbation, x, nominal, tol, clock, meta)
     z0 = replay_logits(network, x, perturbation.nominal)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
@@ -632,9 +632,11 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
             level = -t.lo if c == 1 else t.hi
             flip = extreme([-1]) if c == 1 else extreme([1])
             flip_level = t.hi if c == 1 else -t.lo
-            # one region per alternative of the objective: its own row objective >= level
-            return [pieces.PieceDerivation(arith.value(f), [arith.value(pieces.shift(f, level)), arith.plus(flip, arith.value(pieces.constant(flip_level, f)))])
-                    for f in (objective.items if objective.kind > 0 else [arith.resolve(objective)])]
+            flip_row = arith.plus(flip, arith.value(pieces.constant(flip_level, nominal[0].items[0])))
+            # one region per alternative of the objective, with its own row "objective >= level"
+            alternatives = objective.items if objective.kind > 0 else [arith.resolve(objective)]
+            return [pieces.PieceDerivation(arith.value(f), [arith.value(pieces.shift(f, level)), flip_row])
+                    for f in alternatives]
     else:
         k = net.n_outputs
         margin_bound = _objective_bound_on(net, perturbation, domain, c)
