@@ -21,6 +21,7 @@ falls back to the solver path.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Sequence
@@ -524,12 +525,17 @@ class _PieceArithmetic:
 
     description = "affine pieces"
 
-    def __init__(self, network, parameters, n_vars: int, lower, upper, piece, limit: int):
-        self.network, self.params, self.n = network, parameters, n_vars
+    def __init__(self, network, parameters, n_vars: int, lower, upper, piece, limit: int,
+                 deadline: float | None = None):
+        self.network, self.params, self.n, self.deadline = network, parameters, n_vars, deadline
         self.lower, self.upper, self.piece, self.limit = lower, upper, piece, limit
         self.slices = network.layer_slices()
         self.zero = _constant(ZERO, n_vars)
         self.floats = _FloatCache()
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _TooMany()
 
     # signs and alternatives
     def cheap_sign(self, f: Affine) -> int | None:
@@ -547,8 +553,12 @@ class _PieceArithmetic:
 
     def prune(self, items, kind: int) -> Alternatives:
         """Drop duplicates and alternatives another one dominates on the piece (exact checks only)."""
+        if len(items) > self.limit:
+            raise _TooMany()
         keep: list = []
-        for f in items:
+        for count, f in enumerate(items):
+            if count % 16 == 15:
+                self.check_time()
             if f in keep:
                 continue
             if any(self.piece.sign_of_difference(g, f, self.floats) == kind for g in keep):
@@ -573,6 +583,8 @@ class _PieceArithmetic:
             else:
                 b = Alternatives([self.resolve(b)])
         kind = a.kind if not a.single else b.kind
+        if len(a.items) * len(b.items) > self.limit:
+            raise _TooMany()
         sums = [_add(f, g) for f in a.items for g in b.items]
         # adding one function keeps the alternatives' order relations: nothing new to prune; sums of
         # alternatives rarely dominate each other, so small products are left for the LPs to sort out
@@ -703,7 +715,8 @@ class PieceOptimum:
 
 
 def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction],
-                         derive: Callable, replay: Callable, tolerance: Fraction) -> PieceOptimum | None:
+                         derive: Callable, replay: Callable, tolerance: Fraction,
+                         deadline: float | None = None) -> PieceOptimum | None:
     """Maximize a piecewise-linear objective over the region the caller derives, piece by piece.
 
     Args:
@@ -714,7 +727,9 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
         replay(point): an exact candidate point (Fractions, inside the box) -> (objective value, payload) when it
             is a genuine witness of the region, else None.
         tolerance: stop looking for better witnesses once the best replayed value is this close to the upper end.
-    Returns None when the LPs cannot be certified or the pieces grow too many (then use the solver path).
+        deadline: a time.perf_counter() value after which the attempt is abandoned.
+    Returns None when the LPs cannot be certified, the pieces grow too many or the deadline passes (then use the
+    solver path).
     """
     n_vars = len(lower)
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
@@ -731,8 +746,10 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
     stack = [root]
     try:
         while stack:
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
             piece = stack.pop()
-            arith = _PieceArithmetic(network, nominal_params, n_vars, lower, upper, piece, MAX_ALTERNATIVES)
+            arith = _PieceArithmetic(network, nominal_params, n_vars, lower, upper, piece, MAX_ALTERNATIVES, deadline)
             try:
                 nominal = walk(network, arith, inputs)
                 hidden = walk(network, arith, inputs, stop=split) if split else inputs
@@ -746,6 +763,11 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                     objectives = region.objective.items if region.objective.kind > 0 else \
                         (arith.resolve(region.objective),)
                     choices = [arith.row_alternatives(row) for row in region.rows]
+                    count = len(objectives)
+                    for options in choices:
+                        count *= len(options)
+                    if len(programs) + count > MAX_ALTERNATIVES:
+                        return None
                     for objective in objectives:
                         programs += [(objective, list(rows)) for rows in _product(choices)]
                 if len(programs) > MAX_ALTERNATIVES:
@@ -756,7 +778,7 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                     return None
                 continue
             leaves.append((piece, programs))
-        return _optimize(leaves, replay, tolerance, lps)
+        return _optimize(leaves, replay, tolerance, lps, deadline)
     except (NotCertified, _TooMany):
         return None
 
@@ -771,13 +793,15 @@ def _product(choices):
     return out
 
 
-def _optimize(leaves, replay, tolerance, lps) -> PieceOptimum:
+def _optimize(leaves, replay, tolerance, lps, deadline: float | None) -> PieceOptimum:
     """Certified upper end over every leaf program; the lower end from replayed points, best programs first."""
     solved = []
     upper = None
     count = 0
     for piece, programs in leaves:
         for objective, rows in programs:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise _TooMany()
             bound, points = piece.solve(objective, rows)
             count += 1
             if bound is None:

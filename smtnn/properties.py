@@ -599,7 +599,7 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     out = {}
     classes = (1, 0) if network.binary else tuple(range(network.n_outputs))
     for done, c in enumerate(classes):
-        fast = _sigma_by_pieces(network, perturbation, domain, c, tol, clock) \
+        fast = _sigma_by_pieces(network, perturbation, domain, c, tol, clock, clock.share(len(classes) - done)) \
             if by_pieces and pieces.applies(network, perturbation) else None
         if fast is not None:
             out[c] = fast
@@ -609,8 +609,12 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     return out
 
 
+PIECES_SECONDS = 2.0
+"""At most this long (and half the class's share of the budget) for the piece LPs before the solver path takes over."""
+
+
 def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, c: int, tol: Fraction,
-                     clock: _Clock) -> Estimate | None:
+                     clock: _Clock, share: float | None = None) -> Estimate | None:
     """Eq. 13 for class c as one certified LP per linear piece of D (see :mod:`smtnn.pieces`); None to fall back.
 
     The region is the solver path's region(0) (outward at the level t = logit(l)); the objective
@@ -687,8 +691,9 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
                 return objective, (flip, value)
         return None
 
+    seconds = PIECES_SECONDS if share is None else min(PIECES_SECONDS, share / 2)
     found = pieces.maximize_over_pieces(net, perturbation, lower, upper, derive, replay,
-                                        4 * tol if net.binary else tol)
+                                        4 * tol if net.binary else tol, time.perf_counter() + seconds)
     if found is None:
         return None
     method = (f"decoupled parameters: {found.pieces} linear piece(s) of D, {found.linear_programs} LPs (HiGHS, "
