@@ -2,22 +2,26 @@
 
 When no free parameter lies before the last hidden layer and every hidden unit is piecewise
 linear, the nominal logits z0(x) and the perturbed extremes max_p c·z(x, p) of
-:mod:`smtnn.semantics.corners` are piecewise-linear functions of x.  On a *piece* of D (a
-polyhedron on which every ReLU phase and every corner choice is fixed) all of them are affine,
-so σ for one class is a linear program there: maximize the nominal objective subject to "the
-nominal label is c" and "some p in the box flips it".
+:mod:`smtnn.semantics.corners` are piecewise-linear functions of x.  The derivation runs once
+more here, in affine arithmetic, keeping every value as a maximum (or minimum) of affine
+functions (:class:`Alternatives`): sums, positive multiples, maxima and ReLUs of maxima stay
+maxima, and a row "maximum >= 0" is a disjunction, one LP per alternative.  Only where a minimum
+meets a maximum is the domain cut: a *piece* is a polyhedron of D on which that choice is fixed.
+So σ for one class is a handful of LPs: maximize the nominal objective subject to "the nominal
+label is c" and "some p in the box flips it".
 
-Pieces come from a lazy split: the derivation runs in affine arithmetic on a piece and, when it
-needs the sign of an affine function the piece does not fix, asks two LPs for that function's
-range on the piece; only when both signs occur is the piece split in two.  HiGHS solves every
-LP in floats; nothing it returns is trusted as such:
-- an upper end is a weak-duality bound evaluated in exact rationals from HiGHS's multipliers
-  (any non-negative multipliers give a valid bound, so a rounded dual only loosens it);
-- an empty piece needs a Farkas ray checked the same way;
-- a lower end is a point of the LP tightened by a small margin, made exact and replayed on the
-  network by the caller (nominal label and a flip under the corner witness parameters).
-Whatever cannot be certified makes :func:`maximize_over_pieces` return None, and the caller
-falls back to the solver path.
+On 2-D domains a piece is an exact polygon: signs are read off its vertices (in binary64 with an
+a-priori rounding bound, exactly where that bound leaves them open), splits clip it exactly, and
+a leaf LP is solved by a float vertex whose two active lines' multipliers are then solved in
+rationals.  In other dimensions HiGHS solves every LP in floats.  Nothing a float computation
+returns is trusted as such:
+- an upper end is a weak-duality bound evaluated in exact rationals from the multipliers (any
+  non-negative multipliers give a valid bound, so a rounded dual only loosens it);
+- an empty piece needs a Farkas ray or a phase-one LP certified the same way;
+- a lower end is a point just inside the region, made exact and replayed on the network by the
+  caller (nominal label and a flip under corner witness parameters).
+Whatever cannot be certified, or takes too long, makes :func:`maximize_over_pieces` return None,
+and the caller falls back to the solver path.
 """
 from __future__ import annotations
 
@@ -37,8 +41,9 @@ from .semantics.corners import Choice, corner_extreme
 Q = Fraction
 ZERO = Q(0)
 MAX_PIECES = 128
-PRUNE_ABOVE = 16
 """Beyond this many pieces the solver path is usually faster; the caller falls back to it."""
+PRUNE_ABOVE = 16
+"""Sums of alternatives are checked for dominated ones only beyond this many."""
 
 Affine = tuple
 """An affine function of the LP variables: coefficients then the constant, all Fractions."""
@@ -784,6 +789,7 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
 
 
 MAX_ALTERNATIVES = 256
+"""At most this many alternatives in one value, and LPs in one piece."""
 
 
 def _product(choices):
