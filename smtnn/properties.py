@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, search
+from . import float_first, pieces, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -87,6 +87,8 @@ def _witness(network: Network, perturbation: Perturbation, params: Sequence[Frac
 
 def _sigmoid_of(z: Enclosure) -> Enclosure:
     """Certified enclosure of sigmoid over an enclosure of z (sigmoid is increasing)."""
+    if z.lo == z.hi:
+        return sigmoid_enclosure(z.lo)
     return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 
@@ -276,16 +278,18 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     """Eq. 11: the largest |f_p0(x0) - f_p(x0)| over the perturbation box, as a certified interval.
 
     Binary: f is the sigmoid confidence, so the extremes of the logit decide (sigmoid is monotone).
-    Multi-class: the largest change of any class probability; the upper end comes from exact
-    per-pair logit margins and may leave a gap (reported).
+    Multi-class: the largest change of any class probability; exact where the perturbation
+    decouples (:mod:`smtnn.softmax_local`), else the upper end comes from per-pair logit margins
+    and may leave a gap (reported).
     """
     clock = _Clock.begin(timeout)
     x = _check(network, perturbation, x0)
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
+    if not network.binary:   # the same values as replay_logits, by integer arithmetic where it fits
+        nominal = float_first.exact_logits(network, x, perturbation.nominal)
+        return _local_epsilon_multiclass(network, perturbation, x, nominal, tol, clock, meta)
     z0 = replay_logits(network, x, perturbation.nominal)
-    if not network.binary:
-        return _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
     for searches_left, sign in ((2, 1), (1, -1)):
@@ -308,6 +312,11 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
 
 
 def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) -> Estimate:
+    exact = softmax_local.local_change(network, perturbation, x, tol, z0)
+    if exact is not None:
+        witness = _witness(network, perturbation, exact.witness, None, exact.witness_change, MEANING_CHANGE_MULTI)
+        return Estimate("local epsilon", exact.lower, exact.upper, tol, clock.provenance("none", "exact", exact.method),
+                        witness, exact.reason, meta)
     import mpmath
 
     iv = mpmath.iv
@@ -631,11 +640,14 @@ def verify_global_sigma(network: Network, perturbation: Perturbation, domain: Bo
 
 @budgeted(_stopped_sigma)
 def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
-                 timeout: float | None = None) -> dict[int, Estimate]:
+                 timeout: float | None = None, by_pieces: bool = True) -> dict[int, Estimate]:
     """Eq. 13 per class: the largest |f_p0(x) - l| (binary) or logit margin (multi-class) of an x in D whose label can flip.
 
     For σ above the returned upper ends, Def. 5 holds for that class.  Keys are class indices
     (the paper's tuple is (class 1, class 0)).  An estimate [0, 0] means no label of that class can flip.
+    Where the perturbation decouples and the hidden units are piecewise linear, each class is one
+    certified LP per linear piece of D (:mod:`smtnn.pieces`); otherwise, or when an LP answer cannot
+    be certified (or ``by_pieces`` is False), the solver path.
     """
     clock = _Clock.begin(timeout)
     _check(network, perturbation, None, domain)
@@ -644,10 +656,124 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     out = {}
     classes = (1, 0) if network.binary else tuple(range(network.n_outputs))
     for done, c in enumerate(classes):
+        fast = _sigma_by_pieces(network, perturbation, domain, c, tol, clock, clock.share(len(classes) - done)) \
+            if by_pieces and pieces.applies(network, perturbation) else None
+        if fast is not None:
+            out[c] = fast
+            continue
         problem = _GlobalProblem(network, perturbation, domain, backend)
         out[c] = _sigma_for_class(problem, c, tol, clock.share(len(classes) - done), clock)
         report(dict(out), force=True)
     return out
+
+
+PIECES_SECONDS = 2.0
+"""At most this long (and half the class's share of the budget) for the piece LPs before the solver path takes over."""
+
+
+def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, c: int, tol: Fraction,
+                     clock: _Clock, share: float | None = None) -> Estimate | None:
+    """Eq. 13 for class c as one certified LP per linear piece of D (see :mod:`smtnn.pieces`); None to fall back.
+
+    The region is the solver path's region(0) (outward at the level t = logit(l)); the objective
+    is z0 (class 1), -z0 (class 0) or the nominal margin μ <= s_c - s_j for every j != c (an extra
+    LP variable, multi-class); every lower end is a replayed flip.
+    """
+    net = network
+    d = net.n_inputs
+    prop = f"global sigma for class {c} (Eq. 13)"
+    meta = _query_meta(net, perturbation, prop, domain=domain.as_json())
+    lower, upper = list(domain.lower), list(domain.upper)
+    if net.binary:
+        t = logit_bracket(net.threshold)
+        sign = 1 if c == 1 else -1
+
+        def derive(nominal, extreme, arith):
+            # class 1: z0 >= t and min_p z_p <= t, i.e. max_p (-z_p) >= -t; class 0: z0 <= t and max_p z_p >= t
+            objective = arith.times(Q(sign), nominal[0])
+            level = -t.lo if c == 1 else t.hi
+            flip = extreme([-1]) if c == 1 else extreme([1])
+            flip_level = t.hi if c == 1 else -t.lo
+            flip_row = arith.plus(flip, arith.value(pieces.constant(flip_level, nominal[0].items[0])))
+            # one region per alternative of the objective, with its own row "objective >= level"
+            alternatives = objective.items if objective.kind > 0 else [arith.resolve(objective)]
+            return [pieces.PieceDerivation(arith.value(f), [arith.value(pieces.shift(f, level)), flip_row])
+                    for f in alternatives]
+    else:
+        k = net.n_outputs
+        margin_bound = _objective_bound_on(net, perturbation, domain, c)
+        if margin_bound < 0:
+            return Estimate(prop, Q(0), Q(0), tol, clock.provenance("none", "exact", "interval bound"), None,
+                            "no label of this class can flip on D", meta)
+        lower.append(Q(0))
+        upper.append(margin_bound)
+
+        def derive(nominal, extreme, arith):
+            n = d + 1
+            mu = arith.value(tuple(Q(1) if i == d else Q(0) for i in range(n)) + (Q(0),))
+            scores = [arith.times(Q(net.score_sign), z) for z in nominal]
+            # μ <= s_c - s_j for every j != c, and some class j takes over under some p
+            below = [arith.plus(arith.plus(scores[c], arith.times(Q(-1), scores[j])), arith.times(Q(-1), mu))
+                     for j in range(k) if j != c]
+            return [pieces.PieceDerivation(mu, below + [extreme(_score_coeffs(net, j, c))]) for j in range(k) if j != c]
+
+    def value_of(z0):
+        if net.binary:
+            return _sigmoid_of(z0[0]) - Enclosure.point(net.threshold) if c == 1 else \
+                Enclosure.point(net.threshold) - _sigmoid_of(z0[0])
+        gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
+        return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
+
+    def replay(point):
+        x = point[:d]
+        z0 = float_first.exact_logits(net, x, perturbation.nominal)
+        try:
+            if _label(net, z0) != c:
+                return None
+        except ArithmeticError:
+            return None
+        if net.binary:
+            directions = [[-1] if c == 1 else [1]]
+        else:
+            directions = [_score_coeffs(net, j, c) for j in range(net.n_outputs) if j != c]
+        for coeffs in directions:
+            for params in (pieces.corner_witness(net, perturbation, x, coeffs), None):
+                params = params or extreme_at(net, perturbation, x, coeffs).witness
+                zp = float_first.exact_logits(net, x, params)
+                if _flipped(net, c, zp):
+                    break
+            if _flipped(net, c, zp):
+                value = value_of(z0)
+                objective = (z0[0].lo if c == 1 else -z0[0].lo) if net.binary else value.lo
+                flip = _witness(net, perturbation, params, x, _flip_value(net, zp), _flip_meaning(net))
+                return objective, (flip, value)
+        return None
+
+    seconds = PIECES_SECONDS if share is None else min(PIECES_SECONDS, share / 2)
+    found = pieces.maximize_over_pieces(net, perturbation, lower, upper, derive, replay,
+                                        4 * tol if net.binary else tol, time.perf_counter() + seconds)
+    if found is None:
+        return None
+    method = (f"decoupled parameters: {found.pieces} linear piece(s) of D, {found.linear_programs} LPs (HiGHS, "
+              "bounds certified from the duals in exact rationals) + exact replay")
+    prov = clock.provenance("highs", "exact", method)
+    if found.upper is None:
+        return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
+    if found.lower is None:
+        upper_value = max(Q(0), _objective_to_value(net, c, found.upper).hi)
+        return Estimate(prop, Q(0), upper_value, tol, prov, None, "no replayed witness", meta)
+    flip, value = found.payload
+    witness = Witness(flip.parameters, flip.input, value.lo, value.hi, MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
+    upper_value = max(_objective_to_value(net, c, found.upper).hi, value.lo)
+    return Estimate(prop, value.lo, upper_value, tol, prov, witness, "", meta)
+
+
+def _objective_bound_on(net: Network, perturbation: Perturbation, domain: Box, c: int) -> Fraction:
+    """A sound upper bound of the nominal margin s_c - max_{j≠c} s_j over D (interval propagation)."""
+    z = propagate(net, [Enclosure(lo, hi) for lo, hi in zip(domain.lower, domain.upper)],
+                  list(perturbation.nominal), list(perturbation.nominal))[-1]
+    s = _scores(net, z)
+    return min(s[c].hi - s[j].lo for j in range(net.n_outputs) if j != c)
 
 
 def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, clock) -> Estimate:

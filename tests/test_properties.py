@@ -553,7 +553,7 @@ def test_global_sigma_binary_matches_grid_and_corners(name, delta):
     zs0, zsp = n.logits(xs), logits(n, ps, xs)
     for c, e in est.items():
         assert 0 <= e.lower <= e.upper < 0.5
-        assert "parameter-eliminated" in e.provenance.method
+        assert "linear piece" in e.provenance.method   # decoupled: one certified LP per piece (smtnn/pieces.py)
         assert e.converged, (c, e.lower, e.upper, e.reason)
         # soundness: every flipping grid point / sample of class c lies within `upper` of the level
         flips = ((z0 >= MARGIN) & (zlo < -MARGIN)) if c == 1 else ((z0 <= -MARGIN) & (zhi > MARGIN))
@@ -666,18 +666,21 @@ def test_global_sigma_multiclass_margin_is_sound(delta):
 
 
 def test_global_sigma_eliminated_equals_parametric(monkeypatch):
-    """1-hidden-layer relu: the parameter-eliminated optimum and the bilinear encoding's bisection agree."""
+    """1-hidden-layer relu: the piece LPs, the parameter-eliminated optimum and the bilinear encoding's bisection agree."""
     n = net("relu")
     pert = P.uniform(n, Q(1, 20))
-    eliminated = sigma_estimates("relu", Q(1, 20))
+    by_pieces = sigma_estimates("relu", Q(1, 20))
+    eliminated = pr.global_sigma(n, pert, D, timeout=30, by_pieces=False)
     monkeypatch.setattr(pr, "decouples", lambda *args: False)
+    monkeypatch.setattr(pr.pieces, "applies", lambda *args: False)
     parametric = pr.global_sigma(n, pert, D, timeout=30)
     for c in (0, 1):
-        a, b = eliminated[c], parametric[c]
+        p, a, b = by_pieces[c], eliminated[c], parametric[c]
+        assert "linear piece" in p.provenance.method
         assert "parameter-eliminated" in a.provenance.method and "parametric" in b.provenance.method
-        assert a.converged and b.converged, (a.reason, b.reason)
-        # both are certified intervals of the same number: they must overlap
-        assert max(a.lower, b.lower) <= min(a.upper, b.upper), (c, a.lower, a.upper, b.lower, b.upper)
+        assert p.converged and a.converged and b.converged, (p.reason, a.reason, b.reason)
+        # all are certified intervals of the same number: they must overlap
+        assert max(p.lower, a.lower, b.lower) <= min(p.upper, a.upper, b.upper), (c, p, a, b)
 
 
 # ------------------------------------------------------------------------------------------
