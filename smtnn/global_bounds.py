@@ -83,10 +83,12 @@ class _Node:
     t2: float
     nominal_phase: np.ndarray  # -1, 0 (undecided), +1 per neuron
     perturbed_phase: np.ndarray
-    signs: np.ndarray          # -1, 0, +1 per input
+    box: np.ndarray            # (2, d): the node's input box, rows lower and upper
     bound: float = math.inf
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
+    ranges: tuple | None = None        # tightened ranges of a and A (inherited by the children)
+    tightened: bool = False
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -160,9 +162,8 @@ class _Problem:
         return up, down
 
     # -- bounds over a node's box ---------------------------------------------------------------
-    def input_box(self, signs: np.ndarray):
-        xl = np.where(signs > 0, np.maximum(self.dlo, 0.0), self.dlo)
-        xu = np.where(signs < 0, np.minimum(self.dhi, 0.0), self.dhi)
+    def input_box(self, box: np.ndarray):
+        xl, xu = box
         sl = np.where((xl < 0) & (xu > 0), 0.0, np.minimum(np.abs(xl), np.abs(xu)))
         su = np.maximum(np.abs(xl), np.abs(xu))
         return xl, xu, sl, su
@@ -229,25 +230,83 @@ class _Search:
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
 
-    def solve(self, node: _Node):
-        """(certified Δ* or None when the LP failed, LP point or None); Δ* = -inf when the node is empty."""
+    def ranges(self, node: _Node):
+        """Outward-rounded ranges of the nominal and perturbed pre-activations on the node (None: the node is empty)."""
         p, dr = self.p, self.p.directions[node.direction]
-        n, d = p.n, p.d
-        xl, xu, sl, su = p.input_box(node.signs)
+        xl, xu, sl, su = p.input_box(node.box)
         a_lo, a_hi = _interval(p.w0, xl, xu)
         a_lo, a_hi = round_down(a_lo + p.b0 - sum_error(1, np.abs(p.b0))), round_up(a_hi + p.b0 + sum_error(1, np.abs(p.b0)))
-        lo1, _ = _interval(dr.x_coef, xl, xu)
-        _, hi1 = _interval(dr.x_coef, xl, xu)
+        lo1, hi1 = _interval(dr.x_coef, xl, xu)
         s_lo, _ = _interval(dr.s_down, sl, su)
         _, s_hi = _interval(dr.s_up, sl, su)
         A_lo = round_down(lo1 + s_lo + dr.b_down - sum_error(3, np.abs(lo1) + np.abs(s_lo) + np.abs(dr.b_down)))
         A_hi = round_up(hi1 + s_hi + dr.b_up + sum_error(3, np.abs(hi1) + np.abs(s_hi) + np.abs(dr.b_up)))
+        if node.ranges is not None:
+            a_lo, a_hi = np.maximum(a_lo, node.ranges[0]), np.minimum(a_hi, node.ranges[1])
+            A_lo, A_hi = np.maximum(A_lo, node.ranges[2]), np.minimum(A_hi, node.ranges[3])
         a_lo = np.where(node.nominal_phase > 0, np.maximum(a_lo, 0.0), a_lo)
         a_hi = np.where(node.nominal_phase < 0, np.minimum(a_hi, 0.0), a_hi)
         A_lo = np.where(node.perturbed_phase > 0, np.maximum(A_lo, 0.0), A_lo)
         A_hi = np.where(node.perturbed_phase < 0, np.minimum(A_hi, 0.0), A_hi)
         if (a_lo > a_hi).any() or (A_lo > A_hi).any():
+            return None
+        return a_lo, a_hi, A_lo, A_hi
+
+    def tighten(self, node: _Node) -> bool:
+        """Optimization-based bound tightening: certified LP minima and maxima of every undecided pre-activation.
+
+        The node keeps the tightened ranges (its children inherit them); False when the node is empty.
+        """
+        ranges = self.ranges(node)
+        if ranges is None:
+            return False
+        model = self.model(node, ranges)
+        out = [r.copy() for r in ranges]
+        for cols, lo, hi in ((self.A0, out[0], out[1]), (self.A1, out[2], out[3])):
+            for j in np.flatnonzero((lo < 0) & (hi > 0)):
+                for sign in (1.0, -1.0):
+                    cost = np.zeros(self.cols)
+                    cost[cols[j]] = sign
+                    sol = model.minimize(cost)
+                    self.lps += 1
+                    if sol.infeasible:
+                        return False
+                    if sol.bound is None:
+                        continue
+                    if sign > 0:
+                        lo[j] = max(lo[j], float_down(sol.bound))
+                    else:
+                        hi[j] = min(hi[j], float_up(-sol.bound))
+                if lo[j] > hi[j]:
+                    return False
+        node.ranges = tuple(out)
+        node.tightened = True
+        return True
+
+    def solve(self, node: _Node):
+        """(certified Δ* or None when the LP failed, LP point or None); Δ* = -inf when the node is empty."""
+        ranges = self.ranges(node)
+        if ranges is None:
             return -math.inf, None
+        m = self.model(node, ranges)
+        dr = self.p.directions[node.direction]
+        cost = np.zeros(self.cols)
+        cost[self.G] = -dr.coef
+        cost[self.H] = dr.sign * self.p.v0
+        sol = m.minimize(cost)
+        self.lps += 1
+        if sol.infeasible:
+            return -math.inf, None
+        if sol.bound is None:
+            return None, None
+        return float_up(-sol.bound + Q(dr.constant)), sol.point if sol.ok else None
+
+    def model(self, node: _Node, ranges) -> LinearModel:
+        """The node's linear relaxation (rows as in the module docstring; columns x, |x|, a, A, relu(a), relu(A))."""
+        p, dr = self.p, self.p.directions[node.direction]
+        n, d = p.n, p.d
+        xl, xu, sl, su = p.input_box(node.box)
+        a_lo, a_hi, A_lo, A_hi = ranges
         m = LinearModel()
         m.add_cols(np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)]),
                    np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)]))
@@ -281,23 +340,16 @@ class _Search:
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
         m.add_row(self.H, p.v0, t_lo, t_hi)
-        cost = np.zeros(self.cols)
-        cost[self.G] = -dr.coef
-        cost[self.H] = dr.sign * p.v0
-        sol = m.minimize(cost)
-        self.lps += 1
-        if sol.infeasible:
-            return -math.inf, None
-        if sol.bound is None:
-            return None, None
-        return float_up(-sol.bound + Q(dr.constant)), sol.point if sol.ok else None
+        return m
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
-        slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.signs, node.bound),
-                _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.signs, node.bound)]
+        slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
+                      ranges=node.ranges),
+                _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
+                      ranges=node.ranges)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -310,8 +362,16 @@ class _Search:
         nominal = np.where(node.nominal_phase == 0, np.abs(p.v0) * np.abs(h - np.maximum(a, 0)), -1.0)
         perturbed = np.where(node.perturbed_phase == 0, np.abs(dr.coef) * np.abs(g - np.maximum(A, 0)), -1.0)
         weight = np.abs(dr.coef) @ np.maximum(np.abs(dr.s_up), np.abs(dr.s_down))
-        sign = np.where((node.signs == 0) & (p.dlo < 0) & (p.dhi > 0), (s - np.abs(x)) * weight, -1.0)
-        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), sign.max(initial=-1.0)]
+        xl, xu = node.box
+        crossing = (xl < 0) & (xu > 0)
+        sign = np.where(crossing, (s - np.abs(x)) * weight, -1.0)
+        # an input axis's influence: the violations of the units it moves, by its share of their ranges
+        width = xu - xl
+        spread = np.abs(p.w0) * width
+        share = spread / np.maximum(spread.sum(axis=1, keepdims=True), 1e-300)
+        axis_score = np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0)
+        axis_score = np.where(width > 1e-9, axis_score, -1.0)
+        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), axis_score.max(initial=-1.0)]
         best = int(np.argmax(scores))
         width_ok = node.t1 < half < node.t2 and node.t2 - node.t1 > 1e-12 * (1 + abs(half))
         if width_ok and (slab_loss >= relax_loss or scores[best] <= 1e-15):
@@ -327,25 +387,26 @@ class _Search:
             else:
                 best, j = 0, int(open_units[np.argmax(np.abs(p.v0[open_units]))])
         else:
-            j = int(np.argmax((nominal, perturbed, sign)[best]))
+            j = int(np.argmax((nominal, perturbed, axis_score)[best]))
+        if best == 2:
+            cut = 0.0 if crossing[j] else (xl[j] + xu[j]) / 2
+            left, right = node.box.copy(), node.box.copy()
+            left[1, j] = right[0, j] = cut
+            return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
+                          ranges=node.ranges) for box in (left, right)]
+        # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
+        nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
+        if dr.upper_unit[j]:
+            cases = ((1, 1), (-1, 1), (-1, -1))   # (a, U): a active implies U active
+        else:
+            cases = ((1, 1), (1, -1), (-1, -1))   # (a, L): L active implies a active
         children = []
-        for phase in (1, -1):
-            nom, per, sig = node.nominal_phase.copy(), node.perturbed_phase.copy(), node.signs.copy()
-            if best == 2:
-                sig[j] = phase
-            else:
-                (nom if best == 0 else per)[j] = phase
-                upper = dr.upper_unit[j]
-                # U_j >= a_j >= L_j: an active nominal unit has an active U_j, an inactive U_j an inactive a_j, and so on
-                if upper and nom[j] > 0:
-                    per[j] = 1
-                if upper and per[j] < 0:
-                    nom[j] = -1
-                if not upper and per[j] > 0:
-                    nom[j] = 1
-                if not upper and nom[j] < 0:
-                    per[j] = -1
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, sig, node.bound))
+        for nom_phase, per_phase in cases:
+            if (nom_now and nom_now != nom_phase) or (per_now and per_now != per_phase):
+                continue
+            nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
+            nom[j], per[j] = nom_phase, per_phase
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, ranges=node.ranges))
         return children
 
 
@@ -392,7 +453,7 @@ def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
 
 
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
-                   max_nodes: int = 1_000_000) -> SlabResult:
+                   max_nodes: int = 1_000_000, tighten: bool = True) -> SlabResult:
     """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
     start = time.perf_counter()
     problem = _Problem(network, perturbation, domain)
@@ -431,7 +492,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
         return True
 
     for k in range(2):
-        root = _Node(k, t1, t2, np.zeros(n, np.int8), np.zeros(n, np.int8), np.zeros(d, np.int8))
+        root = _Node(k, t1, t2, np.zeros(n, np.int8), np.zeros(n, np.int8), np.stack([problem.dlo, problem.dhi]))
         if bound_node(root):
             heapq.heappush(heap, (-root.bound, counter, root))
             counter += 1
@@ -446,6 +507,15 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             reason = f"stopped after {search.lps} LPs (max_nodes)"
             break
         node = heapq.heappop(heap)[2]
+        if tighten and not node.tightened:
+            if not search.tighten(node) or not bound_node(node):
+                continue
+            if node.bound <= float(lower) + search.tol:
+                dropped = max(dropped, node.bound)
+                continue
+            heapq.heappush(heap, (-node.bound, counter, node))
+            counter += 1
+            continue
         children = search.split(node, 0.0 if node.delta is None else max(node.delta, 0.0), node.point)
         if not children:
             settled = max(settled, node.bound)
@@ -476,3 +546,108 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     if upper - lower > tol and not reason:
         reason = "gap above tolerance"
     return SlabResult(lower, max(upper, lower), witness, search.lps, reason)
+
+
+# -- multi-class networks: the largest change of any softmax class probability ------------------------
+MULTICLASS_METHOD = "branch and bound over D (outward-rounded interval softmax bounds) + exact replay of per-pair corner witnesses"
+
+
+def _softmax_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sound float bounds of every softmax probability over boxes of logits (rows): p_c = 1 / (1 + sum_j exp(z_j - z_c))."""
+    k = lo.shape[1]
+    p_lo, p_hi = np.empty_like(lo), np.empty_like(lo)
+    with np.errstate(over="ignore", under="ignore"):
+        for c in range(k):
+            others = [j for j in range(k) if j != c]
+            big = np.exp(round_up(hi[:, others] - lo[:, [c]])) * (1 + 1e-13)      # upper ends of exp(z_j - z_c)
+            small = np.exp(round_down(lo[:, others] - hi[:, [c]])) * (1 - 1e-13)  # lower ends
+            p_lo[:, c] = 1.0 / (1.0 + big.sum(axis=1) * (1 + 4 * k * UNIT)) * (1 - 1e-13)
+            p_hi[:, c] = 1.0 / (1.0 + small.sum(axis=1) * (1 - 4 * k * UNIT)) * (1 + 1e-13)
+    return np.maximum(p_lo - 1e-300, 0.0), np.minimum(p_hi + 1e-300, 1.0)
+
+
+def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
+                       certify, max_boxes: int = 2_000_000, batch: int = 256) -> SlabResult:
+    """Certified [lower, upper] of max over x in D, p in the box and classes c of |softmax_c(z_p(x)) - softmax_c(z_p0(x))|.
+
+    Upper ends: branch and bound over sub-boxes of D, each bounded by outward-rounded interval
+    logits over (sub-box × parameter box) and (sub-box × trained parameters).  Lower ends:
+    ``certify(x)`` gives the exact change at an input (a replayed witness), tried at the box
+    centres whose float estimate beats the best so far.
+    """
+    from .search import interval_logits
+
+    start = time.perf_counter()
+    plo = np.array([float_down(v) for v in perturbation.lower])
+    phi = np.array([float_up(v) for v in perturbation.upper])
+    p0 = network.parameter_vector()
+    dlo = np.array([float_down(v) for v in domain.lower])
+    dhi = np.array([float_up(v) for v in domain.upper])
+    span = np.where(dhi > dlo, dhi - dlo, 1.0)
+
+    def bounds(lo, hi):
+        zp = interval_logits(network, plo, phi, lo, hi)
+        z0 = interval_logits(network, p0, p0, lo, hi)
+        pp_lo, pp_hi = _softmax_ranges(*zp)
+        q_lo, q_hi = _softmax_ranges(*z0)
+        change = np.maximum(pp_hi - q_lo, q_hi - pp_lo).max(axis=1)
+        return np.minimum(change * (1 + 4 * UNIT) + 1e-300, 1.0)
+
+    def estimates(points):
+        zp_lo, zp_hi = interval_logits(network, plo, phi, points, points)
+        q = network.predict_proba(points) if network.n_outputs > 1 else None
+        p_lo, p_hi = _softmax_ranges(zp_lo, zp_hi)
+        return np.maximum(p_hi - q, q - p_lo).max(axis=1)
+
+    lo, hi = dlo[None].copy(), dhi[None].copy()
+    ub = bounds(lo, hi)
+    seeds = np.vstack([np.where(np.random.default_rng(0).random((64, len(dlo))) < 0.5, dlo, dhi), ((dlo + dhi) / 2)[None]])
+    est = estimates(seeds)
+    best_estimate = float(est.max())
+    lower, witness = certify(seeds[int(est.argmax())])
+    dropped, processed, reason = 0.0, 0, ""
+    tol_f = float(tol)
+    while True:
+        keep = ub > float(lower) + tol_f / 2
+        if not keep.all():
+            dropped = max(dropped, float(ub[~keep].max()))
+            lo, hi, ub = lo[keep], hi[keep], ub[keep]
+        if len(ub) == 0 or float(ub.max()) <= float(lower) + tol_f:
+            break
+        if processed >= max_boxes:
+            reason = f"stopped after {processed} boxes (max_boxes)"
+            break
+        if timeout is not None and time.perf_counter() - start > timeout:
+            reason = "timeout"
+            break
+        take = np.argsort(-ub)[:batch]
+        rest = np.setdiff1d(np.arange(len(ub)), take)
+        tlo, thi = lo[take], hi[take]
+        widths = (thi - tlo) / span
+        if (widths.max(axis=1) <= 1e-15).all():
+            reason = "boxes shrank to points without closing the gap"
+            break
+        axis = widths.argmax(axis=1)
+        rows = np.arange(len(take))
+        mid = (tlo[rows, axis] + thi[rows, axis]) / 2
+        left_hi, right_lo = thi.copy(), tlo.copy()
+        left_hi[rows, axis] = mid
+        right_lo[rows, axis] = mid
+        new_lo, new_hi = np.vstack([tlo, right_lo]), np.vstack([left_hi, thi])
+        new_ub = np.minimum(bounds(new_lo, new_hi), np.concatenate([ub[take], ub[take]]))
+        centres = (new_lo + new_hi) / 2
+        est = estimates(centres)
+        i = int(est.argmax())
+        if est[i] > best_estimate:
+            best_estimate = float(est[i])
+            certified, cand = certify(centres[i])
+            if certified > lower:
+                lower, witness = certified, cand
+        lo, hi = np.vstack([lo[rest], new_lo]), np.vstack([hi[rest], new_hi])
+        ub = np.concatenate([ub[rest], new_ub])
+        processed += len(take)
+    active = float(ub.max()) if len(ub) else 0.0
+    upper = min(max(Q(max(active, dropped)), lower), Q(1))
+    if upper - lower > tol and not reason:
+        reason = "gap above tolerance"
+    return SlabResult(lower, upper, witness, processed, reason)
