@@ -314,7 +314,9 @@ class _Search:
         for i in range(d):
             m.add_row([S[i], X[i]], [1.0, -1.0], 0.0, math.inf)
             m.add_row([S[i], X[i]], [1.0, 1.0], 0.0, math.inf)
-            if xl[i] < 0 < xu[i]:   # the chord of |x| on [xl, xu], its offset rounded up exactly
+            if xl[i] >= 0 or xu[i] <= 0:   # one sign: |x_i| = ±x_i
+                m.add_row([S[i], X[i]], [1.0, -1.0 if xl[i] >= 0 else 1.0], -math.inf, 0.0)
+            else:   # the chord of |x| on [xl, xu], its offset rounded up exactly
                 alpha = float((Q(float(-xl[i])) - Q(float(xu[i]))) / (Q(float(xl[i])) - Q(float(xu[i])))) \
                     if xu[i] != -xl[i] else 0.0
                 beta = float_up(max(Q(float(-xl[i])) - Q(alpha) * Q(float(xl[i])), Q(float(xu[i])) - Q(alpha) * Q(float(xu[i]))))
@@ -453,7 +455,7 @@ def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
 
 
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
-                   max_nodes: int = 1_000_000, tighten: bool = True) -> SlabResult:
+                   max_nodes: int = 1_000_000, tighten: bool = False) -> SlabResult:
     """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
     start = time.perf_counter()
     problem = _Problem(network, perturbation, domain)
