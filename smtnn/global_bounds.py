@@ -31,6 +31,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from .bounds import extreme_at, replay_logits
 from .domain import Box
@@ -39,7 +40,7 @@ from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
 from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
-from .twins.lp import LinearModel
+from .twins.lp import certified_min
 
 Q = Fraction
 METHOD = "slabs of the nominal logit with branch and bound over ReLU phases and input signs (HiGHS LPs, certified duals) + exact corner replay"
@@ -87,8 +88,7 @@ class _Node:
     bound: float = math.inf
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
-    ranges: tuple | None = None        # tightened ranges of a and A (inherited by the children)
-    tightened: bool = False
+    ranges: tuple | None = None        # known ranges of a and A (inherited by the children)
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -218,6 +218,61 @@ def _chord(lo: np.ndarray, hi: np.ndarray):
     return alpha, beta
 
 
+class _HighsLP:
+    """One HiGHS instance, reloaded per node; bounds certified by weak duality (:func:`smtnn.twins.lp.certified_min`)."""
+
+    def __init__(self):
+        import highspy
+
+        self.highspy = highspy
+        self.h = _quiet(highspy.Highs)
+        self.h.setOptionValue("output_flag", False)
+
+    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi):
+        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None)."""
+        h, hs = self.h, self.highspy
+        h.clearModel()
+        inf = h.getInfinity()
+        m, n = matrix.shape
+        h.addCols(n, np.asarray(cost, dtype=float), col_lo, col_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
+                  np.zeros(0))
+        h.addRows(m, np.where(np.isneginf(row_lo), -inf, row_lo), np.where(np.isposinf(row_hi), inf, row_hi), matrix.nnz,
+                  matrix.indptr[:-1].astype(np.int32), matrix.indices.astype(np.int32), matrix.data)
+        h.run()
+        status = h.getModelStatus()
+        at = matrix.T.tocsr()
+        transposes = (at, abs(at))
+        if status == hs.HighsModelStatus.kOptimal:
+            sol = h.getSolution()
+            bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
+            return "optimal", bound, np.array(sol.col_value)
+        if status == hs.HighsModelStatus.kInfeasible:
+            has, ray = h.getDualRay()[1:]
+            if has:
+                ray = np.asarray(ray, dtype=float)
+                for y in (ray, -ray):
+                    proof = certified_min(transposes, np.zeros(n), y, row_lo, row_hi, col_lo, col_hi)
+                    if proof is not None and proof > 0:
+                        return "infeasible", None, None
+        return h.modelStatusToString(status), None, None
+
+
+def _quiet(constructor):
+    """Build a solver object without the banner its constructor prints on file descriptor 1."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        return constructor()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class _Search:
     def __init__(self, problem: _Problem, tol: float):
         self.p = problem
@@ -229,6 +284,7 @@ class _Search:
         self.A0, self.A1 = 2 * d + np.arange(n), 2 * d + n + np.arange(n)
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
+        self.lp = _HighsLP()
 
     def ranges(self, node: _Node):
         """Outward-rounded ranges of the nominal and perturbed pre-activations on the node (None: the node is empty)."""
@@ -252,97 +308,88 @@ class _Search:
             return None
         return a_lo, a_hi, A_lo, A_hi
 
-    def tighten(self, node: _Node) -> bool:
-        """Optimization-based bound tightening: certified LP minima and maxima of every undecided pre-activation.
-
-        The node keeps the tightened ranges (its children inherit them); False when the node is empty.
-        """
-        ranges = self.ranges(node)
-        if ranges is None:
-            return False
-        model = self.model(node, ranges)
-        out = [r.copy() for r in ranges]
-        for cols, lo, hi in ((self.A0, out[0], out[1]), (self.A1, out[2], out[3])):
-            for j in np.flatnonzero((lo < 0) & (hi > 0)):
-                for sign in (1.0, -1.0):
-                    cost = np.zeros(self.cols)
-                    cost[cols[j]] = sign
-                    sol = model.minimize(cost)
-                    self.lps += 1
-                    if sol.infeasible:
-                        return False
-                    if sol.bound is None:
-                        continue
-                    if sign > 0:
-                        lo[j] = max(lo[j], float_down(sol.bound))
-                    else:
-                        hi[j] = min(hi[j], float_up(-sol.bound))
-                if lo[j] > hi[j]:
-                    return False
-        node.ranges = tuple(out)
-        node.tightened = True
-        return True
-
     def solve(self, node: _Node):
         """(certified Δ* or None when the LP failed, LP point or None); Δ* = -inf when the node is empty."""
         ranges = self.ranges(node)
         if ranges is None:
             return -math.inf, None
-        m = self.model(node, ranges)
+        matrix, col_lo, col_hi, row_lo, row_hi = self.model(node, ranges)
         dr = self.p.directions[node.direction]
         cost = np.zeros(self.cols)
         cost[self.G] = -dr.coef
         cost[self.H] = dr.sign * self.p.v0
-        sol = m.minimize(cost)
         self.lps += 1
-        if sol.infeasible:
+        status, bound, point = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi)
+        if status == "infeasible":
             return -math.inf, None
-        if sol.bound is None:
+        if bound is None:
             return None, None
-        return float_up(-sol.bound + Q(dr.constant)), sol.point if sol.ok else None
+        return float_up(-bound + Q(dr.constant)), point
 
-    def model(self, node: _Node, ranges) -> LinearModel:
-        """The node's linear relaxation (rows as in the module docstring; columns x, |x|, a, A, relu(a), relu(A))."""
+    def model(self, node: _Node, ranges):
+        """The node's linear relaxation as (CSR matrix, column bounds, row bounds).
+
+        Columns x, |x|, a, A, relu(a), relu(A); rows: |x| >= ±x and its chord (exact where x_i keeps
+        one sign), a = W0 x + b0, A between its outward-rounded linear forms in (x, |x|), the order
+        U >= a >= L, 0 <= relu(U) - relu(a) <= U - a (and the mirror for L: relu is monotone and
+        1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), and
+        the slab t1 <= v0·relu(a) + c0 <= t2.
+        """
         p, dr = self.p, self.p.directions[node.direction]
         n, d = p.n, p.d
         xl, xu, sl, su = p.input_box(node.box)
         a_lo, a_hi, A_lo, A_hi = ranges
-        m = LinearModel()
-        m.add_cols(np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)]),
-                   np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)]))
-        X, S = self.X, self.S
+        col_lo = np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)])
+        col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        count = 0
+
+        def block(columns, values, low, high):
+            """len(low) rows; columns/values of shape (rows, entries)."""
+            nonlocal count
+            k = len(low)
+            columns, values = np.asarray(columns), np.asarray(values, dtype=float)
+            rows.append(np.repeat(np.arange(count, count + k), columns.shape[1]))
+            cols.append(columns.ravel())
+            vals.append(values.ravel())
+            lo.append(np.broadcast_to(np.asarray(low, dtype=float), (k,)))
+            hi.append(np.broadcast_to(np.asarray(high, dtype=float), (k,)))
+            count += k
+
+        X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
+        one = np.ones(d)
+        block(np.stack([S, X], 1), np.stack([one, -one], 1), np.zeros(d), np.full(d, math.inf))
+        block(np.stack([S, X], 1), np.stack([one, one], 1), np.zeros(d), np.full(d, math.inf))
+        slope, offset = np.zeros(d), np.zeros(d)
         for i in range(d):
-            m.add_row([S[i], X[i]], [1.0, -1.0], 0.0, math.inf)
-            m.add_row([S[i], X[i]], [1.0, 1.0], 0.0, math.inf)
             if xl[i] >= 0 or xu[i] <= 0:   # one sign: |x_i| = ±x_i
-                m.add_row([S[i], X[i]], [1.0, -1.0 if xl[i] >= 0 else 1.0], -math.inf, 0.0)
+                slope[i] = 1.0 if xl[i] >= 0 else -1.0
             else:   # the chord of |x| on [xl, xu], its offset rounded up exactly
-                alpha = float((Q(float(-xl[i])) - Q(float(xu[i]))) / (Q(float(xl[i])) - Q(float(xu[i])))) \
-                    if xu[i] != -xl[i] else 0.0
-                beta = float_up(max(Q(float(-xl[i])) - Q(alpha) * Q(float(xl[i])), Q(float(xu[i])) - Q(alpha) * Q(float(xu[i]))))
-                m.add_row([S[i], X[i]], [1.0, -alpha], -math.inf, beta)
-        for j in range(n):
-            m.add_row(np.concatenate([[self.A0[j]], X]), np.concatenate([[1.0], -p.w0[j]]), p.b0[j], p.b0[j])
-            xs = np.concatenate([X, S])
-            m.add_row(np.concatenate([[self.A1[j]], xs]), np.concatenate([[1.0], -dr.x_coef[j], -dr.s_up[j]]), -math.inf, dr.b_up[j])
-            m.add_row(np.concatenate([[self.A1[j]], xs]), np.concatenate([[1.0], -dr.x_coef[j], -dr.s_down[j]]), dr.b_down[j], math.inf)
-            # the box holds the trained parameters, so U_j >= a_j >= L_j; relu is monotone and 1-Lipschitz:
-            # 0 <= relu(U_j) - relu(a_j) <= U_j - a_j and 0 <= relu(a_j) - relu(L_j) <= a_j - L_j
-            side = 1.0 if dr.upper_unit[j] else -1.0
-            m.add_row([self.A1[j], self.A0[j]], [side, -side], 0.0, math.inf)
-            m.add_row([self.G[j], self.H[j]], [side, -side], 0.0, math.inf)
-            m.add_row([self.G[j], self.H[j], self.A1[j], self.A0[j]], [side, -side, -side, side], -math.inf, 0.0)
-            for pre, post, lo, hi in ((self.A0[j], self.H[j], a_lo[j], a_hi[j]), (self.A1[j], self.G[j], A_lo[j], A_hi[j])):
-                m.add_row([post, pre], [1.0, -1.0], 0.0, math.inf)
-                if lo >= 0:
-                    m.add_row([post, pre], [1.0, -1.0], -math.inf, 0.0)
-                elif hi > 0:
-                    alpha, beta = _chord(np.float64(lo), np.float64(hi))
-                    m.add_row([post, pre], [1.0, -float(alpha)], -math.inf, float(beta))
+                lo_q, hi_q = Q(float(xl[i])), Q(float(xu[i]))
+                slope[i] = float((-lo_q - hi_q) / (lo_q - hi_q))
+                offset[i] = float_up(max(-lo_q - Q(slope[i]) * lo_q, hi_q - Q(slope[i]) * hi_q))
+        block(np.stack([S, X], 1), np.stack([one, -slope], 1), np.full(d, -math.inf), offset)
+        ones = np.ones((n, 1))
+        block(np.hstack([A0[:, None], np.tile(X, (n, 1))]), np.hstack([ones, -p.w0]), p.b0, p.b0)
+        xs = np.tile(np.concatenate([X, S]), (n, 1))
+        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_up]), np.full(n, -math.inf), dr.b_up)
+        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_down]), dr.b_down, np.full(n, math.inf))
+        side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
+        block(np.stack([A1, A0], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
+        block(np.stack([G, H], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
+        block(np.stack([G, H, A1, A0], 1), np.hstack([side, -side, -side, side]), np.full(n, -math.inf), np.zeros(n))
+        for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
+            block(np.stack([post, pre], 1), np.stack([np.ones(n), -np.ones(n)], 1), np.zeros(n), np.full(n, math.inf))
+            crossing = (low < 0) & (high > 0)
+            alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
+            alpha = np.where(low >= 0, 1.0, np.where(crossing, alpha, 0.0))
+            beta = np.where(crossing, beta, 0.0)
+            block(np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta)
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
-        m.add_row(self.H, p.v0, t_lo, t_hi)
-        return m
+        block(H[None], p.v0[None], [t_lo], [t_hi])
+        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(count, self.cols))
+        return matrix, col_lo, col_hi, np.concatenate(lo), np.concatenate(hi)
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
@@ -455,7 +502,7 @@ def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
 
 
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
-                   max_nodes: int = 1_000_000, tighten: bool = False) -> SlabResult:
+                   max_nodes: int = 1_000_000) -> SlabResult:
     """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
     start = time.perf_counter()
     problem = _Problem(network, perturbation, domain)
@@ -509,15 +556,6 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             reason = f"stopped after {search.lps} LPs (max_nodes)"
             break
         node = heapq.heappop(heap)[2]
-        if tighten and not node.tightened:
-            if not search.tighten(node) or not bound_node(node):
-                continue
-            if node.bound <= float(lower) + search.tol:
-                dropped = max(dropped, node.bound)
-                continue
-            heapq.heappush(heap, (-node.bound, counter, node))
-            counter += 1
-            continue
         children = search.split(node, 0.0 if node.delta is None else max(node.delta, 0.0), node.point)
         if not children:
             settled = max(settled, node.bound)
