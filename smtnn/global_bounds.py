@@ -89,6 +89,7 @@ class _Node:
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
     ranges: tuple | None = None        # known ranges of a and A (inherited by the children)
+    basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -227,9 +228,13 @@ class _HighsLP:
         self.highspy = highspy
         self.h = _quiet(highspy.Highs)
         self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("presolve", "off")
 
-    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi):
-        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None)."""
+    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None):
+        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis).
+
+        ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex.
+        """
         h, hs = self.h, self.highspy
         h.clearModel()
         inf = h.getInfinity()
@@ -238,6 +243,8 @@ class _HighsLP:
                   np.zeros(0))
         h.addRows(m, np.where(np.isneginf(row_lo), -inf, row_lo), np.where(np.isposinf(row_hi), inf, row_hi), matrix.nnz,
                   matrix.indptr[:-1].astype(np.int32), matrix.indices.astype(np.int32), matrix.data)
+        if basis is not None:
+            h.setBasis(basis)
         h.run()
         status = h.getModelStatus()
         at = matrix.T.tocsr()
@@ -245,7 +252,7 @@ class _HighsLP:
         if status == hs.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
-            return "optimal", bound, np.array(sol.col_value)
+            return "optimal", bound, np.array(sol.col_value), h.getBasis()
         if status == hs.HighsModelStatus.kInfeasible:
             has, ray = h.getDualRay()[1:]
             if has:
@@ -253,8 +260,8 @@ class _HighsLP:
                 for y in (ray, -ray):
                     proof = certified_min(transposes, np.zeros(n), y, row_lo, row_hi, col_lo, col_hi)
                     if proof is not None and proof > 0:
-                        return "infeasible", None, None
-        return h.modelStatusToString(status), None, None
+                        return "infeasible", None, None, None
+        return h.modelStatusToString(status), None, None, None
 
 
 def _quiet(constructor):
@@ -319,7 +326,7 @@ class _Search:
         cost[self.G] = -dr.coef
         cost[self.H] = dr.sign * self.p.v0
         self.lps += 1
-        status, bound, point = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi)
+        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis)
         if status == "infeasible":
             return -math.inf, None
         if bound is None:
@@ -396,9 +403,9 @@ class _Search:
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
         slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      ranges=node.ranges),
+                      ranges=node.ranges, basis=node.basis),
                 _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      ranges=node.ranges)]
+                      ranges=node.ranges, basis=node.basis)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -442,7 +449,7 @@ class _Search:
             left, right = node.box.copy(), node.box.copy()
             left[1, j] = right[0, j] = cut
             return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
-                          ranges=node.ranges) for box in (left, right)]
+                          ranges=node.ranges, basis=node.basis) for box in (left, right)]
         # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
         nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
         if dr.upper_unit[j]:
@@ -455,7 +462,7 @@ class _Search:
                 continue
             nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
             nom[j], per[j] = nom_phase, per_phase
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, ranges=node.ranges))
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, ranges=node.ranges, basis=node.basis))
         return children
 
 
