@@ -16,8 +16,10 @@ nominal logit is bounded through one number, the largest logit change Δ in the 
 
 Δ* is the certified optimum (weak duality from HiGHS's duals, :func:`smtnn.twins.lp.certified_min`)
 of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs;
-branch and bound splits slabs, ReLU phases (nominal and perturbed) and signs of x_i until the
-relaxation is exact where it matters.  Every LP coefficient is a float rounded so that each point
+branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
+or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
+shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
+exact), whichever loses most at the LP optimum.  Every LP coefficient is a float rounded so that each point
 of the real problem (x, |x|, exact activations) is feasible and its objective is not undervalued.
 Lower ends come from exact corner replay of the best inputs found (:func:`smtnn.bounds.extreme_at`).
 """
@@ -43,7 +45,8 @@ from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_erro
 from .twins.lp import certified_min
 
 Q = Fraction
-METHOD = "slabs of the nominal logit with branch and bound over ReLU phases and input signs (HiGHS LPs, certified duals) + exact corner replay"
+METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
+          " + exact corner replay")
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -88,7 +91,6 @@ class _Node:
     bound: float = math.inf
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
-    ranges: tuple | None = None        # known ranges of a and A (inherited by the children)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
 
 
@@ -304,9 +306,6 @@ class _Search:
         _, s_hi = _interval(dr.s_up, sl, su)
         A_lo = round_down(lo1 + s_lo + dr.b_down - sum_error(3, np.abs(lo1) + np.abs(s_lo) + np.abs(dr.b_down)))
         A_hi = round_up(hi1 + s_hi + dr.b_up + sum_error(3, np.abs(hi1) + np.abs(s_hi) + np.abs(dr.b_up)))
-        if node.ranges is not None:
-            a_lo, a_hi = np.maximum(a_lo, node.ranges[0]), np.minimum(a_hi, node.ranges[1])
-            A_lo, A_hi = np.maximum(A_lo, node.ranges[2]), np.minimum(A_hi, node.ranges[3])
         a_lo = np.where(node.nominal_phase > 0, np.maximum(a_lo, 0.0), a_lo)
         a_hi = np.where(node.nominal_phase < 0, np.minimum(a_hi, 0.0), a_hi)
         A_lo = np.where(node.perturbed_phase > 0, np.maximum(A_lo, 0.0), A_lo)
@@ -403,9 +402,9 @@ class _Search:
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
         slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      ranges=node.ranges, basis=node.basis),
+                      basis=node.basis),
                 _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      ranges=node.ranges, basis=node.basis)]
+                      basis=node.basis)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -425,7 +424,7 @@ class _Search:
         width = xu - xl
         spread = np.abs(p.w0) * width
         share = spread / np.maximum(spread.sum(axis=1, keepdims=True), 1e-300)
-        axis_score = np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0)
+        axis_score = (np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0))
         axis_score = np.where(width > 1e-9, axis_score, -1.0)
         scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), axis_score.max(initial=-1.0)]
         best = int(np.argmax(scores))
@@ -449,7 +448,7 @@ class _Search:
             left, right = node.box.copy(), node.box.copy()
             left[1, j] = right[0, j] = cut
             return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
-                          ranges=node.ranges, basis=node.basis) for box in (left, right)]
+                          basis=node.basis) for box in (left, right)]
         # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
         nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
         if dr.upper_unit[j]:
@@ -462,7 +461,7 @@ class _Search:
                 continue
             nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
             nom[j], per[j] = nom_phase, per_phase
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, ranges=node.ranges, basis=node.basis))
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis))
         return children
 
 
@@ -497,6 +496,24 @@ def _sigmoid_of(z: Enclosure) -> Enclosure:
     return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
 
+def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 60) -> tuple[np.ndarray, float]:
+    """Coordinate ascent of the float objective from x (moves of ±step along each axis, halving on failure)."""
+    d = problem.d
+    moves = np.vstack([np.eye(d), -np.eye(d)])
+    step = 0.25 * float(np.max(problem.dhi - problem.dlo, initial=0.0))
+    for _ in range(steps):
+        if step < 1e-7:
+            break
+        candidates = np.clip(x + step * moves, problem.dlo, problem.dhi)
+        vals = np.maximum(*problem.objective(candidates))
+        k = int(vals.argmax())
+        if vals[k] > value:
+            x, value = candidates[k], float(vals[k])
+        else:
+            step /= 2
+    return x, value
+
+
 def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
     lo, hi = problem.dlo, problem.dhi
     d = problem.d
@@ -519,7 +536,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     up, down = problem.objective(seeds)
     values = np.maximum(up, down)
     best_float = float(values.max())
-    lower, witness = _certify(problem, seeds[int(values.argmax())])
+    x_best, best_float = _ascend(problem, seeds[int(values.argmax())], best_float)
+    lower, witness = _certify(problem, x_best)
     # the nominal logit's range over D (outward-rounded intervals)
     a_lo, a_hi = _interval(problem.w0, problem.dlo, problem.dhi)
     pad = sum_error(1, np.abs(problem.b0))
@@ -528,7 +546,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     t_lo, t_hi = _interval(problem.v0[None], h_lo, h_hi)
     t1 = round_down(float(t_lo[0]) + problem.c0 - sum_error(1, abs(float(t_lo[0])) + abs(problem.c0)))
     t2 = round_up(float(t_hi[0]) + problem.c0 + sum_error(1, abs(float(t_hi[0])) + abs(problem.c0)))
-    n, d = problem.n, problem.d
+    n = problem.n
     heap: list = []
     counter = 0
     dropped = settled = 0.0   # bounds of nodes closed below lower + tol, and of nodes that cannot be split
@@ -584,8 +602,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             vals = np.maximum(*problem.objective(xs))
             i = int(vals.argmax())
             if vals[i] > best_float:
-                best_float = float(vals[i])
-                certified, cand = _certify(problem, xs[i])
+                x_best, best_float = _ascend(problem, xs[i], float(vals[i]))
+                certified, cand = _certify(problem, x_best)
                 if certified > lower:
                     lower, witness = certified, cand
     active = -heap[0][0] if heap else 0.0
