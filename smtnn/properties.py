@@ -713,6 +713,7 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
     if network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
         method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"
+        precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
     elif not network.binary:
         def certify(x_float):
             x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
@@ -723,10 +724,10 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
 
         found = global_bounds.multiclass_epsilon(network, perturbation, domain, tol, timeout, certify)
         method, solver = f"{global_bounds.MULTICLASS_METHOD} ({found.nodes} boxes)", "none"
+        precision = "exact rationals for witnesses; outward-rounded binary64 intervals for bounds"
     else:
         return None
-    prov = clock.provenance(solver, "exact rationals for witnesses; outward-rounded binary64 and certified LP duals for bounds",
-                            method)
+    prov = clock.provenance(solver, precision, method)
     return Estimate("global epsilon", found.lower, found.upper, tol, prov, found.witness, found.reason, meta)
 
 
