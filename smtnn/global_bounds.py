@@ -319,6 +319,8 @@ class _Search:
         ranges = self.ranges(node)
         if ranges is None:
             return -math.inf, None
+        if not all(np.isfinite(r).all() for r in ranges):   # an overflow bounds nothing
+            return None, None
         matrix, col_lo, col_hi, row_lo, row_hi = self.model(node, ranges)
         dr = self.p.directions[node.direction]
         cost = np.zeros(self.cols)
@@ -656,6 +658,7 @@ def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box
         pp_lo, pp_hi = _softmax_ranges(*zp)
         q_lo, q_hi = _softmax_ranges(*z0)
         change = np.maximum(pp_hi - q_lo, q_hi - pp_lo).max(axis=1)
+        change = np.where(np.isnan(change), 1.0, change)   # an overflow (inf - inf) bounds nothing
         return np.minimum(change * (1 + 4 * UNIT) + 1e-300, 1.0)
 
     def estimates(points):
