@@ -283,6 +283,8 @@ def _quiet(constructor):
 
 
 class _Search:
+    """The nodes' LP relaxations (:meth:`solve`) and the branching rule (:meth:`split`)."""
+
     def __init__(self, problem: _Problem, tol: float):
         self.p = problem
         self.tol = tol
@@ -468,7 +470,9 @@ class _Search:
 
 
 @dataclass
-class SlabResult:
+class EpsilonBounds:
+    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the work done and why it stopped."""
+
     lower: Fraction
     upper: Fraction
     witness: Witness | None
@@ -528,7 +532,7 @@ def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
 
 
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
-                   max_nodes: int = 1_000_000) -> SlabResult:
+                   max_nodes: int = 1_000_000) -> EpsilonBounds:
     """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
     start = time.perf_counter()
     problem = _Problem(network, perturbation, domain)
@@ -612,7 +616,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     upper = min(max(Q(max(active, dropped, settled)), lower), Q(1))
     if upper - lower > tol and not reason:
         reason = "gap above tolerance"
-    return SlabResult(lower, max(upper, lower), witness, search.lps, reason)
+    return EpsilonBounds(lower, max(upper, lower), witness, search.lps, reason)
 
 
 # -- multi-class networks: the largest change of any softmax class probability ------------------------
@@ -634,7 +638,7 @@ def _softmax_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
-                       certify, max_boxes: int = 2_000_000, batch: int = 256) -> SlabResult:
+                       certify, max_boxes: int = 2_000_000, batch: int = 256) -> EpsilonBounds:
     """Certified [lower, upper] of max over x in D, p in the box and classes c of |softmax_c(z_p(x)) - softmax_c(z_p0(x))|.
 
     Upper ends: branch and bound over sub-boxes of D, each bounded by outward-rounded interval
@@ -718,4 +722,4 @@ def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box
     upper = min(max(Q(max(active, dropped)), lower), Q(1))
     if upper - lower > tol and not reason:
         reason = "gap above tolerance"
-    return SlabResult(lower, upper, witness, processed, reason)
+    return EpsilonBounds(lower, upper, witness, processed, reason)
