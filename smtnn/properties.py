@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, pieces, search, softmax_local
+from . import float_first, global_bounds, pieces, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -867,9 +867,11 @@ def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Encl
 @budgeted(_stopped_estimate("global epsilon", _one))
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *, tolerance=None, solver: str = "z3",
                    timeout: float | None = None, max_boxes: int = 2_000_000) -> Estimate:
-    """Eq. 12: the largest |f_p0(x) - f_p(x)| over x in D and p in the box, as a certified interval (binary networks).
+    """Eq. 12: the largest |f_p0(x) - f_p(x)| over x in D and p in the box, as a certified interval.
 
-    Branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    f is the sigmoid confidence, or for multi-class networks every softmax class probability (the
+    largest change of any).  One hidden ReLU layer on 3 or more inputs, and multi-class networks,
+    go to :mod:`smtnn.global_bounds`.  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
     arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
     The upper end is the largest bound of the boxes left (a proof); it closes on the true value
     when the perturbation decouples (see :mod:`smtnn.bounds`).
@@ -878,14 +880,40 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
     _check(network, perturbation, None, domain)
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "global epsilon (Eq. 12)", domain=domain.as_json())
-    if not network.binary:
-        prov = clock.provenance("none", "exact", "unsupported")
-        return Estimate("global epsilon", Q(0), Q(1), tol, prov, None,
-                        "global ε for multi-class networks is not supported yet; use local_epsilon per input", meta)
+    fast = _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta)
+    if fast is not None:
+        return fast
     result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, timeout, max_boxes)
     method = f"branch and bound over D ({result.boxes} boxes, interval and mean-value bounds) + exact corner replay"
     prov = clock.provenance("none", "exact rationals for witnesses; outward-rounded binary64 intervals for bounds", method)
     return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
+
+
+def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta) -> Estimate | None:
+    """Eq. 12 by :mod:`smtnn.global_bounds` where it applies (None: nothing better than input-box branch and bound).
+
+    One hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
+    the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
+    """
+    if network.binary and global_bounds.applies(network, perturbation, domain):
+        found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
+        method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"
+        precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
+    elif not network.binary:
+        def certify(x_float):
+            x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+            local = _local_epsilon_multiclass(network, perturbation, x, replay_logits(network, x, perturbation.nominal),
+                                              tol, _Clock.begin(), {})
+            w = local.witness
+            return local.lower, w and Witness(w.parameters, tuple(x), w.value_lower, w.value_upper, w.meaning)
+
+        found = global_bounds.multiclass_epsilon(network, perturbation, domain, tol, timeout, certify)
+        method, solver = f"{global_bounds.MULTICLASS_METHOD} ({found.nodes} boxes)", "none"
+        precision = "exact rationals for witnesses; outward-rounded binary64 intervals for bounds"
+    else:
+        return None
+    prov = clock.provenance(solver, precision, method)
+    return Estimate("global epsilon", found.lower, found.upper, tol, prov, found.witness, found.reason, meta)
 
 
 @budgeted(_stopped_verdict("global (δ,ε)-robustness (Def. 2, Eq. 7)", _stopped_estimate("global epsilon", _one)))

@@ -152,8 +152,6 @@ def oracle_check(case: "fz.Case", result, report: "fz.Report", seed: int) -> int
                                     f"flips label {c0} (exact)")
                         return rechecks
     elif prop in ("local_epsilon", "global_epsilon", "verify_local_epsilon"):
-        if prop == "global_epsilon" and not net.binary:
-            return rechecks   # the 'unsupported' estimate [0, 1]
         threshold = Q(case.query["epsilon"]) if prop == "verify_local_epsilon" else None
         upper = result.upper if isinstance(result, Estimate) else None
         w = result.witness
@@ -210,8 +208,6 @@ def json_replay_check(case: "fz.Case", result, report: "fz.Report") -> int:
     data = json.loads(to_json(result))
     has = data.get("witness") if "kind" in data else any(r.get("witness") for r in data.values())
     if not has:
-        return 0
-    if case.query["property"] == "global_epsilon" and not case.network.binary:
         return 0
     got = replay_json(data, case.network)
     for failure in got.failures:

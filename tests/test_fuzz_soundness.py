@@ -202,7 +202,7 @@ def with_tie_at(network: Network, x: list[Q], pick: int) -> Network:
 def draw_case(d, prop: str, *, timeout: float = 2.0, max_boxes: int = 20_000, solver: str = "z3") -> Case:
     output = "binary" if prop in BINARY_ONLY else d.choice(("binary", "binary", "multi"))
     if prop == "global_epsilon":
-        output = d.choice(("binary", "binary", "binary", "multi"))   # multi-class: the 'unsupported' path
+        output = d.choice(("binary", "binary", "binary", "multi"))
     network = draw_network(d, output)
     lower, upper, x0 = draw_domain(d, network.n_inputs)
     if d.choice((False, False, False, True)):   # put x0 exactly on the decision boundary (a tie), when exact

@@ -738,10 +738,11 @@ def test_global_epsilon_default_tolerance_needs_few_boxes():
     assert est.converged, (float(est.upper - est.lower), est.reason)
 
 
-def test_global_epsilon_multiclass_is_reported_unsupported():
+def test_global_epsilon_multiclass_is_certified():
+    """Multi-class Eq. 12: the largest change of any softmax class probability, a replayed witness below a proof."""
     n = net("softmax")
-    est = pr.global_epsilon(n, P.uniform(n, Q(1, 20)), D)
-    assert (est.lower, est.upper) == (0, 1) and est.reason
+    est = pr.global_epsilon(n, P.uniform(n, Q(1, 20)), D, tolerance=Q(1, 20), timeout=5)
+    assert 0 < est.lower <= est.upper < 1 and est.witness is not None and D.contains(est.witness.input)
 
 
 @pytest.mark.parametrize("name", ["logreg", "relu", "deep", "softmax"])

@@ -1,0 +1,725 @@
+"""Eq. 12 (global ε) for one hidden ReLU layer without splitting the input box: slabs of the nominal logit.
+
+With one hidden layer every hidden neuron j owns its parameters (row W_j, bias b_j, output
+weight v_j), so at a fixed x the extremes of the logit over the parameter box are closed forms:
+the pre-activation ranges over [L_j(x), U_j(x)] with U_j(x) = mid_j·x + rad_j·|x| + b_hi_j
+(convex) and L_j(x) = mid_j·x - rad_j·|x| + b_lo_j (concave), and
+
+    z_max(x) = c_hi + sum_j (v_hi_j relu(U_j(x)) if v_hi_j >= 0 else v_hi_j relu(L_j(x))),
+    z_min(x) = c_lo + sum_j (v_lo_j relu(L_j(x)) if v_lo_j >= 0 else v_lo_j relu(U_j(x))).
+
+Eq. 12 is then max over x in D of σ(z_max) - σ(z0) and σ(z0) - σ(z_min), all three logits piecewise
+linear in x.  Since σ(t + Δ) - σ(t) has one peak (at t = -Δ/2), a slab t1 <= z0(x) <= t2 of the
+nominal logit is bounded through one number, the largest logit change Δ in the slab:
+
+    max over the slab <= max over t in [t1, t2] of σ(t + Δ*) - σ(t),   Δ* >= max Δ(x) on the slab.
+
+Δ* is the certified optimum (weak duality from HiGHS's duals, :func:`smtnn.twins.lp.certified_min`)
+of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs;
+branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
+or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
+shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
+exact), whichever loses most at the LP optimum.  Every LP coefficient is a float rounded so that each point
+of the real problem (x, |x|, exact activations) is feasible and its objective is not undervalued.
+Lower ends come from exact corner replay of the best inputs found (:func:`smtnn.bounds.extreme_at`).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from .bounds import extreme_at, replay_logits
+from .domain import Box
+from .exact import Enclosure, sigmoid_enclosure
+from .network import Network
+from .perturbation import Perturbation
+from .result import Witness
+from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
+from .twins.lp import certified_min
+
+Q = Fraction
+METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
+          " + exact corner replay")
+MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
+
+
+def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
+    """One hidden ReLU layer, one sigmoid output, a parameter box around the trained values, D of 3 or more inputs.
+
+    2-D domains stay with input-box branch and bound (it converges there in seconds); D's ends must be
+    binary64 numbers (the LP works on floats).
+    """
+    return (network.binary and len(network.layers) == 2 and network.layers[0].activation == "relu"
+            and network.n_inputs >= 3 and perturbation.contains(perturbation.nominal)
+            and all(Q(float(v)) == v for v in domain.lower + domain.upper))
+
+
+class _Direction(NamedTuple):
+    """Maximize Δ = sum_j coef_j relu(A_j) - sign·z0 + constant (sign +1: z_max - z0; -1: z0 - z_min)."""
+
+    sign: int
+    coef: np.ndarray          # rounded up (the g_j are >= 0)
+    constant: float           # rounded up
+    upper_unit: np.ndarray    # True where A_j = U_j (coefficient >= 0), False where A_j = L_j (coefficient <= 0)
+    x_coef: np.ndarray        # (n, d) float mid
+    s_up: np.ndarray          # A_j <= x_coef·x + s_up·|x| + b_up
+    b_up: np.ndarray
+    s_down: np.ndarray        # A_j >= x_coef·x + s_down·|x| + b_down
+    b_down: np.ndarray
+    # floats for the candidate search (nearest, not rounded)
+    v_float: np.ndarray
+    c_float: float
+    s_float: np.ndarray
+    b_float: np.ndarray
+
+
+@dataclass
+class _Node:
+    direction: int            # index into the directions
+    t1: float
+    t2: float
+    nominal_phase: np.ndarray  # -1, 0 (undecided), +1 per neuron
+    perturbed_phase: np.ndarray
+    box: np.ndarray            # (2, d): the node's input box, rows lower and upper
+    bound: float = math.inf
+    delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
+    point: np.ndarray | None = None    # the LP's optimal point
+    basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
+
+
+def _float_vector(values, round_fn) -> np.ndarray:
+    return np.array([round_fn(v) for v in values], dtype=float)
+
+
+class _Problem:
+    """The float data of one network, perturbation and domain (see the module docstring)."""
+
+    def __init__(self, network: Network, perturbation: Perturbation, domain: Box):
+        hidden, out = network.layers
+        n, d = hidden.weights.shape
+        self.network, self.perturbation, self.domain = network, perturbation, domain
+        self.n, self.d = n, d
+        (ws, bs), (vs, cs) = network.layer_slices()
+        lo, hi = perturbation.lower, perturbation.upper
+        self.w0 = hidden.weights.astype(float)
+        self.b0 = hidden.bias.astype(float)
+        self.v0 = out.weights[0].astype(float)
+        self.c0 = float(out.bias[0])
+        self.dlo = _float_vector(domain.lower, float_up)     # D's ends as floats inside D
+        self.dhi = _float_vector(domain.upper, float_down)
+        w_lo, w_hi = lo[ws], hi[ws]
+        mid = [(a + b) / 2 for a, b in zip(w_lo, w_hi)]
+        rad = [(b - a) / 2 for a, b in zip(w_lo, w_hi)]
+        mid_f = np.array([float(m) for m in mid])
+        err = np.array([float_up(abs(m - Q(f))) for m, f in zip(mid, mid_f)])
+        rad_up = _float_vector(rad, float_up)
+        rad_down = _float_vector(rad, float_down)
+        mid_f, err, rad_up, rad_down = (a.reshape(n, d) for a in (mid_f, err, rad_up, rad_down))
+        b_hi, b_lo = list(hi[bs]), list(lo[bs])
+        v_hi, v_lo = list(hi[vs]), list(lo[vs])
+        c_hi, c_lo = hi[cs][0], lo[cs][0]
+        c0 = Q(self.c0)
+        u_rows = (round_up(rad_up + err), _float_vector(b_hi, float_up), round_down(rad_down - err), _float_vector(b_hi, float_down))
+        l_rows = (round_up(-rad_down + err), _float_vector(b_lo, float_up), round_down(-rad_up - err), _float_vector(b_lo, float_down))
+        rad_f = np.array([float(r) for r in rad]).reshape(n, d)
+        self.directions = []
+        for sign in (1, -1):
+            if sign > 0:
+                upper_unit = np.array([v >= 0 for v in v_hi])
+                coef_exact, constant = v_hi, c_hi - c0
+            else:
+                upper_unit = np.array([v < 0 for v in v_lo])
+                coef_exact, constant = [-v for v in v_lo], c0 - c_lo
+            pick = upper_unit[:, None]
+            s_up = np.where(pick, u_rows[0], l_rows[0])
+            b_up = np.where(upper_unit, u_rows[1], l_rows[1])
+            s_down = np.where(pick, u_rows[2], l_rows[2])
+            b_down = np.where(upper_unit, u_rows[3], l_rows[3])
+            self.directions.append(_Direction(
+                sign, _float_vector(coef_exact, float_up), float_up(constant), upper_unit, mid_f, s_up, b_up, s_down, b_down,
+                np.array([float(v) for v in coef_exact]), float(constant),
+                np.where(pick, rad_f, -rad_f), np.array([float(b) for b in np.where(upper_unit, b_hi, b_lo)], dtype=float)))
+
+    # -- float evaluation (candidates only; never a bound) ------------------------------------
+    def nominal_logit(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x @ self.w0.T + self.b0, 0) @ self.v0 + self.c0
+
+    def change(self, x: np.ndarray, k: int) -> np.ndarray:
+        """Δ(x) in direction k (float): z_max - z0 or z0 - z_min."""
+        dr = self.directions[k]
+        pre = x @ dr.x_coef.T + np.abs(x) @ dr.s_float.T + dr.b_float
+        return np.maximum(pre, 0) @ dr.v_float + dr.c_float - dr.sign * (self.nominal_logit(x) - self.c0)
+
+    def objective(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float values of σ(z_max) - σ(z0) and σ(z0) - σ(z_min) per row of x."""
+        z0 = self.nominal_logit(x)
+        up = _sigmoid(z0 + self.change(x, 0)) - _sigmoid(z0)
+        down = _sigmoid(z0) - _sigmoid(z0 - self.change(x, 1))
+        return up, down
+
+    # -- bounds over a node's box ---------------------------------------------------------------
+    def input_box(self, box: np.ndarray):
+        xl, xu = box
+        sl = np.where((xl < 0) & (xu > 0), 0.0, np.minimum(np.abs(xl), np.abs(xu)))
+        su = np.maximum(np.abs(xl), np.abs(xu))
+        return xl, xu, sl, su
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _sigmoid_up(z: float) -> float:
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return s + 1e-13 * s + 1e-300
+
+
+def _sigmoid_down(z: float) -> float:
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return max(s - 1e-13 * s - 1e-300, 0.0)
+
+
+def _peak_bound(p: float, q: float, delta: float) -> float:
+    """An upper bound of max over t in [p, q] of σ(t + Δ) - σ(t) (Δ >= 0): tanh(Δ/4) at the peak t = -Δ/2, else an end."""
+    if delta <= 0:
+        return 0.0
+    peak = -delta / 2
+    if p <= peak <= q:
+        v = math.tanh(delta / 4)
+        return v + 4 * UNIT * v + 1e-300
+    t = q if q < peak else p
+    return max(_sigmoid_up(round_up(t + delta)) - _sigmoid_down(t), 0.0) * (1 + 4 * UNIT) + 1e-300
+
+
+def _slab_bound(sign: int, t1: float, t2: float, delta: float) -> float:
+    """Upper bound of the σ-change over a slab t1 <= z0 <= t2 when the logit moves by at most Δ."""
+    if sign > 0:
+        return _peak_bound(t1, t2, delta)
+    return _peak_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
+
+
+def _interval(coef, lo, hi):
+    """Sound float bounds of sum coef_i·v_i over v in [lo, hi] per row of coef."""
+    a, b = coef * lo, coef * hi
+    low, high = np.minimum(a, b).sum(axis=-1), np.maximum(a, b).sum(axis=-1)
+    pad = sum_error(coef.shape[-1], np.maximum(np.abs(a), np.abs(b)).sum(axis=-1))
+    return low - pad, high + pad
+
+
+def _chord(lo: np.ndarray, hi: np.ndarray):
+    """relu(a) <= alpha·a + beta on [lo, hi] (lo < 0 < hi), alpha and beta rounded up (see the proof in the body)."""
+    # alpha >= hi / (hi - lo) and beta >= -alpha·lo make the line lie on or above relu at both ends
+    alpha = round_up(hi / round_down(hi - lo))
+    beta = round_up(alpha * -lo)
+    return alpha, beta
+
+
+class _HighsLP:
+    """One HiGHS instance, reloaded per node; bounds certified by weak duality (:func:`smtnn.twins.lp.certified_min`)."""
+
+    def __init__(self):
+        import highspy
+
+        self.highspy = highspy
+        self.h = _quiet(highspy.Highs)
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("presolve", "off")
+
+    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None):
+        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis).
+
+        ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex.
+        """
+        h, hs = self.h, self.highspy
+        h.clearModel()
+        inf = h.getInfinity()
+        m, n = matrix.shape
+        h.addCols(n, np.asarray(cost, dtype=float), col_lo, col_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
+                  np.zeros(0))
+        h.addRows(m, np.where(np.isneginf(row_lo), -inf, row_lo), np.where(np.isposinf(row_hi), inf, row_hi), matrix.nnz,
+                  matrix.indptr[:-1].astype(np.int32), matrix.indices.astype(np.int32), matrix.data)
+        if basis is not None:
+            h.setBasis(basis)
+        h.run()
+        status = h.getModelStatus()
+        at = matrix.T.tocsr()
+        transposes = (at, abs(at))
+        if status == hs.HighsModelStatus.kOptimal:
+            sol = h.getSolution()
+            bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
+            return "optimal", bound, np.array(sol.col_value), h.getBasis()
+        if status == hs.HighsModelStatus.kInfeasible:
+            has, ray = h.getDualRay()[1:]
+            if has:
+                ray = np.asarray(ray, dtype=float)
+                for y in (ray, -ray):
+                    proof = certified_min(transposes, np.zeros(n), y, row_lo, row_hi, col_lo, col_hi)
+                    if proof is not None and proof > 0:
+                        return "infeasible", None, None, None
+        return h.modelStatusToString(status), None, None, None
+
+
+def _quiet(constructor):
+    """Build a solver object without the banner its constructor prints on file descriptor 1."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        return constructor()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class _Search:
+    """The nodes' LP relaxations (:meth:`solve`) and the branching rule (:meth:`split`)."""
+
+    def __init__(self, problem: _Problem, tol: float):
+        self.p = problem
+        self.tol = tol
+        self.lps = 0
+        n, d = problem.n, problem.d
+        # column layout: x, s = |x|, a (nominal pre-activation), A (perturbed), h = relu(a), g = relu(A)
+        self.X, self.S = np.arange(d), d + np.arange(d)
+        self.A0, self.A1 = 2 * d + np.arange(n), 2 * d + n + np.arange(n)
+        self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
+        self.cols = 2 * d + 4 * n
+        self.lp = _HighsLP()
+
+    def ranges(self, node: _Node):
+        """Outward-rounded ranges of the nominal and perturbed pre-activations on the node (None: the node is empty)."""
+        p, dr = self.p, self.p.directions[node.direction]
+        xl, xu, sl, su = p.input_box(node.box)
+        a_lo, a_hi = _interval(p.w0, xl, xu)
+        a_lo, a_hi = round_down(a_lo + p.b0 - sum_error(1, np.abs(p.b0))), round_up(a_hi + p.b0 + sum_error(1, np.abs(p.b0)))
+        lo1, hi1 = _interval(dr.x_coef, xl, xu)
+        s_lo, _ = _interval(dr.s_down, sl, su)
+        _, s_hi = _interval(dr.s_up, sl, su)
+        A_lo = round_down(lo1 + s_lo + dr.b_down - sum_error(3, np.abs(lo1) + np.abs(s_lo) + np.abs(dr.b_down)))
+        A_hi = round_up(hi1 + s_hi + dr.b_up + sum_error(3, np.abs(hi1) + np.abs(s_hi) + np.abs(dr.b_up)))
+        a_lo = np.where(node.nominal_phase > 0, np.maximum(a_lo, 0.0), a_lo)
+        a_hi = np.where(node.nominal_phase < 0, np.minimum(a_hi, 0.0), a_hi)
+        A_lo = np.where(node.perturbed_phase > 0, np.maximum(A_lo, 0.0), A_lo)
+        A_hi = np.where(node.perturbed_phase < 0, np.minimum(A_hi, 0.0), A_hi)
+        if (a_lo > a_hi).any() or (A_lo > A_hi).any():
+            return None
+        return a_lo, a_hi, A_lo, A_hi
+
+    def solve(self, node: _Node):
+        """(certified Δ* or None when the LP failed, LP point or None); Δ* = -inf when the node is empty."""
+        ranges = self.ranges(node)
+        if ranges is None:
+            return -math.inf, None
+        if not all(np.isfinite(r).all() for r in ranges):   # an overflow bounds nothing
+            return None, None
+        matrix, col_lo, col_hi, row_lo, row_hi = self.model(node, ranges)
+        dr = self.p.directions[node.direction]
+        cost = np.zeros(self.cols)
+        cost[self.G] = -dr.coef
+        cost[self.H] = dr.sign * self.p.v0
+        self.lps += 1
+        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis)
+        if status == "infeasible":
+            return -math.inf, None
+        if bound is None:
+            return None, None
+        return float_up(-bound + Q(dr.constant)), point
+
+    def model(self, node: _Node, ranges):
+        """The node's linear relaxation as (CSR matrix, column bounds, row bounds).
+
+        Columns x, |x|, a, A, relu(a), relu(A); rows: |x| >= ±x and its chord (exact where x_i keeps
+        one sign), a = W0 x + b0, A between its outward-rounded linear forms in (x, |x|), the order
+        U >= a >= L, 0 <= relu(U) - relu(a) <= U - a (and the mirror for L: relu is monotone and
+        1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), and
+        the slab t1 <= v0·relu(a) + c0 <= t2.
+        """
+        p, dr = self.p, self.p.directions[node.direction]
+        n, d = p.n, p.d
+        xl, xu, sl, su = p.input_box(node.box)
+        a_lo, a_hi, A_lo, A_hi = ranges
+        col_lo = np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)])
+        col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        count = 0
+
+        def block(columns, values, low, high):
+            """len(low) rows; columns/values of shape (rows, entries)."""
+            nonlocal count
+            k = len(low)
+            columns, values = np.asarray(columns), np.asarray(values, dtype=float)
+            rows.append(np.repeat(np.arange(count, count + k), columns.shape[1]))
+            cols.append(columns.ravel())
+            vals.append(values.ravel())
+            lo.append(np.broadcast_to(np.asarray(low, dtype=float), (k,)))
+            hi.append(np.broadcast_to(np.asarray(high, dtype=float), (k,)))
+            count += k
+
+        X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
+        one = np.ones(d)
+        block(np.stack([S, X], 1), np.stack([one, -one], 1), np.zeros(d), np.full(d, math.inf))
+        block(np.stack([S, X], 1), np.stack([one, one], 1), np.zeros(d), np.full(d, math.inf))
+        slope, offset = np.zeros(d), np.zeros(d)
+        for i in range(d):
+            if xl[i] >= 0 or xu[i] <= 0:   # one sign: |x_i| = ±x_i
+                slope[i] = 1.0 if xl[i] >= 0 else -1.0
+            else:   # the chord of |x| on [xl, xu], its offset rounded up exactly
+                lo_q, hi_q = Q(float(xl[i])), Q(float(xu[i]))
+                slope[i] = float((-lo_q - hi_q) / (lo_q - hi_q))
+                offset[i] = float_up(max(-lo_q - Q(slope[i]) * lo_q, hi_q - Q(slope[i]) * hi_q))
+        block(np.stack([S, X], 1), np.stack([one, -slope], 1), np.full(d, -math.inf), offset)
+        ones = np.ones((n, 1))
+        block(np.hstack([A0[:, None], np.tile(X, (n, 1))]), np.hstack([ones, -p.w0]), p.b0, p.b0)
+        xs = np.tile(np.concatenate([X, S]), (n, 1))
+        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_up]), np.full(n, -math.inf), dr.b_up)
+        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_down]), dr.b_down, np.full(n, math.inf))
+        side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
+        block(np.stack([A1, A0], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
+        block(np.stack([G, H], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
+        block(np.stack([G, H, A1, A0], 1), np.hstack([side, -side, -side, side]), np.full(n, -math.inf), np.zeros(n))
+        for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
+            block(np.stack([post, pre], 1), np.stack([np.ones(n), -np.ones(n)], 1), np.zeros(n), np.full(n, math.inf))
+            crossing = (low < 0) & (high > 0)
+            alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
+            alpha = np.where(low >= 0, 1.0, np.where(crossing, alpha, 0.0))
+            beta = np.where(crossing, beta, 0.0)
+            block(np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta)
+        t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
+        t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
+        block(H[None], p.v0[None], [t_lo], [t_hi])
+        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(count, self.cols))
+        return matrix, col_lo, col_hi, np.concatenate(lo), np.concatenate(hi)
+
+    def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
+        """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
+        p, dr = self.p, self.p.directions[node.direction]
+        half = (node.t1 + node.t2) / 2
+        slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
+                      basis=node.basis),
+                _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
+                      basis=node.basis)]
+        if point is None:
+            return slab if node.t1 < half < node.t2 else []
+        x, s = point[self.X], point[self.S]
+        a, A, h, g = point[self.A0], point[self.A1], point[self.H], point[self.G]
+        z0 = float(np.clip(p.nominal_logit(x[None])[0], node.t1, node.t2))
+        true_delta = float(p.change(x[None], node.direction)[0])
+        at_point = _slab_bound(dr.sign, z0, z0, delta)
+        slab_loss = node.bound - at_point
+        relax_loss = at_point - _slab_bound(dr.sign, z0, z0, max(true_delta, 0.0))
+        nominal = np.where(node.nominal_phase == 0, np.abs(p.v0) * np.abs(h - np.maximum(a, 0)), -1.0)
+        perturbed = np.where(node.perturbed_phase == 0, np.abs(dr.coef) * np.abs(g - np.maximum(A, 0)), -1.0)
+        weight = np.abs(dr.coef) @ np.maximum(np.abs(dr.s_up), np.abs(dr.s_down))
+        xl, xu = node.box
+        crossing = (xl < 0) & (xu > 0)
+        sign = np.where(crossing, (s - np.abs(x)) * weight, -1.0)
+        # an input axis's influence: the violations of the units it moves, by its share of their ranges
+        width = xu - xl
+        spread = np.abs(p.w0) * width
+        share = spread / np.maximum(spread.sum(axis=1, keepdims=True), 1e-300)
+        axis_score = (np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0))
+        axis_score = np.where(width > 1e-9, axis_score, -1.0)
+        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), axis_score.max(initial=-1.0)]
+        best = int(np.argmax(scores))
+        width_ok = node.t1 < half < node.t2 and node.t2 - node.t1 > 1e-12 * (1 + abs(half))
+        if width_ok and (slab_loss >= relax_loss or scores[best] <= 1e-15):
+            return slab
+        if scores[best] <= 1e-15:
+            # nothing violated at the LP point: split the widest undecided phase
+            open_units = np.flatnonzero(node.nominal_phase == 0)
+            if len(open_units) == 0:
+                open_units = np.flatnonzero(node.perturbed_phase == 0)
+                if len(open_units) == 0:
+                    return slab if width_ok else []
+                best, j = 1, int(open_units[np.argmax(np.abs(dr.coef[open_units]))])
+            else:
+                best, j = 0, int(open_units[np.argmax(np.abs(p.v0[open_units]))])
+        else:
+            j = int(np.argmax((nominal, perturbed, axis_score)[best]))
+        if best == 2:
+            cut = 0.0 if crossing[j] else (xl[j] + xu[j]) / 2
+            left, right = node.box.copy(), node.box.copy()
+            left[1, j] = right[0, j] = cut
+            return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
+                          basis=node.basis) for box in (left, right)]
+        # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
+        nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
+        if dr.upper_unit[j]:
+            cases = ((1, 1), (-1, 1), (-1, -1))   # (a, U): a active implies U active
+        else:
+            cases = ((1, 1), (1, -1), (-1, -1))   # (a, L): L active implies a active
+        children = []
+        for nom_phase, per_phase in cases:
+            if (nom_now and nom_now != nom_phase) or (per_now and per_now != per_phase):
+                continue
+            nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
+            nom[j], per[j] = nom_phase, per_phase
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis))
+        return children
+
+
+@dataclass
+class EpsilonBounds:
+    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the work done and why it stopped."""
+
+    lower: Fraction
+    upper: Fraction
+    witness: Witness | None
+    nodes: int
+    reason: str
+
+
+def _certify(problem: _Problem, x_float: np.ndarray) -> tuple[Fraction, Witness]:
+    """The exact ε at an input: corner witnesses of both directions (:func:`extreme_at`), replayed exactly."""
+    net, pert, dom = problem.network, problem.perturbation, problem.domain
+    x = [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, dom.lower, dom.upper)]
+    s0 = _sigmoid_of(replay_logits(net, x, pert.nominal)[0])
+    best = None
+    for sign in (1, -1):
+        params = extreme_at(net, pert, x, [sign]).witness
+        sp = _sigmoid_of(replay_logits(net, x, params)[0])
+        diff = sp - s0 if sign > 0 else s0 - sp
+        if best is None or diff.lo > best[0].lo:
+            best = (diff, params)
+    diff, params = best
+    names = net.parameter_names()
+    changed = {str(names[i]): params[i] for i in pert.free if params[i] != pert.nominal[i]}
+    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, MEANING)
+
+
+def _sigmoid_of(z: Enclosure) -> Enclosure:
+    return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+
+
+def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 60) -> tuple[np.ndarray, float]:
+    """Coordinate ascent of the float objective from x (moves of ±step along each axis, halving on failure)."""
+    d = problem.d
+    moves = np.vstack([np.eye(d), -np.eye(d)])
+    step = 0.25 * float(np.max(problem.dhi - problem.dlo, initial=0.0))
+    for _ in range(steps):
+        if step < 1e-7:
+            break
+        candidates = np.clip(x + step * moves, problem.dlo, problem.dhi)
+        vals = np.maximum(*problem.objective(candidates))
+        k = int(vals.argmax())
+        if vals[k] > value:
+            x, value = candidates[k], float(vals[k])
+        else:
+            step /= 2
+    return x, value
+
+
+def _seeds(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = problem.dlo, problem.dhi
+    d = problem.d
+    if d <= 12:
+        corners = np.array(np.meshgrid(*[[a, b] for a, b in zip(lo, hi)])).reshape(d, -1).T
+    else:
+        corners = np.where(rng.random((4096, d)) < 0.5, lo, hi)
+    inside = lo + (hi - lo) * rng.random((2048, d))
+    return np.vstack([corners, inside, ((lo + hi) / 2)[None]])
+
+
+def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
+                   max_nodes: int = 1_000_000) -> EpsilonBounds:
+    """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
+    start = time.perf_counter()
+    problem = _Problem(network, perturbation, domain)
+    search = _Search(problem, float(tol))
+    rng = np.random.default_rng(0)
+    seeds = _seeds(problem, rng)
+    up, down = problem.objective(seeds)
+    values = np.maximum(up, down)
+    best_float = float(values.max())
+    x_best, best_float = _ascend(problem, seeds[int(values.argmax())], best_float)
+    lower, witness = _certify(problem, x_best)
+    # the nominal logit's range over D (outward-rounded intervals)
+    a_lo, a_hi = _interval(problem.w0, problem.dlo, problem.dhi)
+    pad = sum_error(1, np.abs(problem.b0))
+    h_hi = np.maximum(round_up(a_hi + problem.b0 + pad), 0.0)
+    h_lo = np.maximum(round_down(a_lo + problem.b0 - pad), 0.0)
+    t_lo, t_hi = _interval(problem.v0[None], h_lo, h_hi)
+    t1 = round_down(float(t_lo[0]) + problem.c0 - sum_error(1, abs(float(t_lo[0])) + abs(problem.c0)))
+    t2 = round_up(float(t_hi[0]) + problem.c0 + sum_error(1, abs(float(t_hi[0])) + abs(problem.c0)))
+    n = problem.n
+    heap: list = []
+    counter = 0
+    dropped = settled = 0.0   # bounds of nodes closed below lower + tol, and of nodes that cannot be split
+    reason = ""
+
+    def bound_node(node: _Node) -> bool:
+        """Solve the node's LP and set its bound; False when the node holds no point of D."""
+        delta, point = search.solve(node)
+        if delta == -math.inf:
+            return False
+        node.delta, node.point = delta, point
+        if delta is not None:
+            node.bound = min(node.bound, 1.0, _slab_bound(problem.directions[node.direction].sign, node.t1, node.t2,
+                                                          max(delta, 0.0)))
+        elif math.isinf(node.bound):
+            node.bound = 1.0
+        return True
+
+    for k in range(2):
+        root = _Node(k, t1, t2, np.zeros(n, np.int8), np.zeros(n, np.int8), np.stack([problem.dlo, problem.dhi]))
+        if bound_node(root):
+            heapq.heappush(heap, (-root.bound, counter, root))
+            counter += 1
+    while heap:
+        top = -heap[0][0]
+        if top <= float(lower) + search.tol:
+            break
+        if timeout is not None and time.perf_counter() - start > timeout:
+            reason = "timeout"
+            break
+        if search.lps >= max_nodes:
+            reason = f"stopped after {search.lps} LPs (max_nodes)"
+            break
+        node = heapq.heappop(heap)[2]
+        children = search.split(node, 0.0 if node.delta is None else max(node.delta, 0.0), node.point)
+        if not children:
+            settled = max(settled, node.bound)
+            reason = "a node could not be split further (the relaxation is not exact there)"
+            continue
+        found = []
+        for child in children:
+            if not bound_node(child):
+                continue
+            if child.point is not None:
+                found.append(child.point[search.X])
+            if child.bound > float(lower) + search.tol:
+                heapq.heappush(heap, (-child.bound, counter, child))
+                counter += 1
+            else:
+                dropped = max(dropped, child.bound)
+        if found:
+            xs = np.clip(np.array(found), problem.dlo, problem.dhi)
+            vals = np.maximum(*problem.objective(xs))
+            i = int(vals.argmax())
+            if vals[i] > best_float:
+                x_best, best_float = _ascend(problem, xs[i], float(vals[i]))
+                certified, cand = _certify(problem, x_best)
+                if certified > lower:
+                    lower, witness = certified, cand
+    active = -heap[0][0] if heap else 0.0
+    upper = min(max(Q(max(active, dropped, settled)), lower), Q(1))
+    if upper - lower > tol and not reason:
+        reason = "gap above tolerance"
+    return EpsilonBounds(lower, max(upper, lower), witness, search.lps, reason)
+
+
+# -- multi-class networks: the largest change of any softmax class probability ------------------------
+MULTICLASS_METHOD = "branch and bound over D (outward-rounded interval softmax bounds) + exact replay of per-pair corner witnesses"
+
+
+def _softmax_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sound float bounds of every softmax probability over boxes of logits (rows): p_c = 1 / (1 + sum_j exp(z_j - z_c))."""
+    k = lo.shape[1]
+    p_lo, p_hi = np.empty_like(lo), np.empty_like(lo)
+    with np.errstate(over="ignore", under="ignore"):
+        for c in range(k):
+            others = [j for j in range(k) if j != c]
+            big = np.exp(round_up(hi[:, others] - lo[:, [c]])) * (1 + 1e-13)      # upper ends of exp(z_j - z_c)
+            small = np.exp(round_down(lo[:, others] - hi[:, [c]])) * (1 - 1e-13)  # lower ends
+            p_lo[:, c] = 1.0 / (1.0 + big.sum(axis=1) * (1 + 4 * k * UNIT)) * (1 - 1e-13)
+            p_hi[:, c] = 1.0 / (1.0 + small.sum(axis=1) * (1 - 4 * k * UNIT)) * (1 + 1e-13)
+    return np.maximum(p_lo - 1e-300, 0.0), np.minimum(p_hi + 1e-300, 1.0)
+
+
+def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction, timeout: float | None,
+                       certify, max_boxes: int = 2_000_000, batch: int = 256) -> EpsilonBounds:
+    """Certified [lower, upper] of max over x in D, p in the box and classes c of |softmax_c(z_p(x)) - softmax_c(z_p0(x))|.
+
+    Upper ends: branch and bound over sub-boxes of D, each bounded by outward-rounded interval
+    logits over (sub-box × parameter box) and (sub-box × trained parameters).  Lower ends:
+    ``certify(x)`` gives the exact change at an input (a replayed witness), tried at the box
+    centres whose float estimate beats the best so far.
+    """
+    from .search import interval_logits
+
+    start = time.perf_counter()
+    plo = np.array([float_down(v) for v in perturbation.lower])
+    phi = np.array([float_up(v) for v in perturbation.upper])
+    p0 = network.parameter_vector()
+    dlo = np.array([float_down(v) for v in domain.lower])
+    dhi = np.array([float_up(v) for v in domain.upper])
+    span = np.where(dhi > dlo, dhi - dlo, 1.0)
+
+    def bounds(lo, hi):
+        zp = interval_logits(network, plo, phi, lo, hi)
+        z0 = interval_logits(network, p0, p0, lo, hi)
+        pp_lo, pp_hi = _softmax_ranges(*zp)
+        q_lo, q_hi = _softmax_ranges(*z0)
+        change = np.maximum(pp_hi - q_lo, q_hi - pp_lo).max(axis=1)
+        change = np.where(np.isnan(change), 1.0, change)   # an overflow (inf - inf) bounds nothing
+        return np.minimum(change * (1 + 4 * UNIT) + 1e-300, 1.0)
+
+    def estimates(points):
+        zp_lo, zp_hi = interval_logits(network, plo, phi, points, points)
+        q = network.predict_proba(points) if network.n_outputs > 1 else None
+        p_lo, p_hi = _softmax_ranges(zp_lo, zp_hi)
+        return np.maximum(p_hi - q, q - p_lo).max(axis=1)
+
+    lo, hi = dlo[None].copy(), dhi[None].copy()
+    ub = bounds(lo, hi)
+    seeds = np.vstack([np.where(np.random.default_rng(0).random((64, len(dlo))) < 0.5, dlo, dhi), ((dlo + dhi) / 2)[None]])
+    est = estimates(seeds)
+    best_estimate = float(est.max())
+    lower, witness = certify(seeds[int(est.argmax())])
+    dropped, processed, reason = 0.0, 0, ""
+    tol_f = float(tol)
+    while True:
+        keep = ub > float(lower) + tol_f / 2
+        if not keep.all():
+            dropped = max(dropped, float(ub[~keep].max()))
+            lo, hi, ub = lo[keep], hi[keep], ub[keep]
+        if len(ub) == 0 or float(ub.max()) <= float(lower) + tol_f:
+            break
+        if processed >= max_boxes:
+            reason = f"stopped after {processed} boxes (max_boxes)"
+            break
+        if timeout is not None and time.perf_counter() - start > timeout:
+            reason = "timeout"
+            break
+        take = np.argsort(-ub)[:batch]
+        rest = np.setdiff1d(np.arange(len(ub)), take)
+        tlo, thi = lo[take], hi[take]
+        widths = (thi - tlo) / span
+        if (widths.max(axis=1) <= 1e-15).all():
+            reason = "boxes shrank to points without closing the gap"
+            break
+        axis = widths.argmax(axis=1)
+        rows = np.arange(len(take))
+        mid = (tlo[rows, axis] + thi[rows, axis]) / 2
+        left_hi, right_lo = thi.copy(), tlo.copy()
+        left_hi[rows, axis] = mid
+        right_lo[rows, axis] = mid
+        new_lo, new_hi = np.vstack([tlo, right_lo]), np.vstack([left_hi, thi])
+        new_ub = np.minimum(bounds(new_lo, new_hi), np.concatenate([ub[take], ub[take]]))
+        centres = (new_lo + new_hi) / 2
+        est = estimates(centres)
+        i = int(est.argmax())
+        if est[i] > best_estimate:
+            best_estimate = float(est[i])
+            certified, cand = certify(centres[i])
+            if certified > lower:
+                lower, witness = certified, cand
+        lo, hi = np.vstack([lo[rest], new_lo]), np.vstack([hi[rest], new_hi])
+        ub = np.concatenate([ub[rest], new_ub])
+        processed += len(take)
+    active = float(ub.max()) if len(ub) else 0.0
+    upper = min(max(Q(max(active, dropped)), lower), Q(1))
+    if upper - lower > tol and not reason:
+        reason = "gap above tolerance"
+    return EpsilonBounds(lower, upper, witness, processed, reason)

@@ -1,0 +1,224 @@
+"""Global ε by slabs of the nominal logit (one hidden ReLU layer) and for multi-class networks (smtnn.global_bounds).
+
+The oracle is written apart from the engine: at a fixed x, the largest and smallest logit over the
+parameter box come from enumerating each hidden neuron's parameter vertices (the neurons' parameters
+are disjoint, and v·relu(w·x + b) takes its extremes at vertices), and the input is searched by
+sampling plus coordinate ascent.  Upper ends must enclose the oracle; lower ends must be reached.
+"""
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction as Q
+
+import numpy as np
+import pytest
+
+from smtnn import global_bounds, perturbation as P, properties as pr, search
+from smtnn.domain import Box
+from smtnn.network import Network
+
+SLACK = 1e-9
+
+
+def relu_net(d: int, width: int, seed: int) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network.from_arrays([rng.normal(size=(width, d)) * np.sqrt(2 / d), rng.normal(size=(1, width)) * np.sqrt(2 / width)],
+                               [rng.normal(size=width) * 0.1, rng.normal(size=1) * 0.1], ["relu", "sigmoid"])
+
+
+def ragged_box(net: Network, seed: int) -> P.Perturbation:
+    """A box of uneven radii, some parameters fixed (exercises every rounding direction of the LP data)."""
+    rng = np.random.default_rng(seed)
+    radii = [Q(int(k), 1000) for k in rng.integers(0, 30, net.n_parameters)]
+    return P.from_radii(net, radii, "ragged test box")
+
+
+def _bounds(net: Network, pert: P.Perturbation):
+    lo, hi = np.array([float(v) for v in pert.lower]), np.array([float(v) for v in pert.upper])
+    (ws, bs), (vs, cs) = net.layer_slices()
+    n, d = net.layers[0].weights.shape
+    return (lo[ws].reshape(n, d), hi[ws].reshape(n, d), lo[bs], hi[bs], lo[vs], hi[vs], lo[cs][0], hi[cs][0])
+
+
+def oracle_extremes(net: Network, pert: P.Perturbation, x: np.ndarray) -> tuple[float, float]:
+    """min and max over the box of the logit at x, by vertex enumeration per hidden neuron."""
+    w_lo, w_hi, b_lo, b_hi, v_lo, v_hi, c_lo, c_hi = _bounds(net, pert)
+    n, d = w_lo.shape
+    corners = np.array(list(itertools.product((0.0, 1.0), repeat=d + 2)))         # (vertices, d + 2)
+    w = w_lo[None] + corners[:, None, :d] * (w_hi - w_lo)[None]                    # (vertices, n, d)
+    b = b_lo[None] + corners[:, None, d] * (b_hi - b_lo)[None]
+    v = v_lo[None] + corners[:, None, d + 1] * (v_hi - v_lo)[None]
+    values = v * np.maximum(w @ x + b, 0.0)                                          # (vertices, n)
+    return c_lo + float(values.min(axis=0).sum()), c_hi + float(values.max(axis=0).sum())
+
+
+def oracle_change(net, pert, x) -> float:
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    z0 = float(net.logits(x)[0])
+    z_min, z_max = oracle_extremes(net, pert, x)
+    return max(sig(z_max) - sig(z0), sig(z0) - sig(z_min))
+
+
+def oracle_max(net, pert, lo, hi, seed: int = 0, samples: int = 300, climbs: int = 6) -> float:
+    """Sampling plus coordinate ascent over D of the oracle's change."""
+    rng = np.random.default_rng(seed)
+    d = len(lo)
+    points = np.vstack([lo + (hi - lo) * rng.random((samples, d)), np.where(rng.random((samples, d)) < 0.5, lo, hi)])
+    values = np.array([oracle_change(net, pert, x) for x in points])
+    best = float(values.max())
+    for i in np.argsort(-values)[:climbs]:
+        x, f, step = points[i].copy(), values[i], 0.25
+        while step > 1e-4:
+            moves = [np.clip(x + s * step * e, lo, hi) for e in np.eye(d) for s in (1, -1)]
+            vals = [oracle_change(net, pert, m) for m in moves]
+            k = int(np.argmax(vals))
+            if vals[k] > f:
+                x, f = moves[k], vals[k]
+            else:
+                step /= 2
+        best = max(best, f)
+    return best
+
+
+def enclosure_problems(found, net, pert, lo, hi, seed=0) -> list[str]:
+    """What is wrong with a result: an upper end the oracle beats, or a lower end no input reaches."""
+    problems = []
+    reached = oracle_max(net, pert, lo, hi, seed)
+    if reached > float(found.upper) + SLACK:
+        problems.append(f"the oracle reaches {reached} above the upper end {float(found.upper)}")
+    x = np.array([float(v) for v in found.witness.input])
+    if abs(oracle_change(net, pert, x) - float(found.lower)) > 1e-9:
+        problems.append(f"the witness changes f by {oracle_change(net, pert, x)}, not {float(found.lower)}")
+    return problems
+
+
+CASES = [(3, 4, 1, "uniform"), (3, 6, 2, "ragged"), (4, 5, 3, "uniform"), (3, 5, 4, "last layer")]
+
+
+def _case(d, width, seed, kind):
+    net = relu_net(d, width, seed)
+    if kind == "uniform":
+        pert = P.uniform(net, Q(1, 50))
+    elif kind == "ragged":
+        pert = ragged_box(net, seed)
+    else:
+        pert = P.subset(net, Q(1, 20), layers=[-1])
+    lo = np.array([-1.0] * d)
+    hi = np.array([1.0, 0.5] + [1.0] * (d - 2))
+    return net, pert, Box(tuple(lo), tuple(hi)), lo, hi
+
+
+@pytest.mark.parametrize("d,width,seed,kind", CASES)
+def test_slabs_enclose_the_oracle_and_converge(d, width, seed, kind):
+    net, pert, box, lo, hi = _case(d, width, seed, kind)
+    assert global_bounds.applies(net, pert, box)
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
+    assert found.upper - found.lower <= Q(1, 10 ** 5), (float(found.lower), float(found.upper), found.reason)
+    assert enclosure_problems(found, net, pert, lo, hi) == []
+
+
+def _centre_seed_only(monkeypatch):
+    """Start the search from D's centre alone, without ascent, so lower ends come from the branch and bound's LP optima."""
+    monkeypatch.setattr(global_bounds, "_seeds", lambda problem, rng: ((problem.dlo + problem.dhi) / 2)[None])
+    monkeypatch.setattr(global_bounds, "_ascend", lambda problem, x, value: (x, value))
+
+
+def test_centre_seed_alone_still_encloses(monkeypatch):
+    _centre_seed_only(monkeypatch)
+    net, pert, box, lo, hi = _case(4, 5, 3, "uniform")
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 4), timeout=8)
+    assert found.upper - found.lower <= Q(1, 10 ** 4)
+    assert enclosure_problems(found, net, pert, lo, hi) == []
+
+
+def test_a_planted_unsound_slab_bound_is_caught(monkeypatch):
+    """Halving the slab bound (an unsound relaxation) prunes the optimum: the oracle beats the upper end."""
+    _centre_seed_only(monkeypatch)
+    net, pert, box, lo, hi = _case(4, 5, 3, "uniform")
+    honest = global_bounds._slab_bound
+    monkeypatch.setattr(global_bounds, "_slab_bound", lambda *a: 0.5 * honest(*a))
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
+    assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, lo, hi))
+
+
+def test_a_planted_relu_chord_under_the_function_is_caught(monkeypatch):
+    """A relu chord with half the slope cuts under relu: the relaxation loses the optimum and the oracle beats the upper end."""
+    _centre_seed_only(monkeypatch)
+    net, pert, box, lo, hi = _case(4, 5, 3, "uniform")
+    monkeypatch.setattr(global_bounds, "_chord", lambda lo, hi: (0.5 * hi / (hi - lo), 0.5 * hi * -lo / (hi - lo)))
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
+    assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, lo, hi))
+
+
+def test_slabs_agree_with_input_box_branch_and_bound():
+    """Two engines on one query: the certified intervals overlap and the slab one is at least as tight."""
+    net, pert, box, lo, hi = _case(3, 4, 5, "uniform")
+    slab = pr.global_epsilon(net, pert, box, tolerance=Q(1, 10 ** 4), timeout=10)
+    assert "slabs of the nominal logit" in slab.provenance.method
+    boxes = search.branch_and_bound_epsilon(net, pert, box, Q(1, 10 ** 4), 10, 2_000_000)
+    assert max(slab.lower, boxes.lower) <= min(slab.upper, boxes.upper)
+    assert slab.converged
+
+
+def test_two_dimensional_domains_keep_input_box_branch_and_bound():
+    net = relu_net(2, 4, 1)
+    pert = P.uniform(net, Q(1, 50))
+    box = Box((-1, -1), (1, 1))
+    assert not global_bounds.applies(net, pert, box)
+    assert "branch and bound over D" in pr.global_epsilon(net, pert, box, tolerance=Q(1, 1000), timeout=10).provenance.method
+
+
+def test_domain_ends_off_binary64_keep_input_box_branch_and_bound():
+    net = relu_net(3, 4, 1)
+    assert not global_bounds.applies(net, P.uniform(net, Q(1, 50)), Box((Q(-1, 3),) * 3, (1, 1, 1)))
+
+
+# -- multi-class -----------------------------------------------------------------------------------
+def softmax_net(seed: int, depth: int = 1) -> Network:
+    rng = np.random.default_rng(seed)
+    sizes = [2] + [5] * depth + [3]
+    return Network.from_arrays([rng.normal(size=(b, a)) for a, b in zip(sizes, sizes[1:])],
+                               [rng.normal(size=b) * 0.1 for b in sizes[1:]], ["relu"] * depth + ["softmax"])
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed,depth", [(0, 1), (1, 2)])
+def test_multiclass_global_epsilon_encloses_brute_force_sampling(seed, depth):
+    net = softmax_net(seed, depth)
+    pert = P.uniform(net, Q(1, 50))
+    box = Box((-1, -1), (1, 1))
+    est = pr.global_epsilon(net, pert, box, tolerance=Q(1, 20), timeout=4)
+    assert "softmax" in est.provenance.method and 0 <= est.lower <= est.upper <= 1
+    rng = np.random.default_rng(seed)
+    xs = np.vstack([rng.uniform(-1, 1, (400, 2)), np.array(list(itertools.product((-1, 1), repeat=2)))])
+    lo, hi = np.array([float(v) for v in pert.lower]), np.array([float(v) for v in pert.upper])
+    p0 = _softmax(net.logits(xs))
+    sampled = 0.0
+    for _ in range(60):
+        params = np.where(rng.random(len(lo)) < 0.5, lo, hi)
+        sampled = max(sampled, float(np.abs(_softmax(net.with_parameters(params).logits(xs)) - p0).max()))
+    assert sampled <= float(est.upper) + SLACK
+    # the witness replays in floats to its certified value
+    w = est.witness
+    x = np.array([float(v) for v in w.input])
+    names = [str(nm) for nm in net.parameter_names()]
+    params = net.parameter_vector().copy()
+    for name, value in w.parameters.items():
+        params[names.index(name)] = float(value)
+    replayed = float(np.abs(_softmax(net.with_parameters(params).logits(x)) - _softmax(net.logits(x))).max())
+    assert abs(replayed - float(est.lower)) <= 1e-9
+    assert sampled <= float(est.upper) and est.lower <= est.upper
+
+
+def test_multiclass_global_epsilon_verification_decides_both_sides():
+    net = softmax_net(0)
+    pert = P.uniform(net, Q(1, 50))
+    box = Box((-1, -1), (1, 1))
+    est = pr.global_epsilon(net, pert, box, tolerance=Q(1, 20), timeout=3)
+    assert pr.verify_global_epsilon(net, pert, box, est.upper + Q(1, 100), tolerance=Q(1, 20), timeout=3).verdict.value == "holds"
+    below = pr.verify_global_epsilon(net, pert, box, est.lower / 2, tolerance=Q(1, 20), timeout=3)
+    assert below.verdict.value == "violated" and below.witness.input is not None
