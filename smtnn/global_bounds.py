@@ -42,7 +42,7 @@ from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
 from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
-from .twins.lp import certified_min
+from .twins.lp import certified_min, quiet_highs
 
 Q = Fraction
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
@@ -228,7 +228,7 @@ class _HighsLP:
         import highspy
 
         self.highspy = highspy
-        self.h = _quiet(highspy.Highs)
+        self.h = quiet_highs()
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("presolve", "off")
 
@@ -264,22 +264,6 @@ class _HighsLP:
                     if proof is not None and proof > 0:
                         return "infeasible", None, None, None
         return h.modelStatusToString(status), None, None, None
-
-
-def _quiet(constructor):
-    """Build a solver object without the banner its constructor prints on file descriptor 1."""
-    import os
-    import sys
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
-        return constructor()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 class _Search:

@@ -198,7 +198,7 @@ class _LinearPrograms:
     """max objective(v) over a box and rows row(v) >= 0, solved by HiGHS (reused across calls)."""
 
     def __init__(self, lower: Sequence[Fraction], upper: Sequence[Fraction]):
-        from .twins.lp import _quiet_highs
+        from .twins.lp import quiet_highs
         import highspy
 
         self.highspy = highspy
@@ -206,7 +206,7 @@ class _LinearPrograms:
         self.lo_f = np.array([float(v) for v in lower])
         self.hi_f = np.array([float(v) for v in upper])
         self._highs = None
-        self._quiet_highs = _quiet_highs
+        self._quiet_highs = quiet_highs
         self.solved = 0
         self.phase_one = False   # True inside a phase-one LP (no second level)
 

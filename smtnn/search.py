@@ -199,12 +199,14 @@ def interval_logits(network: Network, plo, phi, xlo, xhi):
 
 
 def _sigmoid_down(z):
-    s = 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):   # exp(-z) = inf gives s = 0, the right limit
+        s = 1.0 / (1.0 + np.exp(-z))
     return s - 1e-13 * s - 1e-300
 
 
 def _sigmoid_up(z):
-    s = 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):
+        s = 1.0 / (1.0 + np.exp(-z))
     return s + 1e-13 * s + 1e-300
 
 
@@ -342,8 +344,9 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     def estimates(points):
         zp_lo, zp_hi = interval_logits(network, plo, phi, points, points)
         z0 = network.logits(points)[:, 0]
-        s0 = 1.0 / (1.0 + np.exp(-z0))
-        return np.maximum(1.0 / (1.0 + np.exp(-zp_hi[:, 0])) - s0, s0 - 1.0 / (1.0 + np.exp(-zp_lo[:, 0])))
+        with np.errstate(over="ignore"):   # exp overflow: the sigmoid's limit 0, as wanted
+            s0 = 1.0 / (1.0 + np.exp(-z0))
+            return np.maximum(1.0 / (1.0 + np.exp(-zp_hi[:, 0])) - s0, s0 - 1.0 / (1.0 + np.exp(-zp_lo[:, 0])))
 
     lo = dlo[None].copy()
     hi = dhi[None].copy()

@@ -576,8 +576,9 @@ def check_epsilon_estimate(case: Case, pert, est: Estimate, samples: Samples, re
                 report.fail(f"epsilon witness achieves at most {float(got.hi)!r} < lower {float(est.lower)!r}")
     z0f, zpf = float_logits(net, samples)
     if net.binary:
-        s0 = 1 / (1 + np.exp(-z0f[:, 0]))
-        vals = np.abs(1 / (1 + np.exp(-zpf[..., 0])) - s0[None, :])
+        with np.errstate(over="ignore"):   # exp overflow: the sigmoid's limit 0
+            s0 = 1 / (1 + np.exp(-z0f[:, 0]))
+            vals = np.abs(1 / (1 + np.exp(-zpf[..., 0])) - s0[None, :])
     else:
         def softmax(z):
             e = np.exp(z - z.max(axis=-1, keepdims=True))

@@ -160,7 +160,7 @@ class LinearModel:
 
     def _sync(self):
         if self._highs is None:
-            self._highs = _quiet_highs()
+            self._highs = quiet_highs()
             self._highs.setOptionValue("output_flag", False)
             self._highs.setOptionValue("presolve", "off")
         h = self._highs
@@ -255,7 +255,7 @@ def certified_min(transposes, cost, y, row_lo, row_hi, col_lo, col_hi) -> Fracti
     return Fraction(total) - Fraction(err)
 
 
-def _quiet_highs():
+def quiet_highs():
     """A Highs object without the banner its constructor prints on file descriptor 1 (stdout stays JSON-clean)."""
     import os
     import sys
