@@ -32,7 +32,7 @@ Form = tuple[tuple[int, ...], ...]
 
 
 @dataclass
-class Outcome:
+class SearchOutcome:
     """Certified [lower, upper] of the maximum; lower is attained at `witness`."""
 
     lower: Fraction | float          # -inf: no feasible point found
@@ -183,7 +183,7 @@ class Search:
     # -- the search -------------------------------------------------------------------------
     def run(self, *, timeout: float | None = None, target: Fraction | None = None, floor: Fraction | None = None,
             max_nodes: int = 100000, seeds: Sequence[Sequence[Fraction]] = (), attack: bool = True,
-            tolerance: Fraction | float = 0) -> Outcome:
+            tolerance: Fraction | float = 0) -> SearchOutcome:
         """Maximize; `target`: stop once the maximum is known to be above or below it; `floor`: only values
         above it matter (nodes bounded by it are dropped, and the upper end is then at least `floor`);
         `tolerance`: stop once the certified upper end is within it of the attained lower end (0: exact)."""
@@ -275,7 +275,7 @@ class Search:
             reason = "leaf LP not solved exactly: " + "; ".join(sorted(reasons))
         if not complete and not stop and not unresolved and floored:
             reason = "bounded by the floor only (not needed exactly)"
-        return Outcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason, nodes, leaves, self.lp_calls,
+        return SearchOutcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason, nodes, leaves, self.lp_calls,
                        time.perf_counter() - start, {"stopped": stop, "unresolved_leaves": len(unresolved), "below_floor": floored and upper_end == floor})
 
     def clip(self, x) -> tuple[Fraction, ...]:
