@@ -140,7 +140,7 @@ def test_linear_lower_on_the_walk_equals_the_old_loop(seed, kinds, case, monkeyp
     assert _same(new[0], old[0]) and _same(new[1], old[1])
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(30))
 def test_sandwich_witness_on_the_walk_equals_the_old_loop(seed):
     rng = np.random.default_rng(2000 + seed)
     net = _random_network(rng, ["relu"] * (1 + seed % 3))
