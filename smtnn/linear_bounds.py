@@ -363,6 +363,7 @@ class LinearBoundBackward:
 
     def __init__(self, boxes: Sequence[LayerBox], bounds: LayerBounds):
         self.boxes, self.bounds = boxes, bounds
+        self._activation_box = None   # (layer, lower, upper): the inputs of the layer last eliminated
 
     @staticmethod
     def _over_box(coeff, const, hlo, hhi):
@@ -371,6 +372,7 @@ class LinearBoundBackward:
     def affine_back(self, k: int, box: LayerBox, value):
         lam, const = value
         hlo, hhi = self.bounds.activation_bounds(self.boxes, k)
+        self._activation_box = (k, hlo, hhi)
         pos, neg = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
         const = sum_down(const, lower_matvec(pos, box.blo), lower_matvec(neg, box.bhi))
         if box.fixed:
@@ -411,7 +413,9 @@ class LinearBoundBackward:
 
     def _interval_back(self, k: int, box: LayerBox, value):
         coeff, const = value
-        return Finished(self._over_box(coeff, const, *self.bounds.activation_bounds(self.boxes, k + 1)))
+        layer, hlo, hhi = self._activation_box
+        assert layer == k + 1, "a hidden layer's _back follows the affine_back of the layer above it"
+        return Finished(self._over_box(coeff, const, hlo, hhi))
 
     sigmoid_back = tanh_back = _interval_back
 

@@ -101,9 +101,9 @@ def supported_backward(domain) -> tuple[str, ...]:
 
 def check_supported_backward(network, domain, start: int) -> None:
     """Raise UnsupportedModelError unless the backward domain implements every hidden activation below layer `start`."""
-    kinds = supported_backward(domain)
     for index, layer in enumerate(network.layers[:start]):
-        if layer.activation not in kinds:
+        if not callable(getattr(domain, layer.activation + BACKWARD, None)):
+            kinds = supported_backward(domain)
             raise UnsupportedModelError(
                 f"hidden layer {index} '{layer.name}' uses activation '{layer.activation}', which "
                 f"{getattr(domain, 'description', type(domain).__name__)} does not support; "
