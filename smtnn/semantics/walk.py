@@ -25,7 +25,7 @@ or the exact affine forms of a fixed activation pattern).  A backward domain imp
   ``index`` become functionals of its affine values (a fixed phase, or a linear relaxation chosen
   per sign of the coefficients).
 
-A backward method may return :class:`Finished` to end the walk there with a result (CROWN bounds
+A ``kind_back`` step may return :class:`Finished` to end the walk there with a result (CROWN bounds
 sigmoid and tanh activations by constants, so nothing below such a layer matters).
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def supported_backward(domain) -> tuple[str, ...]:
 def check_supported_backward(network, domain, start: int) -> None:
     """Raise UnsupportedModelError unless the backward domain implements every hidden activation below layer `start`."""
     for index, layer in enumerate(network.layers[:start]):
-        if not callable(getattr(domain, layer.activation + BACKWARD, None)):
+        if layer.activation not in ACTIVATION_KINDS or not callable(getattr(domain, layer.activation + BACKWARD, None)):
             kinds = supported_backward(domain)
             raise UnsupportedModelError(
                 f"hidden layer {index} '{layer.name}' uses activation '{layer.activation}', which "
