@@ -31,7 +31,7 @@ import numpy as np
 from .network import Network
 from .perturbation import Perturbation
 from .rounding import TINY as _TINY, UNIT as _UNIT, round_down, round_up
-from .semantics import walk
+from .semantics import Finished, walk, walk_backward
 from .semantics.intervals import leaky_ends
 
 LINEAR_BOUND_ACTIVATIONS = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
@@ -348,18 +348,31 @@ def _leaky_lines(lo: np.ndarray, hi: np.ndarray, alpha: float):
     return lower_slope, slope, intercept
 
 
-def linear_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray) -> np.ndarray:
-    """Lower bounds of objective @ (output of the last layer in `boxes`) over the input and parameter boxes.
+class LinearBoundBackward:
+    """Backward domain of :func:`linear_lower`: a linear lower bound λ·h + c of the objective, carried down.
 
-    `bounds` must hold the pre-activation bounds of the layers before the last one.  Hidden
-    sigmoid/tanh units are bounded by constants (their interval), relu by the triangle relaxation and
-    leaky relu by the triangle between its two lines and their chord.
+    The value is (λ, c), one row per objective row.  ``affine_back`` eliminates the weights (fixed: exactly;
+    perturbed: by the product lines of :func:`_product_lines`) and the bias, charging the rounding of
+    λ·W to c over the activation box; ``relu_back``/``leaky_relu_back`` take the lower line where λ >= 0
+    and the upper line where λ < 0; ``sigmoid_back``/``tanh_back`` bound the activations by their interval
+    and end the walk (:class:`~smtnn.semantics.Finished`), as does ``affine_back`` at the inputs: the
+    result is the lower bounds over the input box.
     """
-    lam = np.asarray(objective, dtype=np.float64)
-    const = np.zeros(lam.shape[0])
-    for k in range(len(boxes) - 1, -1, -1):
-        box = boxes[k]
-        hlo, hhi = bounds.activation_bounds(boxes, k)
+
+    description = "outward-rounded linear bounds over a parameter box (CROWN back-substitution)"
+
+    def __init__(self, boxes: Sequence[LayerBox], bounds: LayerBounds):
+        self.boxes, self.bounds = boxes, bounds
+        self._activation_box = None   # (layer, lower, upper): the inputs of the layer last eliminated
+
+    @staticmethod
+    def _over_box(coeff, const, hlo, hhi):
+        return sum_down(const, lower_matvec(np.maximum(coeff, 0.0), hlo), lower_matvec(np.minimum(coeff, 0.0), hhi))
+
+    def affine_back(self, k: int, box: LayerBox, value):
+        lam, const = value
+        hlo, hhi = self.bounds.activation_bounds(self.boxes, k)
+        self._activation_box = (k, hlo, hhi)
         pos, neg = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
         const = sum_down(const, lower_matvec(pos, box.blo), lower_matvec(neg, box.bhi))
         if box.fixed:
@@ -376,24 +389,46 @@ def linear_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarr
         magnitude = np.maximum(np.abs(hlo), np.abs(hhi))
         const = round_down(const - upper_matvec(error, magnitude))
         if k == 0:
-            return sum_down(const, lower_matvec(np.maximum(coeff, 0.0), hlo), lower_matvec(np.minimum(coeff, 0.0), hhi))
-        kind = boxes[k - 1].activation
-        if kind == "linear":
-            lam = coeff
-            continue
-        if kind not in KINKED:   # sigmoid/tanh: the activation's interval ends
-            return sum_down(const, lower_matvec(np.maximum(coeff, 0.0), hlo), lower_matvec(np.minimum(coeff, 0.0), hhi))
-        pre_lo, pre_hi = bounds.pre[k - 1]
-        if kind == "relu":
+            return self._over_box(coeff, const, hlo, hhi)
+        return coeff, const
+
+    def linear_back(self, k: int, box: LayerBox, value):
+        return value
+
+    def _kinked_back(self, k: int, box: LayerBox, value):
+        coeff, const = value
+        pre_lo, pre_hi = self.bounds.pre[k]
+        if box.activation == "relu":
             lower_slope, upper_slope, intercept = _relu_lines(pre_lo, pre_hi)
         else:
-            lower_slope, upper_slope, intercept = _leaky_lines(pre_lo, pre_hi, boxes[k - 1].alpha)
+            lower_slope, upper_slope, intercept = _leaky_lines(pre_lo, pre_hi, box.alpha)
         cpos, cneg = np.maximum(coeff, 0.0), np.minimum(coeff, 0.0)
         lam = cpos * lower_slope[None, :] + cneg * upper_slope[None, :]
         const = round_down(const + lower_matvec(cneg, intercept))
         rounding = (2 * _UNIT) * np.abs(lam) + _TINY   # the products with non-0/1 slopes
         const = round_down(const - upper_matvec(rounding, np.maximum(np.abs(pre_lo), np.abs(pre_hi))))
-    raise AssertionError("unreachable")
+        return lam, const
+
+    relu_back = leaky_relu_back = _kinked_back
+
+    def _interval_back(self, k: int, box: LayerBox, value):
+        coeff, const = value
+        layer, hlo, hhi = self._activation_box
+        assert layer == k + 1, "a hidden layer's _back follows the affine_back of the layer above it"
+        return Finished(self._over_box(coeff, const, hlo, hhi))
+
+    sigmoid_back = tanh_back = _interval_back
+
+
+def linear_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray) -> np.ndarray:
+    """Lower bounds of objective @ (output of the last layer in `boxes`) over the input and parameter boxes.
+
+    `bounds` must hold the pre-activation bounds of the layers before the last one.  Hidden
+    sigmoid/tanh units are bounded by constants (their interval), relu by the triangle relaxation and
+    leaky relu by the triangle between its two lines and their chord (:class:`LinearBoundBackward`).
+    """
+    lam = np.asarray(objective, dtype=np.float64)
+    return walk_backward(BoxLayers(boxes), LinearBoundBackward(boxes, bounds), (lam, np.zeros(lam.shape[0])))
 
 
 def interval_objective_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray) -> np.ndarray:

@@ -36,8 +36,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .linear_bounds import LayerBox, _matmul_error, _relu_lines, activate_interval, interval_affine
+from .linear_bounds import BoxLayers, LayerBox, _matmul_error, _relu_lines, activate_interval, interval_affine
 from .rounding import round_up
+from .semantics import walk
 
 REDUCIBLE_ACTIVATIONS = ("relu", "sigmoid")
 """Hidden activations with non-negative values: the weight picks above need h >= 0."""
@@ -363,24 +364,40 @@ def sandwich_branch_and_bound(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.nd
     return SearchResult(top, best_params, best_value, nodes)
 
 
+class _WitnessDomain:
+    """Forward domain of :func:`sandwich_witness` over the layer boxes: each hidden layer's parameters move toward
+    its target pre-activations on the actual activations, the output layer's maximise row·z; ``flat`` collects them."""
+
+    description = "parameters chosen toward target pre-activations (relu layers only)"
+
+    def __init__(self, targets: list[np.ndarray], row: np.ndarray):
+        self.targets, self.row, self.flat = targets, row, []
+
+    def affine(self, k: int, box: LayerBox, h: np.ndarray) -> np.ndarray:
+        if k < len(self.targets):
+            low_w = np.where(h[None, :] >= 0, box.wlo, box.whi)
+            high_w = np.where(h[None, :] >= 0, box.whi, box.wlo)
+            z_low, z_high = low_w @ h + box.blo, high_w @ h + box.bhi
+            span = z_high - z_low
+            t = np.clip(np.where(span > 0, (self.targets[k] - z_low) / np.where(span > 0, span, 1.0), 0.0), 0.0, 1.0)
+            w = low_w + t[:, None] * (high_w - low_w)
+            b = box.blo + t * (box.bhi - box.blo)
+        else:
+            c = self.row
+            w = np.where(c[:, None] > 0, box.whi, np.where(c[:, None] < 0, box.wlo, (box.wlo + box.whi) / 2))
+            b = np.where(c > 0, box.bhi, np.where(c < 0, box.blo, (box.blo + box.bhi) / 2))
+        self.flat += [w.ravel(), b]
+        return w @ h + b
+
+    def relu(self, k: int, box: LayerBox, pre: np.ndarray) -> np.ndarray:
+        return np.maximum(pre, 0.0)
+
+
 def sandwich_witness(boxes: list[LayerBox], x: np.ndarray, targets: list[np.ndarray], row: np.ndarray):
     """Float parameters (flat, :meth:`Network.parameter_vector` order) that follow the LP's pre-activations
     `targets` as closely as the box allows, layer by layer on the actual activations, with the output weights
     that maximise row·z; returns (parameters, row·z in floats).  A candidate only: the caller replays it."""
-    h = np.asarray(x, dtype=np.float64)
-    flat = []
-    for box, target in zip(boxes[:-1], targets):
-        low_w = np.where(h[None, :] >= 0, box.wlo, box.whi)
-        high_w = np.where(h[None, :] >= 0, box.whi, box.wlo)
-        z_low, z_high = low_w @ h + box.blo, high_w @ h + box.bhi
-        span = z_high - z_low
-        t = np.clip(np.where(span > 0, (target - z_low) / np.where(span > 0, span, 1.0), 0.0), 0.0, 1.0)
-        w = low_w + t[:, None] * (high_w - low_w)
-        b = box.blo + t * (box.bhi - box.blo)
-        flat += [w.ravel(), b]
-        h = np.maximum(w @ h + b, 0.0)
-    out, c = boxes[-1], np.asarray(row, dtype=np.float64)
-    w = np.where(c[:, None] > 0, out.whi, np.where(c[:, None] < 0, out.wlo, (out.wlo + out.whi) / 2))
-    b = np.where(c > 0, out.bhi, np.where(c < 0, out.blo, (out.blo + out.bhi) / 2))
-    flat += [w.ravel(), b]
-    return np.concatenate(flat), float(c @ (w @ h + b))
+    c = np.asarray(row, dtype=np.float64)
+    domain = _WitnessDomain(targets, c)
+    logits = walk(BoxLayers(boxes), domain, np.asarray(x, dtype=np.float64))
+    return np.concatenate(domain.flat), float(c @ logits)

@@ -63,3 +63,32 @@ def test_a_backward_domain_refuses_activations_it_lacks():
     with pytest.raises(UnsupportedModelError, match="hidden layer 0 .* 'sigmoid'.*supported: relu, leaky_relu, linear"):
         walk_backward(net, domain, AffineForms.rows(np.eye(2, dtype=int)))
     assert walk_backward(net, domain, AffineForms.rows(np.eye(1, dtype=int)), start=0).numerators.shape == (1, 1)
+
+
+def test_a_step_that_returns_finished_ends_the_walk_with_its_result():
+    from smtnn.semantics import Finished
+
+    layers = [Dense(np.eye(2), np.zeros(2), kind) for kind in ("relu", "sigmoid", "linear")]
+    net = Network((*layers, Dense(np.ones((2, 2)), np.zeros(2), "softmax")))
+    steps: list = []
+
+    class Stops:
+        def affine_back(self, index, layer, value):
+            steps.append(("affine", index))
+            return value + 1
+
+        def linear_back(self, index, layer, value):
+            steps.append(("linear", index))
+            return value
+
+        def relu_back(self, index, layer, value):
+            raise AssertionError("the walk went on below the layer that finished it")
+
+        def sigmoid_back(self, index, layer, value):
+            steps.append(("sigmoid", index))
+            return Finished(("done", value))
+
+    record: list = []
+    assert walk_backward(net, Stops(), 0, record=record) == ("done", 2)
+    assert steps == [("affine", 3), ("linear", 2), ("affine", 2), ("sigmoid", 1)]
+    assert record == [0, 1]

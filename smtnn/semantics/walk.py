@@ -24,6 +24,9 @@ or the exact affine forms of a fixed activation pattern).  A backward domain imp
   signature ``kind_back(index, layer, value)``: functionals of the activations of hidden layer
   ``index`` become functionals of its affine values (a fixed phase, or a linear relaxation chosen
   per sign of the coefficients).
+
+A ``kind_back`` step may return :class:`Finished` to end the walk there with a result (CROWN bounds
+sigmoid and tanh activations by constants, so nothing below such a layer matters).
 """
 from __future__ import annotations
 
@@ -82,6 +85,15 @@ BACKWARD = "_back"
 """The suffix of a backward domain's activation methods (``relu_back``)."""
 
 
+class Finished:
+    """A backward domain's answer that ends :func:`walk_backward` early: the walk returns ``result``."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result):
+        self.result = result
+
+
 def supported_backward(domain) -> tuple[str, ...]:
     """The hidden activation kinds the backward domain implements."""
     return tuple(kind for kind in ACTIVATION_KINDS if callable(getattr(domain, kind + BACKWARD, None)))
@@ -89,9 +101,9 @@ def supported_backward(domain) -> tuple[str, ...]:
 
 def check_supported_backward(network, domain, start: int) -> None:
     """Raise UnsupportedModelError unless the backward domain implements every hidden activation below layer `start`."""
-    kinds = supported_backward(domain)
     for index, layer in enumerate(network.layers[:start]):
-        if layer.activation not in kinds:
+        if layer.activation not in ACTIVATION_KINDS or not callable(getattr(domain, layer.activation + BACKWARD, None)):
+            kinds = supported_backward(domain)
             raise UnsupportedModelError(
                 f"hidden layer {index} '{layer.name}' uses activation '{layer.activation}', which "
                 f"{getattr(domain, 'description', type(domain).__name__)} does not support; "
@@ -103,7 +115,7 @@ def walk_backward(network, domain, value, *, start: int | None = None, record: l
 
     At layer k: ``domain.affine_back(k, layer, value)`` (functionals of its inputs), then, below
     ``start``, first ``domain.<activation>_back(k, layer, value)`` of the hidden layer k reached.
-    Returns the functionals of the network's inputs.  ``record`` (a list) receives the value at
+    Returns the functionals of the network's inputs, or the result of a :class:`Finished` a step returned.  ``record`` (a list) receives the value at
     every walked layer's affine values, from ``start`` down.
     """
     last = len(network.layers) - 1
@@ -115,6 +127,8 @@ def walk_backward(network, domain, value, *, start: int | None = None, record: l
         layer = network.layers[index]
         if index < start:
             value = getattr(domain, layer.activation + BACKWARD)(index, layer, value)
+            if isinstance(value, Finished):
+                return value.result
         if record is not None:
             record.append(value)
         value = domain.affine_back(index, layer, value)
