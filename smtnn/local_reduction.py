@@ -33,6 +33,7 @@ import heapq
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -240,6 +241,61 @@ def sandwich_searchable(boxes: list[LayerBox]) -> bool:
     return len(boxes) >= 2 and all(box.activation == "relu" for box in boxes[:-1])
 
 
+class _SandwichPre(NamedTuple):
+    """A hidden layer's pre-activation columns in the sandwich LP, and what its relu step needs."""
+
+    box: LayerBox
+    inputs: list | None       # the previous layer's activation columns (None: the first layer, at the fixed x)
+    columns: list
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+class _SandwichRows:
+    """Forward domain of :func:`sandwich_branch_and_bound`: the LP's columns and rows, layer by layer.
+
+    The affine step adds a hidden layer's pre-activation columns z (bounded by ``pre``; the first layer's also
+    by its interval at the fixed input); the relu step adds the activation columns h and, unit by unit, the two
+    weight rows w_lo·h_prev + b_lo <= z <= w_hi·h_prev + b_hi (below the first layer), h >= z, the triangle's
+    chord where the phase is open, and h <= z (relaxed until the phase is fixed active).  The output layer adds
+    nothing (its weights are picked by sign).
+    """
+
+    description = "the sandwich LP of a relu network at one input"
+
+    def __init__(self, model, pre: list, first: tuple[np.ndarray, np.ndarray], hidden_layers: int):
+        self.model, self.pre, self.first, self.hidden_layers = model, pre, first, hidden_layers
+        self.z_cols, self.h_cols, self.h_le_z, self.units = [], [], [], []
+
+    def affine(self, k: int, box: LayerBox, inputs) -> "_SandwichPre | None":
+        if k == self.hidden_layers:
+            return None
+        lo, hi = self.pre[k]
+        if k == 0:
+            lo, hi = np.maximum(lo, self.first[0]), np.minimum(hi, self.first[1])
+        return _SandwichPre(box, inputs, self.model.add_cols(lo, np.maximum(hi, lo)), lo, hi)
+
+    def relu(self, k: int, box: LayerBox, z: _SandwichPre) -> list:
+        model, lo, hi, zc = self.model, z.lo, z.hi, z.columns
+        hc = model.add_cols(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
+        _, slope, intercept = _relu_lines(lo, hi)
+        h_le_z = {}
+        for j in range(len(lo)):
+            if z.inputs is not None:
+                prev = z.inputs
+                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.whi[j], [1.0]]), -np.inf, box.bhi[j])
+                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.wlo[j], [1.0]]), box.blo[j], np.inf)
+            model.add_row([hc[j], zc[j]], [1.0, -1.0], 0.0, np.inf)
+            if lo[j] < 0 < hi[j]:
+                model.add_row([hc[j], zc[j]], [1.0, -slope[j]], -np.inf, intercept[j])
+                self.units.append((k, j))
+            h_le_z[j] = model.add_row([hc[j], zc[j]], [1.0, -1.0], -np.inf, 0.0 if lo[j] >= 0 else np.inf)
+        self.z_cols.append(zc)
+        self.h_cols.append(hc)
+        self.h_le_z.append(h_le_z)
+        return hc
+
+
 def sandwich_branch_and_bound(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray, row: np.ndarray, pre: list, *,
                               stop_gap: float,
                               seconds: float, max_nodes: int = 5000) -> SearchResult | None:
@@ -268,30 +324,11 @@ def sandwich_branch_and_bound(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.nd
     bias = np.concatenate([out.bhi, out.blo])[:, None]
     beta = Fraction(float(round_up(stacked @ bias + _matmul_error(stacked, bias))[0, 0]))
     model = LinearModel()
-    z_cols, h_cols, h_le_z, units = [], [], [], []
     first_lo, first_hi = interval_affine(hidden[0], xlo, xhi)
     x = (np.asarray(xlo) + np.asarray(xhi)) / 2
-    for k, box in enumerate(hidden):
-        lo, hi = pre[k]
-        if k == 0:
-            lo, hi = np.maximum(lo, first_lo[0]), np.minimum(hi, first_hi[0])
-        zc = model.add_cols(lo, np.maximum(hi, lo))
-        hc = model.add_cols(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
-        _, slope, intercept = _relu_lines(lo, hi)
-        rows = {}
-        for j in range(len(lo)):
-            if k > 0:
-                prev = h_cols[k - 1]
-                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.whi[j], [1.0]]), -np.inf, box.bhi[j])
-                model.add_row(np.concatenate([prev, [zc[j]]]), np.concatenate([-box.wlo[j], [1.0]]), box.blo[j], np.inf)
-            model.add_row([hc[j], zc[j]], [1.0, -1.0], 0.0, np.inf)
-            if lo[j] < 0 < hi[j]:
-                model.add_row([hc[j], zc[j]], [1.0, -slope[j]], -np.inf, intercept[j])
-                units.append((k, j))
-            rows[j] = model.add_row([hc[j], zc[j]], [1.0, -1.0], -np.inf, 0.0 if lo[j] >= 0 else np.inf)
-        z_cols.append(zc)
-        h_cols.append(hc)
-        h_le_z.append(rows)
+    rows = _SandwichRows(model, pre, (first_lo[0], first_hi[0]), len(hidden))
+    walk(BoxLayers(boxes), rows, None)
+    z_cols, h_cols, h_le_z, units = rows.z_cols, rows.h_cols, rows.h_le_z, rows.units
     cost = np.zeros(model.n_cols)
     cost[h_cols[-1]] = -a
 
