@@ -225,6 +225,7 @@ def torch_models(folder: Path) -> list[Made]:
             with _quiet(), contextlib.redirect_stderr(io.StringIO()):
                 if dynamo:
                     torch.onnx.export(module, example, str(path), dynamo=True, external_data=True)
+                    _drop_trace_metadata(path)
                 else:
                     torch.onnx.export(module, example, str(path), dynamo=False, input_names=["x"], output_names=["y"],
                                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
@@ -236,6 +237,19 @@ def torch_models(folder: Path) -> list[Made]:
         extra = [p for p in folder.glob(f"{name}.onnx.data")]
         made.append(Made(kind, path, inputs, outputs, reads, "torch", extra))
     return made
+
+
+def _drop_trace_metadata(path: Path) -> None:
+    """Remove the dynamo exporter's per-node trace metadata (stack traces name the files of the machine that
+    exported); the graph and its weights stay as they are."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    for node in model.graph.node:
+        kept = [p for p in node.metadata_props if not p.key.startswith("pkg.")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
 
 
 # -- scikit-learn -> ONNX -------------------------------------------------------------------------------
