@@ -264,7 +264,7 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     def replay(model):
         params = [model.get(names[i], p) if i in names else p for i, p in enumerate(perturbation.nominal)]
         params = [min(max(p, lo), hi) for p, lo, hi in zip(params, perturbation.lower, perturbation.upper)]
-        return linear_value(coeffs, replay_logits(network, x, params)).lo, tuple(params)
+        return linear_value(coeffs, float_first.exact_logits(network, x, params)).lo, tuple(params)
 
     lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
                                             ext.witness, tol_z, timeout, target, strict)
@@ -289,7 +289,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     if not network.binary:   # the same values as replay_logits, by integer arithmetic where it fits
         nominal = float_first.exact_logits(network, x, perturbation.nominal)
         return _local_epsilon_multiclass(network, perturbation, x, nominal, tol, clock, meta)
-    z0 = replay_logits(network, x, perturbation.nominal)
+    z0 = float_first.exact_logits(network, x, perturbation.nominal)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
     for searches_left, sign in ((2, 1), (1, -1)):
@@ -298,7 +298,7 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
         methods.add(method)
         if reason:
             reasons.append(reason)
-        achieved = _sigmoid_of(replay_logits(network, x, params)[0])
+        achieved = _sigmoid_of(float_first.exact_logits(network, x, params)[0])
         diff_w = achieved - _sigmoid_of(z0[0]) if sign > 0 else _sigmoid_of(z0[0]) - achieved
         bound = sign * hi
         diff_hi = _sigma_diff(bound, z0[0].lo) if sign > 0 else _sigma_diff(z0[0].hi, bound)
@@ -390,11 +390,11 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
     fast = float_first.local_label(network, perturbation, x, lambda z: _label(network, z), clock.remaining())
     if fast.verdict is not None:
         witness = None if fast.parameters is None else _witness(
-            network, perturbation, fast.parameters, None, _flip_value(network, replay_logits(network, x, fast.parameters)),
+            network, perturbation, fast.parameters, None, _flip_value(network, float_first.exact_logits(network, x, fast.parameters)),
             _flip_meaning(network))
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
-    z0 = replay_logits(network, x, perturbation.nominal)
+    z0 = float_first.exact_logits(network, x, perturbation.nominal)
     try:
         c = _label(network, z0)
     except ArithmeticError as err:
@@ -411,7 +411,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
         lo, hi, params, method, reason = _local_extreme(network, perturbation, x, coeffs, Q(0), solver,
                                                         clock.share(len(pairs) - done), clock, target, strict)
         methods.add(method)
-        zw = replay_logits(network, x, params)
+        zw = float_first.exact_logits(network, x, params)
         if _flipped(network, c, zw):
             return VerificationResult(prop, Verdict.VIOLATED, clock.provenance(solver if clock.calls else "none", "exact", "; ".join(methods)),
                                       _witness(network, perturbation, params, None, _flip_value(network, zw), _flip_meaning(network)), "", meta)
