@@ -22,7 +22,6 @@ from smtnn import perturbation as perturbations  # noqa: E402
 from smtnn.domain import Box  # noqa: E402
 
 Q = Fraction
-hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

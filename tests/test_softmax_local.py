@@ -12,7 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -21,7 +20,6 @@ import test_fuzz_soundness as fz  # noqa: E402
 from smtnn import Network, properties, softmax_local  # noqa: E402
 
 Q = Fraction
-pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

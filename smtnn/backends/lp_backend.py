@@ -33,9 +33,10 @@ class LPBackend(Backend):
 
         return Relaxation(networks, box, tighten=tighten, deadline=deadline)
 
-    def search(self, relaxation, forms: Sequence, exact: Sequence | None = None, constraints: Sequence = ()):
+    def search(self, relaxation, forms: Sequence, exact: Sequence | None = None, constraints: Sequence = (),
+               leaf_optimizer: Backend | None = None):
         """A maximization of min_i form_i(z) over the relaxation's box: ``bound`` (one certified LP bound) or
         ``run`` (branch and bound to an exact optimum, or a certified interval at the timeout)."""
         from ..twins.bnb import Search
 
-        return Search(relaxation, forms, exact, constraints)
+        return Search(relaxation, forms, exact, constraints, leaf_optimizer)

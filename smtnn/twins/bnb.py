@@ -70,8 +70,10 @@ class Search:
     """One maximization over a shared :class:`Relaxation` (phases are overrides, never new rows there)."""
 
     def __init__(self, relaxation: Relaxation, forms: Sequence[Form], exact: Sequence[ExactNetwork] | None = None,
-                 constraints: Sequence[Form] = ()):
+                 constraints: Sequence[Form] = (), leaf_optimizer=None):
+        """``leaf_optimizer``: the exact formula optimizer for leaves whose HiGHS basis does not verify."""
         self.relax = relaxation
+        self.leaf_optimizer = leaf_optimizer
         self.forms = [tuple(tuple(int(v) for v in c) for c in f) for f in forms]
         self.constraints = [tuple(tuple(int(v) for v in c) for c in f) for f in constraints]
         self.exact = list(exact) if exact is not None else [ExactNetwork(n) for n in relaxation.networks]
@@ -240,7 +242,8 @@ class Search:
             unit = self._branch_unit(node.phases, node.point, node.duals)
             if unit is None:
                 leaves += 1
-                res = solve_leaf(self._leaf(node.phases), None if deadline is None else max(1.0, deadline - time.perf_counter()))
+                res = solve_leaf(self._leaf(node.phases), None if deadline is None else max(1.0, deadline - time.perf_counter()),
+                                 self.leaf_optimizer)
                 if res.infeasible:
                     continue
                 x = res.point[:box.dimension] if res.ok else None

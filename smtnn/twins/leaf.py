@@ -42,17 +42,25 @@ class LeafOptimum:
     reason: str = ""
 
 
-def solve_leaf(lp: LeafLP, optimizer_timeout: float | None = 10.0) -> LeafOptimum:
-    """Exact optimum of the leaf LP; 'infeasible' is reported as ok=False with that reason."""
+def solve_leaf(lp: LeafLP, optimizer_timeout: float | None = 10.0, optimizer=None) -> LeafOptimum:
+    """Exact optimum of the leaf LP; 'infeasible' is reported as ok=False with that reason.
+
+    ``optimizer``: a backend with an exact optimizer over formulas (the caller selects it by capability),
+    used when HiGHS's basis cannot be verified; without one such a leaf stays undecided.
+    """
     guess = _float_basis(lp)
     if guess is None:
-        return _exact_optimizer(lp, optimizer_timeout, "HiGHS found no optimal basis")
-    if guess == "infeasible":
-        return _exact_optimizer(lp, optimizer_timeout, "HiGHS reports the leaf infeasible")
-    checked = _verify(lp, *guess)
-    if checked.ok:
-        return checked
-    return _exact_optimizer(lp, optimizer_timeout, checked.reason)
+        why = "HiGHS found no optimal basis"
+    elif guess == "infeasible":
+        why = "HiGHS reports the leaf infeasible"
+    else:
+        checked = _verify(lp, *guess)
+        if checked.ok:
+            return checked
+        why = checked.reason
+    if optimizer is None:
+        return LeafOptimum(False, reason=f"{why}; no exact optimizer given")
+    return _exact_optimizer(lp, optimizer, optimizer_timeout, why)
 
 
 def _float_basis(lp: LeafLP):
@@ -132,15 +140,14 @@ def _verify(lp: LeafLP, lower, upper, free, active) -> LeafOptimum:
     return LeafOptimum(True, False, value, tuple(v), "verified basis")
 
 
-def _exact_optimizer(lp: LeafLP, timeout: float | None, why: str) -> LeafOptimum:
-    """The leaf LP on a backend with an exact optimizer (asked for by capability); its optimum is re-checked."""
+def _exact_optimizer(lp: LeafLP, backend, timeout: float | None, why: str) -> LeafOptimum:
+    """The leaf LP on a backend with an exact optimizer; its optimum is re-checked."""
     from pysmt.environment import Environment
     from pysmt.typing import REAL
 
-    from ..backends import Status, select
-    from ..backends.base import Terms
+    from ..backends.base import Status, Terms
 
-    backend = select(exact=True, optimization=True, formulas=True)
+    backend.require("an exact leaf optimum", exact=True, optimization=True, formulas=True)
     terms = Terms(Environment())
     m = terms.mgr
     v = [m.Symbol(f"v{j}", REAL) for j in range(len(lp.lower))]

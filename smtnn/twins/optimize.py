@@ -92,6 +92,7 @@ class Analysis:
         self.box = box
         self.tighten = tighten
         self.lp = strategy(RELAXATION).backend
+        self.leaf_optimizer = select(exact=True, optimization=True, formulas=True)
         self._relaxation = None
         self.exact_networks = [ExactNetwork(n) for n in self.networks]
 
@@ -108,7 +109,7 @@ class Analysis:
 
     def search(self, forms: Sequence[Form], constraints: Sequence[Form] = ()):
         """A maximization of min_i form_i over the box, on the LP backend (see :meth:`LPBackend.search`)."""
-        return self.lp.search(self.relaxation, forms, self.exact_networks, constraints)
+        return self.lp.search(self.relaxation, forms, self.exact_networks, constraints, self.leaf_optimizer)
 
     def value(self, forms: Sequence[Form], x: Sequence[Fraction], replay: bool = False) -> Fraction:
         """min_i form_i(z(x)) in exact arithmetic: integer forward passes, or smtnn.bounds.replay_logits."""
