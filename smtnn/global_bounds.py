@@ -35,19 +35,17 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .bounds import extreme_at, replay_logits
 from .domain import Box
-from .exact import Enclosure, sigmoid_enclosure
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
+from .search import certify_epsilon_at
 from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
 from .twins.lp import certified_min, quiet_highs
 
 Q = Fraction
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
-MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
 def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
@@ -465,25 +463,8 @@ class EpsilonBounds:
 
 
 def _certify(problem: _Problem, x_float: np.ndarray) -> tuple[Fraction, Witness]:
-    """The exact ε at an input: corner witnesses of both directions (:func:`extreme_at`), replayed exactly."""
-    net, pert, dom = problem.network, problem.perturbation, problem.domain
-    x = [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, dom.lower, dom.upper)]
-    s0 = _sigmoid_of(replay_logits(net, x, pert.nominal)[0])
-    best = None
-    for sign in (1, -1):
-        params = extreme_at(net, pert, x, [sign]).witness
-        sp = _sigmoid_of(replay_logits(net, x, params)[0])
-        diff = sp - s0 if sign > 0 else s0 - sp
-        if best is None or diff.lo > best[0].lo:
-            best = (diff, params)
-    diff, params = best
-    names = net.parameter_names()
-    changed = {str(names[i]): params[i] for i in pert.free if params[i] != pert.nominal[i]}
-    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, MEANING)
-
-
-def _sigmoid_of(z: Enclosure) -> Enclosure:
-    return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+    """The exact ε at an input: corner witnesses of both directions, replayed exactly (as in input-box search)."""
+    return certify_epsilon_at(problem.network, problem.perturbation, problem.domain, x_float)
 
 
 def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 60) -> tuple[np.ndarray, float]:

@@ -281,7 +281,7 @@ class BranchAndBoundResult:
     reason: str
 
 
-def _certify(network, perturbation, domain, x_float):
+def certify_epsilon_at(network, perturbation, domain, x_float):
     """Exact ε lower bound at an input: corner witnesses for both directions, replayed."""
     x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
     def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
@@ -357,7 +357,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     est = estimates(seeds)
     best_point = seeds[int(np.argmax(est))]
     best_estimate = float(est.max())
-    lower, witness = _certify(network, perturbation, domain, best_point)
+    lower, witness = certify_epsilon_at(network, perturbation, domain, best_point)
     dropped = -np.inf
     processed = 0
     per_box = None
@@ -407,7 +407,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
         i = int(np.argmax(est))
         if est[i] > best_estimate:
             best_estimate = float(est[i])
-            certified, cand = _certify(network, perturbation, domain, centres[i])
+            certified, cand = certify_epsilon_at(network, perturbation, domain, centres[i])
             if certified > lower:
                 lower, witness = certified, cand
         lo = np.vstack([lo[rest], new_lo])
