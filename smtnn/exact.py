@@ -43,6 +43,11 @@ MAX_EXPONENT = 1000
 MAX_DIGITS = 4_000
 
 
+def differ(a: Fraction, b: Fraction) -> bool:
+    """a != b for rationals in lowest terms (Fractions, ints), without Fraction.__eq__'s type dispatch (hot on big boxes)."""
+    return a is not b and (a.numerator != b.numerator or a.denominator != b.denominator)
+
+
 def _parse_decimal(text: str) -> Fraction:
     """A decimal or fraction string as an exact rational; exponents beyond ±1000 are refused, not expanded."""
     shown = text if len(text) <= 40 else text[:37] + "..."

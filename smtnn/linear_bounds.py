@@ -64,7 +64,7 @@ def _float_ends(values: Sequence[Fraction], nominal: Sequence[Fraction], floats:
     moved = np.fromiter((v.numerator != p.numerator or v.denominator != p.denominator for v, p in zip(values, nominal)),
                         dtype=bool, count=len(floats))
     if moved.any():
-        approx = np.array([float(v) for v, m in zip(values, moved) if m])   # correctly rounded, within 1 ulp
+        approx = np.array([v.numerator / v.denominator for v, m in zip(values, moved) if m])   # correctly rounded
         out[moved] = round_down(approx) if down else round_up(approx)
     return out
 

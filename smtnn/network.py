@@ -11,6 +11,8 @@ checked at construction.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -182,11 +184,25 @@ class Network:
 
     def parameter_names(self) -> list[ParameterName]:
         """Names in the order of the flat parameter vector: per layer, W row-major then b."""
+        return list(self._parameter_names)
+
+    def parameter_name(self, index: int) -> ParameterName:
+        """The name of flat parameter `index` (without building all names)."""
+        for k, (ws, bs) in enumerate(self._layer_slices):
+            if index < ws.stop:
+                row, column = divmod(index - ws.start, self.layers[k].inputs)
+                return ParameterName(k, "weight", row, column)
+            if index < bs.stop:
+                return ParameterName(k, "bias", index - bs.start)
+        raise IndexError(f"parameter index {index} is out of range 0..{self.n_parameters - 1}")
+
+    @functools.cached_property
+    def _parameter_names(self) -> tuple[ParameterName, ...]:
         names = []
         for k, layer in enumerate(self.layers):
             names += [ParameterName(k, "weight", r, c) for r in range(layer.outputs) for c in range(layer.inputs)]
             names += [ParameterName(k, "bias", r) for r in range(layer.outputs)]
-        return names
+        return tuple(names)
 
     def parameter_vector(self) -> np.ndarray:
         """The flat float64 parameter vector (order of :meth:`parameter_names`)."""
@@ -194,17 +210,26 @@ class Network:
 
     def exact_parameters(self) -> list[Fraction]:
         """The exact rationals the stored floats denote, in flat order."""
-        return [Fraction(float(v)) for v in self.parameter_vector()]
+        return list(self.exact_vector)
+
+    @functools.cached_property
+    def exact_vector(self) -> tuple[Fraction, ...]:
+        """:meth:`exact_parameters` as a tuple, computed once (the weights are read-only, so it never goes stale)."""
+        return tuple(Fraction(v) for v in self.parameter_vector().tolist())
 
     def layer_slices(self) -> list[tuple[slice, slice]]:
         """For each layer, the flat-vector slices of its weights and of its bias."""
+        return list(self._layer_slices)
+
+    @functools.cached_property
+    def _layer_slices(self) -> tuple[tuple[slice, slice], ...]:
         out, start = [], 0
         for layer in self.layers:
             w = slice(start, start + layer.weights.size)
             b = slice(w.stop, w.stop + layer.bias.size)
             out.append((w, b))
             start = b.stop
-        return out
+        return tuple(out)
 
     def with_parameters(self, vector) -> "Network":
         """The same architecture with another flat parameter vector (floats)."""

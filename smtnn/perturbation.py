@@ -6,6 +6,8 @@ with lower == upper is fixed.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Sequence
@@ -13,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import InvalidInputError
-from .exact import to_fraction
+from .exact import differ, to_fraction
 from .network import Network
 
 
@@ -27,10 +29,10 @@ class Perturbation:
     description: str
     spec: dict | None = field(default=None, compare=False)   # how to rebuild it (replay); None for a custom box
 
-    @property
+    @functools.cached_property
     def free(self) -> tuple[int, ...]:
-        """Indices of the parameters that may move."""
-        return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if lo != hi)
+        """Indices of the parameters that may move (computed once: the box is immutable)."""
+        return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if differ(lo, hi))
 
     def contains(self, params: Sequence[Fraction]) -> bool:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
@@ -51,7 +53,7 @@ def _checked_delta(delta, what: str = "δ") -> Fraction:
 
 def from_radii(network: Network, radii: Iterable[Fraction], description: str, spec: dict | None = None) -> Perturbation:
     """|p_i - p0_i| <= radii[i] for each parameter."""
-    nominal = tuple(network.exact_parameters())
+    nominal = network.exact_vector
     radii = tuple(radii)
     if len(radii) != len(nominal):
         raise InvalidInputError(f"{len(radii)} radii for {len(nominal)} parameters")

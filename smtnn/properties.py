@@ -16,6 +16,7 @@ Every SAT model is replayed on the concrete network in exact arithmetic before i
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,11 +25,13 @@ from typing import Sequence
 from . import float_first, global_bounds, pieces, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
+from .child import DONE, ERROR, MEMORY, TIMEOUT, run_in_child
+from .child import report as report_to_parent
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
 from .encoder import Encoder, Query
 from .errors import InvalidInputError
-from .exact import Enclosure, logit_bracket, sigmoid_enclosure, to_fraction
+from .exact import Enclosure, differ, logit_bracket, sigmoid_enclosure, to_fraction
 from .network import Network
 from .perturbation import Perturbation
 from .result import Estimate, Provenance, Verdict, VerificationResult, Witness
@@ -60,7 +63,7 @@ def _tolerance(value) -> Fraction:
 
 
 def _check(network: Network, perturbation: Perturbation, x0=None, domain: Box | None = None):
-    if len(perturbation.nominal) != network.n_parameters or tuple(network.exact_parameters()) != perturbation.nominal:
+    if len(perturbation.nominal) != network.n_parameters or network.exact_vector != perturbation.nominal:
         raise InvalidInputError("the perturbation model was built for another network; build it from this one")
     x = network.check_input(x0) if x0 is not None else None
     if domain is not None:
@@ -80,8 +83,8 @@ MEANING_SIGMA_MULTI = "σ = the nominal margin s_c - max over j != c of s_j at t
 
 def _witness(network: Network, perturbation: Perturbation, params: Sequence[Fraction], x, value: Enclosure,
              meaning: str = "") -> Witness:
-    names = network.parameter_names()
-    changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
+    nominal = perturbation.nominal
+    changed = {str(network.parameter_name(i)): params[i] for i in perturbation.free if differ(params[i], nominal[i])}
     return Witness(changed, None if x is None else tuple(x), value.lo, value.hi, meaning)
 
 
@@ -232,13 +235,12 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     With a `target`, the search only decides whether the maximum reaches it (exceeds it when
     `strict`): label queries.
     """
-    cheap_start = float_first.starting_extreme(network, perturbation, x, coeffs) if target is None else None
-    ext = cheap_start or extreme_at(network, perturbation, x, coeffs)
+    share = Budget(timeout=timeout)   # this search's share of the query's clock
+    ext = float_first.starting_extreme(network, perturbation, x, coeffs) or extreme_at(network, perturbation, x, coeffs)
     fast_method = ""
     if not ext.exact:
-        ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, timeout,
+        ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, share.remaining(),
                                                      branch=target is None)
-        timeout = timeout if timeout is None else clock.remaining()
     decided = target is not None and (
         (ext.upper <= target if strict else ext.upper < target) or
         (ext.witness_value.lo > target if strict else ext.witness_value.lo >= target))
@@ -246,11 +248,25 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         method = fast_method or ("exact corner analysis (decoupled parameters)" if ext.exact
                                  else "interval bound (decided without a solver)")
         return ext.witness_value.lo, ext.upper, ext.witness, method, ""
-    if (timeout is not None and timeout <= 0) or float_first.searched_exactly(fast_method):
+    if share.spent() or clock.spent() or float_first.searched_exactly(fast_method):
         return ext.witness_value.lo, ext.upper, ext.witness, fast_method or "interval bound", "timeout"
     if not network.piecewise_linear and not get_backend(backend_name).capabilities.transcendental:
         return ext.witness_value.lo, ext.upper, ext.witness, "interval bound (not refined)", \
             f"sigmoid/tanh hidden units before perturbed layers: {backend_name} has no exp and cannot refine; use --solver dreal"
+    before = search.Maximum(ext.witness_value.lo, ext.upper, ext.witness, "")
+    timeout = share.remaining()
+    bisection = functools.partial(_solver_bisection, network, perturbation, x, coeffs, before, tol_z, backend_name,
+                                  timeout, target, strict)
+    (lo, hi, wit, reason), calls = bisection() if timeout is None else _stoppable(bisection, timeout, before)
+    clock.calls += calls
+    return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
+
+
+def _solver_bisection(network, perturbation, x, coeffs, before: search.Maximum, tol_z, backend_name, timeout, target,
+                      strict, progress=None) -> tuple[search.Maximum, int]:
+    """max c·z(x0, p) over the box by solver bisection from the certified interval `before`; and the solver calls.
+
+    `progress` receives each tighter :class:`smtnn.search.Maximum`."""
     encoder = Encoder(network, perturbation)
     symbols = encoder.parameter_symbols()
     defs = []
@@ -266,10 +282,30 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
         params = [min(max(p, lo), hi) for p, lo, hi in zip(params, perturbation.lower, perturbation.upper)]
         return linear_value(coeffs, float_first.exact_logits(network, x, params)).lo, tuple(params)
 
-    lo, hi, wit, reason = search.bisect_max(session, encoder, objective, replay, ext.witness_value.lo, ext.upper,
-                                            ext.witness, tol_z, timeout, target, strict)
-    clock.calls += session.calls
-    return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
+    found = search.bisect_max(session, encoder, objective, replay, before.lower, before.upper, before.best, tol_z,
+                              timeout, target, strict, progress)
+    return found, session.calls
+
+
+PHASE_SLACK = 0.25   # seconds a stoppable phase may run past its time before it is killed
+
+
+def _stoppable(phase, timeout: float, before: search.Maximum) -> tuple[search.Maximum, int]:
+    """Run a solver phase in a child process killed at its deadline, keeping the bounds it reported (or `before`).
+
+    Z3 does not honour its own timeout while it preprocesses polynomial formulas (a 0.5 s check ran 0.9-3.4 s on
+    networks of 250-1,200 parameters), and encoding a large network cannot look at the clock, so the phase
+    runs where it can be stopped.
+    """
+    outcome = run_in_child(functools.partial(phase, progress=report_to_parent), timeout=timeout + PHASE_SLACK)
+    if outcome.status == DONE:
+        return outcome.value
+    if outcome.status == ERROR:
+        raise outcome.value
+    found = outcome.progress if isinstance(outcome.progress, search.Maximum) else before
+    why = {TIMEOUT: "timeout", MEMORY: "memory cap reached in the solver phase"}.get(
+        outcome.status, f"the solver phase's process died ({outcome.detail})")
+    return found._replace(reason=why), 0
 
 
 @budgeted(_stopped_estimate("local epsilon", _one))

@@ -57,11 +57,13 @@ class Maximum(NamedTuple):
     reason: str
 
 
-def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None, strict=False) -> Maximum:
+def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, timeout, target=None, strict=False,
+               progress=None) -> Maximum:
     """Bisection for max objective with the region asserted in `session`; replay(model) -> (value, witness).
 
     With a `target`, stop as soon as the maximum is known to be below it or a witness reaches it
-    (with `strict`: known to be at most the target, or a witness exceeds it).
+    (with `strict`: known to be at most the target, or a witness exceeds it).  `progress`, if given, receives
+    each tighter interval as a :class:`Maximum`.
     """
     m = encoder.mgr
     reason = ""
@@ -101,6 +103,8 @@ def bisect_max(session, encoder, objective, replay, lower, upper, best, tol, tim
         else:
             reason = answer.reason or "solver returned unknown"
             break
+        if progress is not None:
+            progress(Maximum(lower, upper, best, ""))
     return Maximum(lower, upper, best, reason)
 
 

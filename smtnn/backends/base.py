@@ -79,6 +79,25 @@ class Terms:
         return self.env.formula_manager
 
 
+def symbols_in(formulas: Sequence[FNode]) -> list[FNode]:
+    """The free symbols of formulas, each shared subterm visited once.
+
+    pySMT's ``get_free_variables`` memoises a set per subterm, which grows as (terms × symbols): gigabytes
+    on a network whose every parameter is a symbol.
+    """
+    seen, symbols, stack = set(), [], list(formulas)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.is_symbol():
+            symbols.append(node)
+        else:
+            stack.extend(node.args())
+    return symbols
+
+
 class Session(ABC):
     """An incremental solver: assertions added at a level are dropped by the matching pop."""
 

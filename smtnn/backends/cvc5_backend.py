@@ -15,7 +15,7 @@ from pysmt.fnode import FNode
 from pysmt.solvers.cvcfive import CVC5Converter
 
 from ..encoder import Definition, Encoder
-from .base import Answer, Backend, Capabilities, Session, Status
+from .base import Answer, Backend, Capabilities, Session, Status, symbols_in
 
 
 def _to_fraction(term) -> Fraction | None:
@@ -38,7 +38,7 @@ class CVC5Session(Session):
         self._symbols: dict[str, object] = {}
 
     def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None:
-        for s in formula.get_free_variables():
+        for s in symbols_in([formula]):
             self._symbols[s.symbol_name()] = self.converter.convert(s)
         self.solver.assertFormula(self.converter.convert(formula))
 

@@ -19,6 +19,7 @@ from pysmt.fnode import FNode
 from pysmt.smtlib.printers import SmtPrinter
 
 from ..encoder import Definition
+from .base import symbols_in
 
 EXACT_INTEGER_LIMIT = 2 ** 53
 LOGIC_WITHOUT_EXP = "QF_NRA"
@@ -65,11 +66,8 @@ def script(formulas: Sequence[FNode], definitions: Sequence[Definition] = (), *,
     lines = [f"; {c}" for c in comments]
     lines.append(DIALECT_WITH_EXP if needs_exp else DIALECT_WITHOUT_EXP)
     lines.append(f"(set-logic {LOGIC_WITH_EXP if needs_exp else LOGIC_WITHOUT_EXP})")
-    names = set()
-    for f in formulas:
-        names |= {s.symbol_name() for s in f.get_free_variables()}
-    for d in definitions:
-        names |= {d.symbol.symbol_name()} | {s.symbol_name() for s in d.argument.get_free_variables()}
+    names = {s.symbol_name() for s in symbols_in(list(formulas) + [d.argument for d in definitions])}
+    names |= {d.symbol.symbol_name() for d in definitions}
     lines += [f"(declare-fun {n} () Real)" for n in sorted(names)]
     lines += [definition_text(d) for d in definitions]
     lines += [f"(assert {term(f)})" for f in formulas]

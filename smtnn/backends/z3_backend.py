@@ -1,7 +1,9 @@
 """Z3 through pySMT's converter: exact on rationals; sigmoid/tanh units only by their certified ranges."""
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from fractions import Fraction
 from typing import Sequence
 
@@ -10,7 +12,7 @@ from pysmt.fnode import FNode
 from pysmt.solvers.z3 import Z3Converter
 
 from ..encoder import Definition, Encoder
-from .base import Answer, Backend, Capabilities, Session, Status
+from .base import Answer, Backend, Capabilities, Session, Status, symbols_in
 
 
 def _to_fraction(value) -> Fraction:
@@ -33,6 +35,9 @@ def limit_memory(memory_mb: int | None) -> None:
     z3.set_param("memory_max_size", _memory_cap_mb or 0)
 
 
+INTERRUPT_SLACK = 0.05   # seconds past Z3's own timeout before its context is interrupted
+
+
 def _unknown(what: str, reason: str) -> str:
     """Z3's reason for unknown, naming the memory cap when Z3 ran out of the memory it was allowed."""
     if _memory_cap_mb is not None and "memory" in reason:
@@ -47,6 +52,22 @@ def _milliseconds(timeout) -> int:
     return max(1, math.ceil(1000 * timeout)) if timeout else 0
 
 
+@contextlib.contextmanager
+def _interrupted_after(context: z3.Context, timeout):
+    """Z3's timeout is checked in its search only; preprocessing a large formula can run far past it.  A timer thread
+    interrupts the context (Z3's own cancellation, honoured everywhere) shortly after the timeout."""
+    if not timeout:
+        yield
+        return
+    timer = threading.Timer(timeout + INTERRUPT_SLACK, context.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class Z3Session(Session):
     def __init__(self, backend: "Z3Backend", encoder: Encoder):
         super().__init__(backend, encoder)
@@ -57,7 +78,7 @@ class Z3Session(Session):
         self._symbols: dict[str, z3.ExprRef] = {}
 
     def _add(self, formula: FNode, definitions: Sequence[Definition]) -> None:
-        for s in formula.get_free_variables():
+        for s in symbols_in([formula]):
             self._symbols[s.symbol_name()] = self.converter.convert(s)
         self._levels[-1].append(formula)
         self.solver.add(self.converter.convert(formula))
@@ -79,7 +100,8 @@ class Z3Session(Session):
     def _check(self, timeout):
         self.solver.set("timeout", _milliseconds(timeout))
         try:
-            result = self.solver.check()
+            with _interrupted_after(self.context, timeout):
+                result = self.solver.check()
         except z3.Z3Exception as err:
             if "memory" not in str(err):
                 raise
@@ -102,7 +124,8 @@ class Z3Session(Session):
                 opt.add(self.converter.convert(f))
         handle = opt.maximize(self.converter.convert(objective))
         try:
-            result = opt.check()
+            with _interrupted_after(self.context, timeout):
+                result = opt.check()
         except z3.Z3Exception as err:
             if "memory" not in str(err):
                 raise
