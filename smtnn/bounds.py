@@ -64,11 +64,10 @@ class Extreme:
 
 def first_perturbed_layer(network: Network, perturbation: Perturbation) -> int:
     """Index of the first layer with a free parameter (len(layers) if none)."""
-    free = set(perturbation.free)
-    for k, (ws, bs) in enumerate(network.layer_slices()):
-        if any(i in free for i in range(ws.start, bs.stop)):
-            return k
-    return len(network.layers)
+    free = perturbation.free   # ascending
+    if not free:
+        return len(network.layers)
+    return next(k for k, (_, bs) in enumerate(network.layer_slices()) if free[0] < bs.stop)
 
 
 def decouples(network: Network, perturbation: Perturbation) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import heapq
 import time
+import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Sequence
@@ -20,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import attack, local_reduction
-from .bounds import Extreme, decouples, linear_value, replay_logits
+from .bounds import Extreme, decouples, extreme_at, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
 from .linear_bounds import (KINKED, domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
@@ -66,6 +67,21 @@ class Decision:
 def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
     """The logits in exact rationals; piecewise-linear networks by integer matrix products (same values as
     :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
+    if params is not network.exact_vector:
+        return _exact_logits(network, x, params)
+    key = (id(network), tuple(x))   # the nominal logits: asked for several times per query
+    entry = _NOMINAL_LOGITS.get(key)
+    if entry is None or entry[0]() is not network:
+        if len(_NOMINAL_LOGITS) >= 16:
+            _NOMINAL_LOGITS.clear()
+        entry = _NOMINAL_LOGITS[key] = (weakref.ref(network), _exact_logits(network, x, params))
+    return list(entry[1])
+
+
+_NOMINAL_LOGITS: dict[tuple, tuple[weakref.ref, list[Enclosure]]] = {}
+
+
+def _exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
     if not network.piecewise_linear:
         return replay_logits(network, x, params)
     try:
@@ -393,6 +409,19 @@ def global_label(network: Network, perturbation: Perturbation, domain: Box,
     if len(set(labels.tolist())) == 1 and _robust_on_domain(network, boxes, dlo, dhi, rows, max_boxes):
         return Decision(Verdict.HOLDS, GLOBAL_PROOF_METHOD)
     return Decision.nothing()
+
+
+def parameter_witness(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
+                      coeffs: Sequence[int]) -> tuple[Fraction, ...]:
+    """Parameters in the exact box that push c·z(x, p) up, for a lower end: the corner witness of
+    :func:`smtnn.bounds.extreme_at` on tiny networks, else the float vertex attack's point clamped into the
+    exact box (extreme_at's rational propagation takes seconds to minutes on wide layers)."""
+    if _exact_is_cheap(network) or not supported(network) or not attack.can_attack(network):
+        return extreme_at(network, perturbation, x, coeffs).witness
+    lo_f, hi_f = _float_box(network, parameter_box(network, perturbation))
+    candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]),
+                                        np.array(coeffs, dtype=np.float64))
+    return _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
 
 
 def _exact_is_cheap(network: Network) -> bool:

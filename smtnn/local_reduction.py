@@ -157,7 +157,7 @@ def lp_branch_and_bound(reduced: Reduced, *, stop_gap: float, seconds: float, ma
 
     def solve(phases, parent_bound, basis=None):
         cols, rows = phase_overrides(phases)
-        sol = model.minimize(cost, cols, rows, basis)
+        sol = model.minimize(cost, cols, rows, basis, time_limit=deadline - time.perf_counter())
         if sol.infeasible:
             return None
         bound = parent_bound if sol.bound is None else beta - sol.bound
@@ -346,7 +346,7 @@ def sandwich_branch_and_bound(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.nd
 
     def solve(phases, parent_bound, basis=None):
         cols, rows = overrides(phases)
-        sol = model.minimize(cost, cols, rows, basis)
+        sol = model.minimize(cost, cols, rows, basis, time_limit=deadline - time.perf_counter())
         if sol.infeasible:
             return None
         bound = parent_bound if sol.bound is None else beta - sol.bound

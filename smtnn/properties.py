@@ -27,7 +27,7 @@ from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
 from .child import DONE, ERROR, MEMORY, TIMEOUT, run_in_child
 from .child import report as report_to_parent
-from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
+from .bounds import decouples, extreme_at, linear_value, propagate
 from .domain import Box
 from .encoder import Encoder, Query
 from .errors import InvalidInputError
@@ -573,7 +573,7 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
     """Replay a model of a flip query; a witness only if the label really flips on the concrete network."""
     net, pert = problem.network, problem.perturbation
     x, params = problem.candidate(model)
-    z0 = replay_logits(net, x, pert.nominal)
+    z0 = float_first.exact_logits(net, x, pert.nominal)
     try:
         c = _label(net, z0)
     except ArithmeticError:
@@ -587,7 +587,7 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
         else:
             candidates += [extreme_at(net, pert, x, _score_coeffs(net, j, c)).witness for j in range(net.n_outputs) if j != c]
     for p in candidates:
-        zp = replay_logits(net, x, p)
+        zp = float_first.exact_logits(net, x, p)
         if _flipped(net, c, zp):
             return _witness(net, pert, p, x, _flip_value(net, zp), _flip_meaning(net)), z0
     return None, z0
@@ -637,7 +637,7 @@ def verify_global_label(network: Network, perturbation: Perturbation, domain: Bo
     if fast.verdict is not None:
         witness = None if fast.parameters is None else _witness(
             network, perturbation, fast.parameters, fast.input,
-            _flip_value(network, replay_logits(network, fast.input, fast.parameters)), _flip_meaning(network))
+            _flip_value(network, float_first.exact_logits(network, fast.input, fast.parameters)), _flip_meaning(network))
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "",
                                   _query_meta(network, perturbation, prop, domain=domain.as_json()))
@@ -938,7 +938,7 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
     elif not network.binary:
         def certify(x_float):
             x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
-            local = _local_epsilon_multiclass(network, perturbation, x, replay_logits(network, x, perturbation.nominal),
+            local = _local_epsilon_multiclass(network, perturbation, x, float_first.exact_logits(network, x, perturbation.nominal),
                                               tol, _Clock.begin(), {})
             w = local.witness
             return local.lower, w and Witness(w.parameters, tuple(x), w.value_lower, w.value_upper, w.meaning)

@@ -19,9 +19,9 @@ import numpy as np
 
 from .backends.base import Status
 from .budget import Bounds, report
-from .bounds import extreme_at, replay_logits
 from .domain import Box
-from .exact import Enclosure, sigmoid_enclosure
+from .exact import Enclosure, differ, sigmoid_enclosure
+from .float_first import exact_logits, parameter_witness
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
@@ -291,17 +291,17 @@ def certify_epsilon_at(network, perturbation, domain, x_float):
     def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
         return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
-    s0 = sigmoid_of(replay_logits(network, x, perturbation.nominal)[0])
+    s0 = sigmoid_of(exact_logits(network, x, perturbation.nominal)[0])
     best = None
     for sign in (1, -1):
-        params = extreme_at(network, perturbation, x, [sign]).witness
-        sp = sigmoid_of(replay_logits(network, x, params)[0])
+        params = parameter_witness(network, perturbation, x, [sign])
+        sp = sigmoid_of(exact_logits(network, x, params)[0])
         diff = sp - s0 if sign > 0 else s0 - sp
         if best is None or diff.lo > best[0].lo:
             best = (diff, params)
     diff, params = best
-    names = network.parameter_names()
-    changed = {str(names[i]): params[i] for i in perturbation.free if params[i] != perturbation.nominal[i]}
+    nominal = perturbation.nominal
+    changed = {str(network.parameter_name(i)): params[i] for i in perturbation.free if differ(params[i], nominal[i])}
     return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, "|f_p(x) - f_p0(x)|, f the sigmoid confidence")   # ε >= 0: no negative rounding tail
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from smtnn import Box, Network, perturbation, properties, twins
-from smtnn.budget import Bounds, Stop, budgeted, report, stopped_as
+from smtnn.budget import Bounds, Stop, budgeted, grace, report, stopped_as
 from smtnn.result import Estimate, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,3 +223,64 @@ def test_a_query_killed_from_outside_answers_with_its_reported_bounds(monkeypatc
     assert set(result) == {0, 1}
     assert (result[1].lower, result[1].upper) == (Fraction(1, 8), Fraction(1, 4))
     assert result[1].reason.startswith("timeout")
+
+
+def _deep_network(width: int, depth: int = 4) -> Network:
+    rng = np.random.default_rng(0)
+    sizes = [2] + [width] * depth + [1]
+    weights = [rng.normal(size=(b, a)) * np.sqrt(2 / a) for a, b in zip(sizes, sizes[1:])]
+    biases = [rng.normal(size=b) * 0.1 for b in sizes[1:]]
+    return Network.from_arrays(weights=weights, biases=biases, activations=["relu"] * depth + ["sigmoid"], name="deep")
+
+
+def test_a_local_label_timeout_holds_through_the_solver_phase():
+    """2 -> 64^4 -> 1 (12,737 parameters), δ = 0.003: the float pass and the attack decide nothing, so the query
+    reaches Z3 bisection, which ran 11-14 s for a 2 s timeout (Z3 preprocesses the polynomial formula without
+    looking at its clock).  Now the phase is stopped at the deadline and the answer keeps the bounds from before it."""
+    net = _deep_network(64)
+    pert = perturbation.uniform(net, "0.003")
+    start = time.perf_counter()
+    result = properties.verify_local_label(net, pert, ["0.9", "0.9"], timeout=2)
+    seconds = time.perf_counter() - start
+    assert result.verdict is Verdict.UNKNOWN and "timeout" in result.reason
+    assert seconds < 2 + grace(2), seconds
+    # unknown is honest here: sampled parameters keep the label, so no flip was missed by a wrong "violated" either
+    rng = np.random.default_rng(3)
+    p0 = net.parameter_vector()
+    label = net.logits(np.array([0.9, 0.9]))[0] >= 0
+    for _ in range(20):
+        p = p0 + rng.uniform(-0.003, 0.003, size=p0.shape)
+        assert (net.with_parameters(p).logits(np.array([0.9, 0.9]))[0] >= 0) == label
+
+
+def test_a_stopped_solver_phase_keeps_the_bounds_it_reported():
+    """A bisection killed at its deadline keeps the last interval it reported, not only the one it started from."""
+    from smtnn import search
+
+    def slow_phase(progress=None):
+        progress(search.Maximum(Fraction(1), Fraction(3), ("witness",), ""))
+        time.sleep(30)
+
+    found, calls = properties._stoppable(slow_phase, 0.5, search.Maximum(Fraction(0), Fraction(5), None, ""))
+    assert (found.lower, found.upper, found.best, found.reason) == (Fraction(1), Fraction(3), ("witness",), "timeout")
+
+
+def test_global_epsilon_on_a_deep_network_holds_its_timeout():
+    """Global ε's seed inputs were certified by exact rational interval propagation (extreme_at), which took 5.8 s on
+    2 -> 64^4 -> 1 for a 2 s timeout; the seed witnesses now come from the float attack, replayed exactly."""
+    net = _deep_network(64)
+    pert = perturbation.uniform(net, "0.003")
+    domain = Box(("-1", "-1"), ("1", "1"))
+    start = time.perf_counter()
+    est = properties.global_epsilon(net, pert, domain, timeout=2)
+    seconds = time.perf_counter() - start
+    assert seconds < 2 + grace(2), seconds
+    assert est.witness is not None and est.lower > 0
+    # the lower end is attained: the witness's parameters and input replay to at least `lower` in floats
+    p = net.parameter_vector().copy()
+    index = {str(name): i for i, name in enumerate(net.parameter_names())}
+    for name, value in est.witness.parameters.items():
+        p[index[name]] = float(value)
+    x = np.array([float(v) for v in est.witness.input])
+    change = abs(_sigmoid(net.with_parameters(p).logits(x)[0]) - _sigmoid(net.logits(x)[0]))
+    assert change >= float(est.lower) - 1e-9

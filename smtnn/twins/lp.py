@@ -93,10 +93,11 @@ class LinearModel:
 
     # -- solving ---------------------------------------------------------------------------
     def minimize(self, cost: np.ndarray, col_bounds: dict | None = None, row_bounds: dict | None = None,
-                 basis=None) -> Solution:
+                 basis=None, time_limit: float | None = None) -> Solution:
         """Minimize cost·v with optional {index: (lo, hi)} overrides; bound is certified (None if no duals).
 
-        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS.
+        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS; ``time_limit`` (seconds) stops HiGHS,
+        which then gives no bound.
         """
         col_lo, col_hi = np.array(self.col_lo), np.array(self.col_hi)
         row_lo, row_hi = np.array(self.row_lo), np.array(self.row_hi)
@@ -107,7 +108,7 @@ class LinearModel:
         if (col_lo > col_hi).any() or (row_lo > row_hi).any():
             return Solution(False, math.inf, np.zeros(0), None, "infeasible bounds")
         if self.backend == "highspy":
-            ok, value, x, y, status = self._solve_highs(cost, col_lo, col_hi, row_lo, row_hi, basis)
+            ok, value, x, y, status = self._solve_highs(cost, col_lo, col_hi, row_lo, row_hi, basis, time_limit)
         else:
             ok, value, x, y, status = self._solve_scipy(cost, col_lo, col_hi, row_lo, row_hi)
         if isinstance(y, str):   # the scipy path certified infeasibility itself
@@ -139,8 +140,9 @@ class LinearModel:
         other._entries = list(self._entries)
         return other
 
-    def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None):
+    def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None, time_limit=None):
         h = self._sync()
+        h.setOptionValue("time_limit", math.inf if time_limit is None else max(float(time_limit), 0.001))
         if basis is not None:
             h.setBasis(basis)
         n, m = self.n_cols, self.n_rows
