@@ -8,7 +8,9 @@ public function of :mod:`smtnn.properties` and :mod:`smtnn.twins`):
   unused time on, and the last may use all that is left (:class:`Budget`).  Every phase (loading,
   building a relaxation, screening, each search, the final replays) checks the deadline and, once
   it has passed, ends at once with the bounds it has.  This cooperative deadline is the fast path:
-  a call given only ``timeout=`` runs in the caller's process.
+  a call given only ``timeout=`` runs in the caller's process.  A phase that cannot look at the
+  clock (an exact solver search: Z3 ignores its timeout while it preprocesses a large polynomial
+  formula) runs in a forked child killed at its deadline, keeping the bounds it reported.
 - *A memory cap, or a hard deadline, needs a process of its own.*  A library call given
   ``memory=MB`` (and any query run by the command line or a batch with a limit) runs in a forked
   child (:mod:`smtnn.child`) whose address space may grow by that much (plus Z3's own memory limit);
