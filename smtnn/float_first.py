@@ -25,7 +25,7 @@ from .bounds import Extreme, decouples, extreme_at, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
 from .linear_bounds import (KINKED, domain_box, input_box, objective_bounds, parameter_box, refined_pre_activations,
-                            supported)
+                            root_pre_activations, supported)
 from .network import Network
 from .perturbation import Perturbation
 from .result import Verdict
@@ -353,7 +353,7 @@ def searched_exactly(method: str) -> bool:
 
 def _sandwich_search(network, perturbation, x, coeffs, boxes, xlo, xhi, row, value, tolerance, seconds):
     """As :func:`_reduced_search`, for relu networks of any depth (:func:`smtnn.local_reduction.sandwich_branch_and_bound`)."""
-    bounds = refined_pre_activations(boxes, xlo, xhi)
+    bounds = root_pre_activations(boxes, xlo, xhi)
     if bounds is None:
         return None
     result = local_reduction.sandwich_branch_and_bound(boxes, xlo, xhi, row, bounds.pre, stop_gap=float(tolerance) / 4,

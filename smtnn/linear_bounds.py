@@ -293,6 +293,26 @@ def refined_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndar
     return bounds
 
 
+_ROOT_CACHE: list[tuple] = []   # (boxes, xlo bytes, xhi bytes, linear, bounds), the most recent first
+
+
+def root_pre_activations(boxes: list[LayerBox], xlo: np.ndarray, xhi: np.ndarray, linear: bool = True) -> LayerBounds:
+    """:func:`refined_pre_activations` (or the interval ones) over the whole box, remembered for the last few boxes:
+    one query asks for the same bounds several times (both signs of ε, the start, the tightening, the search).
+    The cached arrays are read-only."""
+    xlo, xhi = np.asarray(xlo, dtype=np.float64), np.asarray(xhi, dtype=np.float64)
+    key = (xlo.tobytes(), xhi.tobytes(), linear)
+    for entry in _ROOT_CACHE:
+        if entry[0] is boxes and entry[1:4] == key:
+            return entry[4]
+    bounds = refined_pre_activations(boxes, xlo, xhi, linear) if linear else interval_pre_activations(boxes, xlo, xhi)
+    for lo, hi in bounds.pre:
+        lo.flags.writeable = hi.flags.writeable = False
+    _ROOT_CACHE.insert(0, (boxes, *key, bounds))
+    del _ROOT_CACHE[4:]
+    return bounds
+
+
 # -- the backward linear pass ---------------------------------------------------------------------
 def _product_lines(box: LayerBox, hlo: np.ndarray, hhi: np.ndarray):
     """Lines a·h + c below min_w w·h (lower) and above max_w w·h (upper) over the weight and activation box.
@@ -461,7 +481,7 @@ def objective_bounds(network: Network, boxes: list[LayerBox], xlo, xhi, objectiv
     xlo, xhi = np.asarray(xlo, dtype=np.float64), np.asarray(xhi, dtype=np.float64)
     c = np.atleast_2d(np.asarray(objective, dtype=np.float64))
     if bounds is None:
-        bounds = refined_pre_activations(boxes, xlo, xhi, linear) if linear else interval_pre_activations(boxes, xlo, xhi)
+        bounds = root_pre_activations(boxes, xlo, xhi, linear)
     both = np.vstack([c, -c])
     lower = interval_objective_lower(boxes, bounds, both)
     if linear:
