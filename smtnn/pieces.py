@@ -87,6 +87,11 @@ def _value(f: Affine, point: Sequence[Fraction]) -> Fraction:
     return f[-1] + sum((a * v for a, v in zip(f, point) if a), ZERO)
 
 
+def value_at(f: Affine, point: Sequence[Fraction]) -> Fraction:
+    """f at an exact point."""
+    return _value(f, point)
+
+
 def _error_slope(terms: int) -> float:
     """:func:`smtnn.rounding.sum_error` is slope·magnitude + UNDERFLOW; the slope, for scalar use in hot loops."""
     return 4.0 * (terms + 2) * UNIT
@@ -736,15 +741,52 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
     Returns None when the LPs cannot be certified, the pieces grow too many or the deadline passes (then use the
     solver path).
     """
+    lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
+    lps = _LinearPrograms(lower, upper)
+
+    def programs_of(derived, arith):
+        programs = []
+        for region in (derived if isinstance(derived, list) else [derived]):
+            objectives = region.objective.items if region.objective.kind > 0 else \
+                (arith.resolve(region.objective),)
+            choices = [arith.row_alternatives(row) for row in region.rows]
+            count = len(objectives)
+            for options in choices:
+                count *= len(options)
+            if len(programs) + count > MAX_ALTERNATIVES:
+                raise _TooMany()
+            for objective in objectives:
+                programs += [(objective, list(rows)) for rows in _product(choices)]
+        return programs
+
+    try:
+        leaves = derive_on_pieces(network, perturbation, lower, upper,
+                                  lambda nominal, extreme, arith: programs_of(derive(nominal, extreme, arith), arith),
+                                  deadline, lps=lps)
+        if leaves is None:
+            return None
+        return _optimize(leaves, replay, tolerance, lps, deadline)
+    except (NotCertified, _TooMany):
+        return None
+
+
+def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction], derive: Callable,
+                     deadline: float | None = None, max_pieces: int = MAX_PIECES, lps: "_LinearPrograms | None" = None):
+    """Split the box of the variables into pieces until ``derive(nominal, extreme, arith)`` runs without a split.
+
+    ``nominal`` are the logits at p0 and ``extreme(coeffs)`` is max_p c·z, both :class:`Alternatives` on the
+    piece; whatever ``derive`` needs resolved (``arith.resolve``) splits the piece.  Returns the list of
+    (piece, what derive returned), or None when the pieces grow beyond ``max_pieces``, an LP cannot be
+    certified or the deadline passes.  On 2-D boxes a piece is a :class:`_PolygonPiece` (exact ``vertices``).
+    """
     n_vars = len(lower)
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
     d = network.n_inputs
     nominal_params = list(perturbation.nominal)
-    lps = _LinearPrograms(lower, upper)
     if n_vars == 2:
         root = _PolygonPiece.box(lower, upper)
     else:
-        root = _LinearPiece(lps, [], {})
+        root = _LinearPiece(lps or _LinearPrograms(lower, upper), [], {})
     inputs = [Alternatives([tuple(Q(1) if i == j else ZERO for i in range(n_vars)) + (ZERO,)]) for j in range(d)]
     split = max(len(network.layers) - 2, 0)
     leaves = []
@@ -763,27 +805,13 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                     return corner_extreme(arith, network, perturbation, coeffs, hidden, hidden)
 
                 derived = derive(nominal, extreme, arith)
-                programs = []
-                for region in (derived if isinstance(derived, list) else [derived]):
-                    objectives = region.objective.items if region.objective.kind > 0 else \
-                        (arith.resolve(region.objective),)
-                    choices = [arith.row_alternatives(row) for row in region.rows]
-                    count = len(objectives)
-                    for options in choices:
-                        count *= len(options)
-                    if len(programs) + count > MAX_ALTERNATIVES:
-                        return None
-                    for objective in objectives:
-                        programs += [(objective, list(rows)) for rows in _product(choices)]
-                if len(programs) > MAX_ALTERNATIVES:
-                    return None
             except _Split as need:
                 stack += piece.split(need.function)
-                if len(stack) + len(leaves) > MAX_PIECES:
+                if len(stack) + len(leaves) > max_pieces:
                     return None
                 continue
-            leaves.append((piece, programs))
-        return _optimize(leaves, replay, tolerance, lps, deadline)
+            leaves.append((piece, derived))
+        return leaves
     except (NotCertified, _TooMany):
         return None
 

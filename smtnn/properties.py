@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, global_bounds, pieces, search, softmax_local
+from . import float_first, global_bounds, pieces, planar_epsilon, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -895,7 +895,13 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
     One hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
     the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
     """
-    if network.binary and global_bounds.applies(network, perturbation, domain):
+    if network.binary and planar_epsilon.applies(network, perturbation, domain):
+        found = planar_epsilon.global_epsilon(network, perturbation, domain, tol, timeout)
+        if found is None:
+            return None
+        method, solver = f"{planar_epsilon.METHOD} ({found.pieces} pieces, {found.edges} edges)", "none"
+        precision = "exact rationals for pieces and witnesses; outward-rounded binary64 for bounds along edges"
+    elif network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
         method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"
         precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
