@@ -12,6 +12,7 @@ import numbers
 from fractions import Fraction
 
 import mpmath
+from mpmath.libmp import fone, from_rational, mpf_add, mpf_div, mpf_exp, round_ceiling, round_floor
 
 from .errors import InvalidInputError
 
@@ -120,8 +121,17 @@ def _mpi(q: Fraction):
 
 
 def sigmoid_enclosure(z: Fraction) -> Enclosure:
-    """Certified enclosure of 1 / (1 + exp(-z)) for a rational z."""
-    return Enclosure.of_mpi(1 / (1 + _IV.exp(-_mpi(z))))
+    """Certified enclosure of 1 / (1 + exp(-z)) for a rational z.
+
+    The interval context's own steps with their directed roundings (as in mpmath's ``mpi_exp``/``mpi_div``),
+    called directly: the same enclosure at a third of the cost (it is on the path of every replay).
+    """
+    prec, n, d = _IV.prec, -z.numerator, z.denominator
+    exp_high = mpf_exp(from_rational(n, d, prec, round_ceiling), prec, round_ceiling)   # >= exp(-z)
+    exp_low = mpf_exp(from_rational(n, d, prec, round_floor), prec, round_floor)        # <= exp(-z)
+    lo = mpf_div(fone, mpf_add(fone, exp_high, prec, round_ceiling), prec, round_floor)
+    hi = mpf_div(fone, mpf_add(fone, exp_low, prec, round_floor), prec, round_ceiling)
+    return Enclosure(_endpoint(lo, down=True), _endpoint(hi, down=False))
 
 
 def tanh_enclosure(z: Fraction) -> Enclosure:

@@ -388,9 +388,11 @@ class _PolygonPiece:
         return best, _inside([float(v) for v in top], [float(v) for v in centre])
 
 
-def _inside(top, centre) -> list[tuple[Fraction, ...]]:
-    """Points just inside from the optimal vertex towards the centre (short binary64 rationals for the replay)."""
-    return [tuple(Q(t + step * (c - t)) for t, c in zip(top, centre)) for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5)]
+def _inside(top, centre):
+    """Points just inside from the optimal vertex towards the centre (short binary64 rationals for the replay),
+    made only as the caller asks for them (most leaves never replay)."""
+    for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5):
+        yield tuple(Q(t + step * (c - t)) for t, c in zip(top, centre))
 
 
 def _float_clip(lines: Sequence[tuple[float, ...]]):
