@@ -63,11 +63,15 @@ class NotCertified(Exception):
 
 # -- affine arithmetic ---------------------------------------------------------------------
 def _add(f: Affine, g: Affine) -> Affine:
-    return tuple(a + b for a, b in zip(f, g))
+    return tuple((a + b if a else b) if b else a for a, b in zip(f, g))   # zeros are common: skip their arithmetic
 
 
 def _scale(a: Fraction, f: Affine) -> Affine:
-    return tuple(a * v for v in f) if a else tuple(ZERO for _ in f)
+    if a == 1:
+        return f
+    if a == -1:
+        return tuple(-v for v in f)
+    return tuple(a * v if v else ZERO for v in f) if a else tuple(ZERO for _ in f)
 
 
 def _sum(terms: Sequence[Affine], n: int) -> Affine:
@@ -371,9 +375,8 @@ class _PolygonPiece:
         if polygon:
             o = [float(v) for v in objective]
             (top, (a, b)) = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
-            y = _solve_exactly([[lines[a][0], lines[b][0], -objective[0]], [lines[a][1], lines[b][1], -objective[1]]])
-            if y is not None and y[0] >= 0 and y[1] >= 0:
-                bound = certified_max(objective, [lines[a], lines[b]], y, self.lower, self.upper)
+            bound = _vertex_bound(objective, lines[a], lines[b])
+            if bound is not None:
                 centre = [sum(v[0][i] for v in polygon) / len(polygon) for i in (0, 1)]
                 return bound, _inside(top, centre)
         vertices = self.vertices
@@ -386,6 +389,20 @@ class _PolygonPiece:
         top = vertices[values.index(best)]
         centre = [sum(c) / len(vertices) for c in zip(*vertices)]
         return best, _inside([float(v) for v in top], [float(v) for v in centre])
+
+
+def _vertex_bound(objective: Affine, f: Affine, g: Affine) -> Fraction | None:
+    """max objective over {f >= 0, g >= 0} in the plane when the multipliers y_f, y_g >= 0 of the vertex f = g = 0
+    exist (None otherwise): y_f f + y_g g = -objective on the two coordinates (Cramer's rule, exact), so
+    objective <= objective + y_f f + y_g g, a constant (weak duality; it is the exact optimum)."""
+    det = f[0] * g[1] - f[1] * g[0]
+    if not det:
+        return None
+    y_f = (g[0] * objective[1] - objective[0] * g[1]) / det
+    y_g = (objective[0] * f[1] - f[0] * objective[1]) / det
+    if y_f < 0 or y_g < 0:
+        return None
+    return objective[2] + y_f * f[2] + y_g * g[2]
 
 
 def _inside(top, centre):

@@ -97,7 +97,7 @@ class _Edges:
             values: dict = {}
 
             def at(f, i):
-                key = (f, i)
+                key = (id(f), i)   # the pairs hold every f while this piece is read
                 if key not in values:
                     values[key] = float(pieces.value_at(f, vertices[i]))   # correctly rounded
                 return values[key]

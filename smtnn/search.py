@@ -308,13 +308,15 @@ def epsilon_at(network, perturbation, x) -> ChangeAt:
     x = list(x)
 
     def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
-        return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+        low = sigmoid_enclosure(z.lo)
+        return low if z.hi == z.lo else Enclosure(low.lo, sigmoid_enclosure(z.hi).hi)
 
     s0 = sigmoid_of(replay_logits(network, x, perturbation.nominal)[0])
     best, upper = None, None
     for sign in (1, -1):
-        params = extreme_at(network, perturbation, x, [sign]).witness
-        sp = sigmoid_of(replay_logits(network, x, params)[0])
+        extreme = extreme_at(network, perturbation, x, [sign])
+        params = extreme.witness
+        sp = sigmoid_of(extreme.witness_value if sign > 0 else -extreme.witness_value)   # c·z replayed at the witness
         diff = sp - s0 if sign > 0 else s0 - sp
         upper = diff.hi if upper is None else max(upper, diff.hi)
         if best is None or diff.lo > best[0].lo:
