@@ -112,7 +112,7 @@ def _mpf_tuple_to_fraction(raw) -> Fraction:
     sign, mantissa, exponent, _ = raw
     if mantissa == 0 and exponent != 0:
         raise ArithmeticError("interval endpoint is infinite or NaN")
-    value = Fraction(mantissa) * (Fraction(2) ** exponent)
+    value = Fraction(mantissa << exponent) if exponent >= 0 else Fraction(mantissa, 1 << -exponent)
     return -value if sign else value
 
 
