@@ -12,7 +12,7 @@ import numbers
 from fractions import Fraction
 
 import mpmath
-from mpmath.libmp import fone, from_rational, mpf_add, mpf_div, mpf_exp, round_ceiling, round_floor
+from mpmath.libmp import fone, from_int, mpf_add, mpf_div, mpf_exp, mpf_neg, round_ceiling, round_floor
 
 from .errors import InvalidInputError
 
@@ -123,14 +123,20 @@ def _mpi(q: Fraction):
 def sigmoid_enclosure(z: Fraction) -> Enclosure:
     """Certified enclosure of 1 / (1 + exp(-z)) for a rational z.
 
-    The interval context's own steps with their directed roundings (as in mpmath's ``mpi_exp``/``mpi_div``),
-    called directly: the same enclosure at a third of the cost (it is on the path of every replay).
+    The steps of mpmath's interval context for ``1 / (1 + exp(-z))`` (``mpi_div``, ``mpi_exp``,
+    ``mpi_add`` with their directed roundings), called directly: the same enclosure at a third of the
+    cost (it is on the path of every replay).
     """
-    prec, n, d = _IV.prec, -z.numerator, z.denominator
-    exp_high = mpf_exp(from_rational(n, d, prec, round_ceiling), prec, round_ceiling)   # >= exp(-z)
-    exp_low = mpf_exp(from_rational(n, d, prec, round_floor), prec, round_floor)        # <= exp(-z)
-    lo = mpf_div(fone, mpf_add(fone, exp_high, prec, round_ceiling), prec, round_floor)
-    hi = mpf_div(fone, mpf_add(fone, exp_low, prec, round_floor), prec, round_ceiling)
+    prec, n, d = _IV.prec, z.numerator, z.denominator
+    n_lo, n_hi = from_int(n, prec, round_floor), from_int(n, prec, round_ceiling)
+    d_lo, d_hi = from_int(d, prec, round_floor), from_int(d, prec, round_ceiling)
+    if n >= 0:   # z = n / d as an interval, as mpi_div forms it for each sign of n
+        z_lo, z_hi = mpf_div(n_lo, d_hi, prec, round_floor), mpf_div(n_hi, d_lo, prec, round_ceiling)
+    else:
+        z_lo, z_hi = mpf_div(n_lo, d_lo, prec, round_floor), mpf_div(n_hi, d_hi, prec, round_ceiling)
+    e_lo, e_hi = mpf_exp(mpf_neg(z_hi), prec, round_floor), mpf_exp(mpf_neg(z_lo), prec, round_ceiling)
+    lo = mpf_div(fone, mpf_add(fone, e_hi, prec, round_ceiling), prec, round_floor)
+    hi = mpf_div(fone, mpf_add(fone, e_lo, prec, round_floor), prec, round_ceiling)
     return Enclosure(_endpoint(lo, down=True), _endpoint(hi, down=False))
 
 

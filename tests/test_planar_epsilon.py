@@ -171,3 +171,24 @@ def test_flat_domains_and_hidden_sigmoids_keep_input_box_branch_and_bound():
     assert "branch and bound over D" in found.provenance.method
     smooth = random_net(3, "tanh", 1)
     assert not planar_epsilon.applies(smooth, P.uniform(smooth, Q(1, 100)), box)
+
+
+def test_sigmoid_enclosure_is_the_interval_contexts_enclosure():
+    """The replay's sigmoid calls mpmath's directed-rounding steps directly: the endpoints must equal those of
+    mpmath's interval arithmetic for 1 / (1 + exp(-z)), and enclose a 200-bit evaluation."""
+    import mpmath
+
+    from smtnn.exact import Enclosure, sigmoid_enclosure
+
+    rng = np.random.default_rng(7)
+    values = [Q(0), Q(10 ** 9), Q(-10 ** 9), Q(1, 10 ** 30), Q(-1, 3)]
+    values += [Q(float(v)) for v in rng.normal(scale=20, size=300)]
+    values += [Q(int(a), int(b)) for a, b in zip(rng.integers(-10 ** 18, 10 ** 18, 100), rng.integers(1, 10 ** 15, 100))]
+    for z in values:
+        reference = Enclosure.of_mpi(1 / (1 + mpmath.iv.exp(-(mpmath.iv.mpf(z.numerator) / z.denominator))))
+        found = sigmoid_enclosure(z)
+        assert (found.lo, found.hi) == (reference.lo, reference.hi)
+        if abs(z) < 1000:
+            with mpmath.workprec(200):
+                value = 1 / (1 + mpmath.exp(-mpmath.mpf(z.numerator) / z.denominator))
+                assert found.lo <= Q(*value.man_exp[:1]) * Q(2) ** value.man_exp[1] <= found.hi
