@@ -703,8 +703,9 @@ class _PieceArithmetic:
             return Choice(self._corner_max(g_lo, g_hi, h_lo), True, True)
         if layer.activation == "relu":   # h >= 0
             return Choice(self.times(g_hi, h_hi if g_hi >= 0 else h_lo), True, True)
-        if g_lo >= 0 or g_hi <= 0:   # g of one sign: g·h is largest at h's upper end (g >= 0) or lower end (g <= 0)
-            return Choice(self._corner_max(g_lo, g_hi, h_hi if g_lo >= 0 else h_lo), True, True)
+        end = h_hi if g_lo >= 0 else h_lo if g_hi <= 0 else None
+        if end is not None and end.single:   # g of one sign: g·h is largest at h's upper end (g >= 0) or lower end (g <= 0)
+            return Choice(self._corner_max(g_lo, g_hi, end), True, True)
         ends = [self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)]
         return Choice(self.maximum(ends), True, True)
 

@@ -40,10 +40,16 @@ from .semantics.slopes import derivative_range, times_interval
 Q = Fraction
 METHOD = ("exact polygon pieces of D where the logit's extremes are affine, branch and bound along their edges "
           "(outward-rounded binary64 mean-value bounds) + exact corner replay")
-MAX_PIECES = 512
-"""Beyond this many pieces input-box branch and bound takes over."""
+MAX_UNITS = 4
+"""Networks with more hidden units cut D into too many pieces: input-box branch and bound is faster there."""
+MAX_PIECES = 64
+SECONDS = 0.3
+"""At most this long (and half the timeout) for the pieces; beyond either limit input-box branch and bound takes over."""
 REFINE = Q(1, 1000)
-"""The edge search closes its gap to this fraction of the tolerance (each halving of it costs a few intervals)."""
+"""The edge search closes its gap to this fraction of the tolerance (each halving of it costs a few intervals)..."""
+FINEST = 1e-12
+"""... but not below this: binary64 bounds resolve no finer, and a tolerance below it goes to input-box branch and bound."""
+MAX_INTERVALS = 100_000
 MAX_ROUNDS = 200
 MIN_WIDTH = 2.0 ** -60
 """Intervals of an edge narrower than this are not split further (their bound stays as it is)."""
@@ -52,8 +58,10 @@ MAX_REPLAYS = 8
 
 
 def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
-    """A sigmoid output, piecewise-linear hidden units, a decoupled perturbation and a 2-D D of positive area."""
+    """A sigmoid output, at most MAX_UNITS piecewise-linear hidden units, a decoupled perturbation and a 2-D D of
+    positive area."""
     return (network.binary and network.n_inputs == 2 and pieces.applies(network, perturbation)
+            and sum(layer.outputs for layer in network.layers[:-1]) <= MAX_UNITS
             and all(lo < hi for lo, hi in zip(domain.lower, domain.upper)))
 
 
@@ -156,15 +164,19 @@ class _Edges:
 
 def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
                    timeout: float | None) -> PlanarEpsilon | None:
-    """Certified Eq. 12 (see the module docstring); None when the pieces grow too many or time runs out first."""
+    """Certified Eq. 12 (see the module docstring); None (use input-box branch and bound) when the pieces grow too
+    many or take too long, or the tolerance is finer than binary64 bounds resolve."""
     start = time.perf_counter()
+    if tol < FINEST:
+        return None
     deadline = None if timeout is None else start + timeout
+    seconds = SECONDS if timeout is None else min(SECONDS, timeout / 2)
     leaves = pieces.derive_on_pieces(network, perturbation, list(domain.lower), list(domain.upper), _pairs,
-                                     deadline, max_pieces=MAX_PIECES)
+                                     start + seconds, max_pieces=MAX_PIECES)
     if leaves is None:
         return None
     edges = _Edges(leaves)
-    target = float(tol * REFINE)
+    target = max(float(tol * REFINE), FINEST)
     # intervals [t1, t2] of edges; a point (t1 == t2) is final
     edge = np.arange(len(edges))
     t1, t2 = np.zeros(len(edges)), np.ones(len(edges))
@@ -195,6 +207,9 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
         if deadline is not None and time.perf_counter() > deadline:
             reason = "timeout"
             break
+        if len(ub) > MAX_INTERVALS:
+            reason = "the edge search did not converge"
+            break
         # split every open interval at its midpoint; points stay
         points = ~open_
         half = ((t1 + t2) * 0.5)[open_]
@@ -207,6 +222,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
         intervals += len(ub_new)
     else:
         reason = "the edge search did not converge"
+    if best_at is None:   # no finite estimate anywhere (overflowing logits): leave it to input-box branch and bound
+        return None
     final = [np.concatenate([part[k] for part in dropped] + [kept]) for k, kept in enumerate((edge, t1, t2, ub))]
     return _certify(network, perturbation, domain, edges, *final, best_at, tol, len(leaves), intervals, reason)
 
@@ -247,6 +264,8 @@ def _certify(network, perturbation, domain, edges: _Edges, edge, t1, t2, ub, bes
     found = replay(x)
     lower = max(found.lower, Q(0))
     upper = max(upper, lower)
-    if upper - lower > tol and not reason:
+    if upper - lower <= tol:
+        reason = ""
+    elif not reason:
         reason = "gap above tolerance"
     return PlanarEpsilon(lower, upper, found.witness, n_pieces, len(edges), intervals, reason)

@@ -23,7 +23,7 @@ from typing import Sequence
 
 from . import float_first, global_bounds, pieces, planar_epsilon, search, softmax_local
 from .backends import Backend, Status, get_backend
-from .budget import Bounds, Budget, Stop, budgeted, report
+from .budget import FLOOR, Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
 from .domain import Box
 from .encoder import Encoder, Query
@@ -883,7 +883,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
     fast = _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta)
     if fast is not None:
         return fast
-    result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, timeout, max_boxes)
+    left = None if timeout is None else max(timeout - (time.perf_counter() - clock.start), FLOOR)   # after a fast path gave up
+    result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, left, max_boxes)
     method = f"branch and bound over D ({result.boxes} boxes, interval and mean-value bounds) + exact corner replay"
     prov = clock.provenance("none", "exact rationals for witnesses; outward-rounded binary64 intervals for bounds", method)
     return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
