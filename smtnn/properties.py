@@ -871,7 +871,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 
     f is the sigmoid confidence, or for multi-class networks every softmax class probability (the
     largest change of any).  One hidden ReLU layer on 3 or more inputs, and multi-class networks,
-    go to :mod:`smtnn.global_bounds`.  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    go to :mod:`smtnn.global_bounds`; small decoupled piecewise-linear networks on 2 inputs to
+    :mod:`smtnn.planar_epsilon` (exact polygon pieces, searches along their edges).  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
     arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
     The upper end is the largest bound of the boxes left (a proof); it closes on the true value
     when the perturbation decouples (see :mod:`smtnn.bounds`).
@@ -893,7 +894,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta) -> Estimate | None:
     """Eq. 12 by :mod:`smtnn.global_bounds` where it applies (None: nothing better than input-box branch and bound).
 
-    One hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
+    Small decoupled piecewise-linear networks on 2 inputs: polygon pieces and their edges (None when that engine
+    gives up); one hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
     the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
     """
     if network.binary and planar_epsilon.applies(network, perturbation, domain):
