@@ -6,6 +6,7 @@ by mpmath's interval arithmetic, so a reported bound is a bound, not a rounding.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import numbers
@@ -145,6 +146,7 @@ def tanh_enclosure(z: Fraction) -> Enclosure:
     return Enclosure.of_mpi(1 - 2 / (1 + _IV.exp(2 * _mpi(z))))
 
 
+@functools.lru_cache(maxsize=64)   # a network's level, asked for by every replayed decision
 def logit_bracket(y: Fraction) -> Enclosure:
     """Certified enclosure of log(y / (1 - y)) for 0 < y < 1: the threshold that sigmoid maps to y."""
     if not 0 < y < 1:
