@@ -412,16 +412,18 @@ def global_label(network: Network, perturbation: Perturbation, domain: Box,
 
 
 def parameter_witness(network: Network, perturbation: Perturbation, x: Sequence[Fraction],
-                      coeffs: Sequence[int]) -> tuple[Fraction, ...]:
-    """Parameters in the exact box that push c·z(x, p) up, for a lower end: the corner witness of
-    :func:`smtnn.bounds.extreme_at` on tiny networks, else the float vertex attack's point clamped into the
-    exact box (extreme_at's rational propagation takes seconds to minutes on wide layers)."""
+                      coeffs: Sequence[int]) -> tuple[tuple[Fraction, ...], Enclosure]:
+    """Parameters in the exact box that push c·z(x, p) up, for a lower end, and c·z replayed there: the corner
+    witness of :func:`smtnn.bounds.extreme_at` on tiny networks, else the float vertex attack's point clamped into
+    the exact box (extreme_at's rational propagation takes seconds to minutes on wide layers)."""
     if _exact_is_cheap(network) or not supported(network) or not attack.can_attack(network):
-        return extreme_at(network, perturbation, x, coeffs).witness
+        extreme = extreme_at(network, perturbation, x, coeffs)
+        return extreme.witness, extreme.witness_value
     lo_f, hi_f = _float_box(network, parameter_box(network, perturbation))
     candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]),
                                         np.array(coeffs, dtype=np.float64))
-    return _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+    params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+    return params, linear_value(coeffs, exact_logits(network, x, params))
 
 
 def _exact_is_cheap(network: Network) -> bool:

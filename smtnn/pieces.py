@@ -63,11 +63,15 @@ class NotCertified(Exception):
 
 # -- affine arithmetic ---------------------------------------------------------------------
 def _add(f: Affine, g: Affine) -> Affine:
-    return tuple(a + b for a, b in zip(f, g))
+    return tuple((a + b if a else b) if b else a for a, b in zip(f, g))   # zeros are common: skip their arithmetic
 
 
 def _scale(a: Fraction, f: Affine) -> Affine:
-    return tuple(a * v for v in f) if a else tuple(ZERO for _ in f)
+    if a == 1:
+        return f
+    if a == -1:
+        return tuple(-v for v in f)
+    return tuple(a * v if v else ZERO for v in f) if a else tuple(ZERO for _ in f)
 
 
 def _sum(terms: Sequence[Affine], n: int) -> Affine:
@@ -85,6 +89,11 @@ def _constant(value: Fraction, n: int) -> Affine:
 
 def _value(f: Affine, point: Sequence[Fraction]) -> Fraction:
     return f[-1] + sum((a * v for a, v in zip(f, point) if a), ZERO)
+
+
+def value_at(f: Affine, point: Sequence[Fraction]) -> Fraction:
+    """f at an exact point."""
+    return _value(f, point)
 
 
 def _error_slope(terms: int) -> float:
@@ -366,9 +375,8 @@ class _PolygonPiece:
         if polygon:
             o = [float(v) for v in objective]
             (top, (a, b)) = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
-            y = _solve_exactly([[lines[a][0], lines[b][0], -objective[0]], [lines[a][1], lines[b][1], -objective[1]]])
-            if y is not None and y[0] >= 0 and y[1] >= 0:
-                bound = certified_max(objective, [lines[a], lines[b]], y, self.lower, self.upper)
+            bound = _vertex_bound(objective, lines[a], lines[b])
+            if bound is not None:
                 centre = [sum(v[0][i] for v in polygon) / len(polygon) for i in (0, 1)]
                 return bound, _inside(top, centre)
         vertices = self.vertices
@@ -383,9 +391,25 @@ class _PolygonPiece:
         return best, _inside([float(v) for v in top], [float(v) for v in centre])
 
 
-def _inside(top, centre) -> list[tuple[Fraction, ...]]:
-    """Points just inside from the optimal vertex towards the centre (short binary64 rationals for the replay)."""
-    return [tuple(Q(t + step * (c - t)) for t, c in zip(top, centre)) for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5)]
+def _vertex_bound(objective: Affine, f: Affine, g: Affine) -> Fraction | None:
+    """max objective over {f >= 0, g >= 0} in the plane when the multipliers y_f, y_g >= 0 of the vertex f = g = 0
+    exist (None otherwise): y_f f + y_g g = -objective on the two coordinates (Cramer's rule, exact), so
+    objective <= objective + y_f f + y_g g, a constant (weak duality; it is the exact optimum)."""
+    det = f[0] * g[1] - f[1] * g[0]
+    if not det:
+        return None
+    y_f = (g[0] * objective[1] - objective[0] * g[1]) / det
+    y_g = (objective[0] * f[1] - f[0] * objective[1]) / det
+    if y_f < 0 or y_g < 0:
+        return None
+    return objective[2] + y_f * f[2] + y_g * g[2]
+
+
+def _inside(top, centre):
+    """Points just inside from the optimal vertex towards the centre (short binary64 rationals for the replay),
+    made only as the caller asks for them (most leaves never replay)."""
+    for step in (1e-12, 1e-9, 1e-6, 1e-3, 0.5):
+        yield tuple(Q(t + step * (c - t)) for t, c in zip(top, centre))
 
 
 def _float_clip(lines: Sequence[tuple[float, ...]]):
@@ -679,6 +703,9 @@ class _PieceArithmetic:
             return Choice(self._corner_max(g_lo, g_hi, h_lo), True, True)
         if layer.activation == "relu":   # h >= 0
             return Choice(self.times(g_hi, h_hi if g_hi >= 0 else h_lo), True, True)
+        end = h_hi if g_lo >= 0 else h_lo if g_hi <= 0 else None
+        if end is not None and end.single:   # g of one sign: g·h is largest at h's upper end (g >= 0) or lower end (g <= 0)
+            return Choice(self._corner_max(g_lo, g_hi, end), True, True)
         ends = [self._corner_max(g_lo, g_hi, h_lo), self._corner_max(g_lo, g_hi, h_hi)]
         return Choice(self.maximum(ends), True, True)
 
@@ -736,15 +763,52 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
     Returns None when the LPs cannot be certified, the pieces grow too many or the deadline passes (then use the
     solver path).
     """
+    lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
+    lps = _LinearPrograms(lower, upper)
+
+    def programs_of(derived, arith):
+        programs = []
+        for region in (derived if isinstance(derived, list) else [derived]):
+            objectives = region.objective.items if region.objective.kind > 0 else \
+                (arith.resolve(region.objective),)
+            choices = [arith.row_alternatives(row) for row in region.rows]
+            count = len(objectives)
+            for options in choices:
+                count *= len(options)
+            if len(programs) + count > MAX_ALTERNATIVES:
+                raise _TooMany()
+            for objective in objectives:
+                programs += [(objective, list(rows)) for rows in _product(choices)]
+        return programs
+
+    try:
+        leaves = derive_on_pieces(network, perturbation, lower, upper,
+                                  lambda nominal, extreme, arith: programs_of(derive(nominal, extreme, arith), arith),
+                                  deadline, lps=lps)
+        if leaves is None:
+            return None
+        return _optimize(leaves, replay, tolerance, lps, deadline)
+    except (NotCertified, _TooMany):
+        return None
+
+
+def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction], derive: Callable,
+                     deadline: float | None = None, max_pieces: int = MAX_PIECES, lps: "_LinearPrograms | None" = None):
+    """Split the box of the variables into pieces until ``derive(nominal, extreme, arith)`` runs without a split.
+
+    ``nominal`` are the logits at p0 and ``extreme(coeffs)`` is max_p c·z, both :class:`Alternatives` on the
+    piece; whatever ``derive`` needs resolved (``arith.resolve``) splits the piece.  Returns the list of
+    (piece, what derive returned), or None when the pieces grow beyond ``max_pieces``, an LP cannot be
+    certified or the deadline passes.  On 2-D boxes a piece is a :class:`_PolygonPiece` (exact ``vertices``).
+    """
     n_vars = len(lower)
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
     d = network.n_inputs
     nominal_params = list(perturbation.nominal)
-    lps = _LinearPrograms(lower, upper)
     if n_vars == 2:
         root = _PolygonPiece.box(lower, upper)
     else:
-        root = _LinearPiece(lps, [], {})
+        root = _LinearPiece(lps or _LinearPrograms(lower, upper), [], {})
     inputs = [Alternatives([tuple(Q(1) if i == j else ZERO for i in range(n_vars)) + (ZERO,)]) for j in range(d)]
     split = max(len(network.layers) - 2, 0)
     leaves = []
@@ -763,27 +827,13 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                     return corner_extreme(arith, network, perturbation, coeffs, hidden, hidden)
 
                 derived = derive(nominal, extreme, arith)
-                programs = []
-                for region in (derived if isinstance(derived, list) else [derived]):
-                    objectives = region.objective.items if region.objective.kind > 0 else \
-                        (arith.resolve(region.objective),)
-                    choices = [arith.row_alternatives(row) for row in region.rows]
-                    count = len(objectives)
-                    for options in choices:
-                        count *= len(options)
-                    if len(programs) + count > MAX_ALTERNATIVES:
-                        return None
-                    for objective in objectives:
-                        programs += [(objective, list(rows)) for rows in _product(choices)]
-                if len(programs) > MAX_ALTERNATIVES:
-                    return None
             except _Split as need:
                 stack += piece.split(need.function)
-                if len(stack) + len(leaves) > MAX_PIECES:
+                if len(stack) + len(leaves) > max_pieces:
                     return None
                 continue
-            leaves.append((piece, programs))
-        return _optimize(leaves, replay, tolerance, lps, deadline)
+            leaves.append((piece, derived))
+        return leaves
     except (NotCertified, _TooMany):
         return None
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, global_bounds, pieces, search, softmax_local
+from . import float_first, global_bounds, pieces, planar_epsilon, search, softmax_local
 from .backends import Backend, Status, get_backend
-from .budget import Bounds, Budget, Stop, budgeted, report
+from .budget import FLOOR, Bounds, Budget, Stop, budgeted, report
 from .child import DONE, ERROR, MEMORY, TIMEOUT, run_in_child
 from .child import report as report_to_parent
 from .bounds import decouples, extreme_at, linear_value, propagate
@@ -907,7 +907,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 
     f is the sigmoid confidence, or for multi-class networks every softmax class probability (the
     largest change of any).  One hidden ReLU layer on 3 or more inputs, and multi-class networks,
-    go to :mod:`smtnn.global_bounds`.  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    go to :mod:`smtnn.global_bounds`; small decoupled piecewise-linear networks on 2 inputs to
+    :mod:`smtnn.planar_epsilon` (exact polygon pieces, searches along their edges).  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
     arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
     The upper end is the largest bound of the boxes left (a proof); it closes on the true value
     when the perturbation decouples (see :mod:`smtnn.bounds`).
@@ -919,7 +920,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
     fast = _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta)
     if fast is not None:
         return fast
-    result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, timeout, max_boxes)
+    left = None if timeout is None else max(timeout - (time.perf_counter() - clock.start), FLOOR)   # after a fast path gave up
+    result = search.branch_and_bound_epsilon(network, perturbation, domain, tol, left, max_boxes)
     method = f"branch and bound over D ({result.boxes} boxes, interval and mean-value bounds) + exact corner replay"
     prov = clock.provenance("none", "exact rationals for witnesses; outward-rounded binary64 intervals for bounds", method)
     return Estimate("global epsilon", result.lower, result.upper, tol, prov, result.witness, result.reason, meta)
@@ -928,10 +930,17 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta) -> Estimate | None:
     """Eq. 12 by :mod:`smtnn.global_bounds` where it applies (None: nothing better than input-box branch and bound).
 
-    One hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
+    Small decoupled piecewise-linear networks on 2 inputs: polygon pieces and their edges (None when that engine
+    gives up); one hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
     the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
     """
-    if network.binary and global_bounds.applies(network, perturbation, domain):
+    if network.binary and planar_epsilon.applies(network, perturbation, domain):
+        found = planar_epsilon.global_epsilon(network, perturbation, domain, tol, timeout)
+        if found is None:
+            return None
+        method, solver = f"{planar_epsilon.METHOD} ({found.pieces} pieces, {found.edges} edges)", "none"
+        precision = "exact rationals for pieces and witnesses; outward-rounded binary64 for bounds along edges"
+    elif network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
         method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"
         precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"

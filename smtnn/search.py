@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .backends.base import Status
+from .bounds import extreme_at
 from .budget import Bounds, report
 from .domain import Box
 from .exact import Enclosure, differ, sigmoid_enclosure
@@ -202,19 +203,22 @@ def interval_logits(network: Network, plo, phi, xlo, xhi):
     return walk(network, IntervalDomain(network, plo, phi), (xlo, xhi))
 
 
-def _sigmoid_down(z):
+def sigmoid_down(z):
+    """A float at most sigmoid(z) for every float z (NumPy's exp is within a few ulps; 1e-13 relative covers it)."""
     with np.errstate(over="ignore"):   # exp(-z) = inf gives s = 0, the right limit
         s = 1.0 / (1.0 + np.exp(-z))
     return s - 1e-13 * s - 1e-300
 
 
-def _sigmoid_up(z):
+def sigmoid_up(z):
+    """A float at least sigmoid(z) for every float z."""
     with np.errstate(over="ignore"):
         s = 1.0 / (1.0 + np.exp(-z))
     return s + 1e-13 * s + 1e-300
 
 
-def _interval_minus(a, b):
+def interval_minus(a, b):
+    """a - b for float intervals (lo, hi), widened for rounding."""
     lo, hi = a[0] - b[1], a[1] - b[0]
     pad = 2 * ULP_ONE * np.maximum(np.abs(lo), np.abs(hi)) + 1e-300
     return lo - pad, hi + pad
@@ -246,10 +250,10 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float) -> 
     g0 = (nominal.glo[:, 0], nominal.ghi[:, 0])
     parts = []
     for zp, zp_c, sign in ((high, high_c, 1), (low, low_c, -1)):
-        dg = _interval_minus((zp.glo[:, 0], zp.ghi[:, 0]), g0)
+        dg = interval_minus((zp.glo[:, 0], zp.ghi[:, 0]), g0)
         slack = (np.maximum(np.abs(dg[0]), np.abs(dg[1])) * radius).sum(axis=1) * (1 + 1e-12)
-        d_lo, d_hi = _interval_minus((zp_c.lo[:, 0], zp_c.hi[:, 0]), (nominal_c.lo[:, 0], nominal_c.hi[:, 0]))
-        r_lo, r_hi = _interval_minus((zp.lo[:, 0], zp.hi[:, 0]), (nominal.lo[:, 0], nominal.hi[:, 0]))
+        d_lo, d_hi = interval_minus((zp_c.lo[:, 0], zp_c.hi[:, 0]), (nominal_c.lo[:, 0], nominal_c.hi[:, 0]))
+        r_lo, r_hi = interval_minus((zp.lo[:, 0], zp.hi[:, 0]), (nominal.lo[:, 0], nominal.hi[:, 0]))
         diff_lo, diff_hi = np.maximum(d_lo - slack, r_lo), np.minimum(d_hi + slack, r_hi)
         dp = derivative_range("sigmoid", zp.lo[:, 0], zp.hi[:, 0])
         t_lo, t_hi = times_interval(dp[0][:, None], dp[1][:, None], dg[0], dg[1])
@@ -262,9 +266,9 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float) -> 
             glo, ghi = -ghi, -glo
         pad = 4 * ULP_ONE * (np.maximum(np.abs(t_lo), np.abs(t_hi)) + np.maximum(np.abs(k_lo), np.abs(k_hi))) + 1e-300
         glo, ghi = glo - pad, ghi + pad
-        value = (_sigmoid_up(zp_c.hi[:, 0]) - _sigmoid_down(nominal_c.lo[:, 0]) if sign > 0
-                 else _sigmoid_up(nominal_c.hi[:, 0]) - _sigmoid_down(zp_c.lo[:, 0]))
-        bound, share = mean_value_bound(_outward(value), glo, ghi, lo, hi, centre)
+        value = (sigmoid_up(zp_c.hi[:, 0]) - sigmoid_down(nominal_c.lo[:, 0]) if sign > 0
+                 else sigmoid_up(nominal_c.hi[:, 0]) - sigmoid_down(zp_c.lo[:, 0]))
+        bound, share = mean_value_bound(outward(value), glo, ghi, lo, hi, centre)
         parts.append((bound, share, np.where(glo > 0, 1, np.where(ghi < 0, -1, 0))))
     (up, share_up, dir_up), (down, share_down, dir_down) = parts
     up_matters, down_matters = (up > floor)[:, None], (down > floor)[:, None]
@@ -272,7 +276,8 @@ def _mean_value_bounds(network: Network, plo, phi, p0, lo, hi, floor: float) -> 
     return BoxBounds(np.maximum(up, down), np.where((up >= down)[:, None], share_up, share_down), direction)
 
 
-def _outward(v):
+def outward(v):
+    """v widened upward by a few ulps: covers the rounding of a difference of two bounds."""
     return v + 4 * ULP_ONE * np.abs(v) + 1e-300
 
 
@@ -288,21 +293,49 @@ class BranchAndBoundResult:
 def certify_epsilon_at(network, perturbation, domain, x_float):
     """Exact ε lower bound at an input: corner witnesses for both directions, replayed."""
     x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    change = epsilon_at(network, perturbation, x)
+    return max(change.lower, Q(0)), change.witness   # ε >= 0: no negative rounding tail
+
+
+class ChangeAt(NamedTuple):
+    """|f_p(x) - f_p0(x)| at one input: the better corner witness's replayed value (`lower`, attained by `witness`)
+    and the larger upper end of both corners' enclosures (`upper`: a bound of the change over the whole box when
+    the perturbation decouples, where the corners are the extremes)."""
+
+    lower: Fraction
+    upper: Fraction
+    witness: Witness
+
+
+def epsilon_at(network, perturbation, x, corners: bool = False) -> ChangeAt:
+    """The change of the sigmoid confidence at an exact input x under witnesses of both directions, replayed exactly:
+    with `corners`, :func:`smtnn.bounds.extreme_at`'s corner witnesses (then `upper` bounds the change over the
+    whole box where the perturbation decouples); else :func:`smtnn.float_first.parameter_witness`'s (the corners on
+    tiny networks, the float attack's beyond, where exact corner propagation takes seconds to minutes)."""
+    x = list(x)
+
     def sigmoid_of(z):   # certified over the whole enclosure (sigmoid/tanh hidden units make z an interval)
-        return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+        low = sigmoid_enclosure(z.lo)
+        return low if z.hi == z.lo else Enclosure(low.lo, sigmoid_enclosure(z.hi).hi)
 
     s0 = sigmoid_of(exact_logits(network, x, perturbation.nominal)[0])
-    best = None
+    best, upper = None, None
     for sign in (1, -1):
-        params = parameter_witness(network, perturbation, x, [sign])
-        sp = sigmoid_of(exact_logits(network, x, params)[0])
+        if corners:
+            extreme = extreme_at(network, perturbation, x, [sign])
+            params, value = extreme.witness, extreme.witness_value
+        else:
+            params, value = parameter_witness(network, perturbation, x, [sign])
+        sp = sigmoid_of(value if sign > 0 else -value)   # c·z replayed at the witness
         diff = sp - s0 if sign > 0 else s0 - sp
+        upper = diff.hi if upper is None else max(upper, diff.hi)
         if best is None or diff.lo > best[0].lo:
             best = (diff, params)
     diff, params = best
     nominal = perturbation.nominal
     changed = {str(network.parameter_name(i)): params[i] for i in perturbation.free if differ(params[i], nominal[i])}
-    return max(diff.lo, Q(0)), Witness(changed, tuple(x), diff.lo, diff.hi, "|f_p(x) - f_p0(x)|, f the sigmoid confidence")   # ε >= 0: no negative rounding tail
+    witness = Witness(changed, tuple(x), diff.lo, diff.hi, "|f_p(x) - f_p0(x)|, f the sigmoid confidence")
+    return ChangeAt(diff.lo, upper, witness)
 
 
 def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
@@ -324,9 +357,9 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     def first_order_and_mean_value(lo, hi, floor):
         zp_lo, zp_hi = interval_logits(network, plo, phi, lo, hi)
         z0_lo, z0_hi = interval_logits(network, p0, p0, lo, hi)
-        up = _sigmoid_up(zp_hi[:, 0]) - _sigmoid_down(z0_lo[:, 0])
-        down = _sigmoid_up(z0_hi[:, 0]) - _sigmoid_down(zp_lo[:, 0])
-        first_order = _outward(np.maximum(up, down))
+        up = sigmoid_up(zp_hi[:, 0]) - sigmoid_down(z0_lo[:, 0])
+        down = sigmoid_up(z0_hi[:, 0]) - sigmoid_down(zp_lo[:, 0])
+        first_order = outward(np.maximum(up, down))
         if not mean_value:
             return BoxBounds(first_order, np.zeros_like(lo), np.zeros(lo.shape, dtype=int))
         mv, share, direction = _mean_value_bounds(network, plo, phi, p0, lo, hi, floor)

@@ -284,6 +284,7 @@ def _engine(result) -> str:
     for key, name in (("stopped", "stopped"), ("branch and bound over ReLU", "float branch and bound"),
                       ("linear bound", "float linear bounds"), ("float interval", "float interval bounds"),
                       ("attack", "parameter attack"), ("corner analysis", "exact corner analysis"),
+                      ("polygon pieces", "polygon pieces and edges"),
                       ("branch and bound over D", "branch and bound over D"), ("bisection", "solver bisection"),
                       ("encoding", "solver"), ("optimization", "solver"), ("unsupported", "unsupported"),
                       ("interval bound", "exact interval bounds"), ("margins", "exact pair margins")):
