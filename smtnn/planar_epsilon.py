@@ -43,8 +43,8 @@ METHOD = ("exact polygon pieces of D where the logit's extremes are affine, bran
 MAX_UNITS = 4
 """Networks with more hidden units cut D into too many pieces: input-box branch and bound is faster there."""
 MAX_PIECES = 64
-SECONDS = 0.3
-"""At most this long (and half the timeout) for the pieces; beyond either limit input-box branch and bound takes over."""
+"""Beyond this many pieces (or half the timeout spent on them) input-box branch and bound takes over; a count, not a
+clock, so the same query picks the same engine on a busy machine."""
 REFINE = Q(1, 1000)
 """The edge search closes its gap to this fraction of the tolerance (each halving of it costs a few intervals)..."""
 FINEST = 1e-12
@@ -170,9 +170,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     if tol < FINEST:
         return None
     deadline = None if timeout is None else start + timeout
-    seconds = SECONDS if timeout is None else min(SECONDS, timeout / 2)
     leaves = pieces.derive_on_pieces(network, perturbation, list(domain.lower), list(domain.upper), _pairs,
-                                     start + seconds, max_pieces=MAX_PIECES)
+                                     None if timeout is None else start + timeout / 2, max_pieces=MAX_PIECES)
     if leaves is None:
         return None
     edges = _Edges(leaves)

@@ -95,14 +95,8 @@ def enclosure_problems(found, net, pert, box, seed: int = 0) -> list[str]:
 CASES = [(3, "relu", 1), (4, "relu", 2), (3, "linear", 3), (2, "leaky_relu", 4), (0, None, 5), (4, "linear", 6)]
 
 
-@pytest.fixture
-def unhurried(monkeypatch):
-    """The engine's own time limit for its pieces off (a loaded test machine must not send it to the fallback)."""
-    monkeypatch.setattr(planar_epsilon, "SECONDS", 60.0)
-
-
 @pytest.mark.parametrize("width, activation, seed", CASES)
-def test_encloses_sampling_and_agrees_with_input_box_branch_and_bound(unhurried, width, activation, seed):
+def test_encloses_sampling_and_agrees_with_input_box_branch_and_bound(width, activation, seed):
     net, pert, box = random_case(width, activation, seed)
     assert planar_epsilon.applies(net, pert, box)
     found = pr.global_epsilon(net, pert, box, tolerance=Q(1, 10 ** 6), timeout=20)
@@ -114,7 +108,7 @@ def test_encloses_sampling_and_agrees_with_input_box_branch_and_bound(unhurried,
     assert found.upper - found.lower <= boxes.upper - boxes.lower
 
 
-def test_a_maximum_at_a_vertex_is_exact(unhurried):
+def test_a_maximum_at_a_vertex_is_exact():
     """No hidden layer, the logit below 0 on D and growing with x: the change is largest at the corner (2, 3), whose
     exact replay closes the interval (far below the binary64 rounding of the edge bounds)."""
     net = Network.from_arrays([[[0.1, 0.2]]], [[-3.0]], ["sigmoid"])
@@ -126,7 +120,7 @@ def test_a_maximum_at_a_vertex_is_exact(unhurried):
     assert abs(float(found.lower) - float(oracle_change(net, pert, samples(box, 4000, 0)).max())) < 1e-12
 
 
-def test_a_planted_low_edge_bound_is_caught(unhurried, monkeypatch):
+def test_a_planted_low_edge_bound_is_caught(monkeypatch):
     """Edge bounds that under-report by 0.05 leave a sampled change above the upper end."""
     net, pert, box = random_case(3, "relu", 1)
     real = planar_epsilon._Edges.bound_over
@@ -141,7 +135,7 @@ def test_a_planted_low_edge_bound_is_caught(unhurried, monkeypatch):
     assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, box))
 
 
-def test_a_planted_missing_direction_is_caught(unhurried, monkeypatch):
+def test_a_planted_missing_direction_is_caught(monkeypatch):
     """Pairs for σ(z_max) - σ(z0) only (the other direction dropped) miss the larger change of some cases."""
     caught = 0
     for seed in range(1, 6):
