@@ -78,7 +78,10 @@ class Search:
         self.constraints = [tuple(tuple(int(v) for v in c) for c in f) for f in constraints]
         self.exact = list(exact) if exact is not None else [ExactNetwork(n) for n in relaxation.networks]
         self.box: Box = relaxation.box
-        self.model = relaxation.model.copy()
+        # one objective and no side rows add nothing to the relaxation's LP: solve on it (and its warm HiGHS
+        # instance, whose basis fits every objective) instead of a copy that would start cold
+        shared = len(self.forms) == 1 and not self.constraints
+        self.model = relaxation.model if shared else relaxation.model.copy()
         self.cost = np.zeros(0)
         self.t_col = None
         self._objective_rows()
@@ -265,6 +268,11 @@ class _State:
     nodes: int = 0
     leaves: int = 0
     floored: bool = False
+    dropped_bound: Fraction | float = -math.inf   # the largest bound of a node dropped at the floor / shared incumbent
+
+    def drop(self, bound) -> None:
+        self.floored = True
+        self.dropped_bound = max(self.dropped_bound, bound)
 
 
 def run_together(searches: Sequence[Search], *, timeout: float | None = None, target: Fraction | None = None,
@@ -320,13 +328,13 @@ def run_together(searches: Sequence[Search], *, timeout: float | None = None, ta
         if node.upper <= st.best:
             continue
         if node.upper <= bar():
-            st.floored = True
+            st.drop(node.upper)
             continue
         for up_c, child, pt, duals, basis in st.search._expand(node, st):
             if up_c <= st.best:
                 continue
             if up_c <= bar():
-                st.floored = True
+                st.drop(up_c)
                 continue
             heapq.heappush(heap, (_Node(-float(up_c), next(counter), up_c, child, pt, duals, basis), i))
     seconds = time.perf_counter() - start
@@ -335,7 +343,9 @@ def run_together(searches: Sequence[Search], *, timeout: float | None = None, ta
     for i, st in enumerate(states):
         mine = [n.upper for n, j in heap if j == i]
         best, best_x = st.best, (st.best_x if math.isfinite(st.best) else None)
-        upper_end = max(mine + st.unresolved + [best] + ([shared] if st.floored else []))
+        # a node dropped at the floor bounds its region by its own bound; alone, by the floor as before
+        dropped = ([shared if len(searches) == 1 else st.dropped_bound] if st.floored else [])
+        upper_end = max(mine + st.unresolved + [best] + dropped)
         complete = upper_end == best
         if complete:
             reason = ""
@@ -350,7 +360,7 @@ def run_together(searches: Sequence[Search], *, timeout: float | None = None, ta
         else:
             reason = "open nodes remain"
         stats = {"stopped": stop, "unresolved_leaves": len(st.unresolved),
-                 "below_floor": st.floored and upper_end == shared}
+                 "below_floor": st.floored and upper_end in dropped}
         if len(searches) > 1:
             stats["joint_searches"] = len(searches)
         outcomes.append(SearchOutcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason,

@@ -151,8 +151,23 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         ((len(searched) + main.complete) * (1 if cj is None else len(others)) if "max" in ends else 0)
     left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
     phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
+    together = cj is None and main.complete and not main.formulas and len(others) > 1
+    if together:   # one branch and bound over every class that may be the worst, sharing the incumbent
+        for c in order[1:]:
+            if screen[c].lower >= worst_value:
+                notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
+                pruned.add(c)
+        searched_classes = [c for c in order if c not in pruned]
+        left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
+        results = analysis.minima_together([forms[c] for c in searched_classes], main, quantities=[label(c) for c in searched_classes],
+                                           timeout=left, floor=worst_value, tolerance=tolerance,
+                                           seeds=[None if screen[c].witness is None else screen[c].witness.input
+                                                  for c in searched_classes])
+        minima.update({c: {**minima[c], main.name: r} for c, r in zip(searched_classes, results)})
+        report(_snapshot(first, second, box, ci, {k: {RELAXATION: screen[k], **minima[k]} for k in others}, start,
+                         relax_seconds))
     for c in order:
-        if not main.complete:
+        if not main.complete or together:
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
