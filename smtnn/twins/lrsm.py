@@ -161,6 +161,7 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
         results = analysis.minima_together([forms[c] for c in searched_classes], main, quantities=[label(c) for c in searched_classes],
                                            timeout=left, floor=worst_value, tolerance=tolerance,
+                                           known=[screen[c].lower for c in searched_classes],
                                            seeds=[None if screen[c].witness is None else screen[c].witness.input
                                                   for c in searched_classes])
         minima.update({c: {**minima[c], main.name: r} for c, r in zip(searched_classes, results)})
