@@ -196,14 +196,9 @@ class Search:
                             attack=attack, tolerance=tolerance)[0]
 
     def _start(self, seeds: Sequence[Sequence[Fraction]], attack: bool, deadline: float | None) -> "_State":
-        """The incumbent from the seeds, PGD candidates and the box centre, and the root node."""
+        """The incumbent from the seeds, PGD candidates (``attack``) and the box centre, and the root node."""
         box = self.box
-        candidates = [tuple(s) for s in seeds]
-        if attack:
-            lo_f = np.array([float(v) for v in box.lower])
-            hi_f = np.array([float(v) for v in box.upper])
-            for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]:
-                candidates.append(self.clip(x))
+        candidates = [tuple(s) for s in seeds] + (self._attack_points() if attack else [])
         candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
         best_x = max(candidates, key=self.value)
         state = _State(self, self.value(best_x), best_x, deadline)
@@ -212,6 +207,19 @@ class Search:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
         state.root = None if infeasible else _Node(-float(upper), 0, upper, {}, point, self._duals, self._basis)
         return state
+
+    def _attack_points(self) -> list[tuple[Fraction, ...]]:
+        """The best PGD candidates (projected gradient ascent in floats), as exact points of the box."""
+        lo_f = np.array([float(v) for v in self.box.lower])
+        hi_f = np.array([float(v) for v in self.box.upper])
+        return [self.clip(x) for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]]
+
+    def _attack(self, state: "_State") -> None:
+        """PGD candidates, replayed exactly, may raise the incumbent."""
+        for x in self._attack_points():
+            v = self.value(x)
+            if v > state.best:
+                state.best, state.best_x = v, x
 
     def _expand(self, node: "_Node", state: "_State") -> list[tuple[Fraction, dict, np.ndarray | None]]:
         """Process one node: its LP point may improve the incumbent; a leaf is solved exactly; otherwise the
@@ -292,7 +300,12 @@ def run_together(searches: Sequence[Search], *, timeout: float | None = None, ta
     start = time.perf_counter()
     deadline = None if timeout is None else start + timeout
     seeds = list(seeds) + [()] * (len(searches) - len(seeds))
-    states = [s._start(seed, attack, deadline) for s, seed in zip(searches, seeds)]
+    alone = len(searches) == 1
+    states = [s._start(seed, attack and alone, deadline) for s, seed in zip(searches, seeds)]
+    if attack and not alone:   # attack the most promising roots first; a root below the incumbent needs none
+        for st in sorted(states, key=lambda st: -math.inf if st.root is None else -st.root.upper):
+            if st.root is not None and st.root.upper > max(max(o.best for o in states), -math.inf if floor is None else floor):
+                st.search._attack(st)
     counter = itertools.count(1)
     heap: list[tuple[_Node, int]] = []
     for i, st in enumerate(states):
