@@ -3,7 +3,9 @@
 RSM = SM_N1 / SM_N2 with SM = exp(z_ci - z_cj), so log-RSM < 0 means N1 (the twin) decides ci
 over cj with a smaller margin than N2 (the reference).  Without cj every other class is
 examined and the worst (smallest minimum) is reported; classes whose certified relaxation
-bound already lies above the worst exact minimum are not solved exactly.  The worst pair's
+bound already lies above the smallest value attained are not solved exactly, and the exact
+engine searches the others together (:func:`.bnb.run_together`): one best-first branch and
+bound whose shared incumbent drops a class's nodes once they cannot hold the worst minimum.  The worst pair's
 witnesses are replayed with :func:`smtnn.bounds.replay_logits`.
 """
 from __future__ import annotations
