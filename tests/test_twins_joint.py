@@ -89,3 +89,18 @@ def test_incremental_lp_updates_match_cold_solves():
             assert warm.value == pytest.approx(cold.value, rel=1e-9, abs=1e-9)
             assert warm.bound is not None and warm.bound <= Fraction(cold.value) + Fraction(1, 10**9)
             basis = warm.basis
+
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
+def test_an_lrsm_stopped_at_a_tolerance_encloses_the_worst_minimum_within_it(seed, sizes, maker, radius):
+    from smtnn.twins import lrsm
+
+    twins, box, forms = setup(seed, sizes, maker, radius)
+    analysis = Analysis(twins.networks, box)
+    worst = min(analysis.extreme([f], "min", "exact", timeout=30).upper for f in forms)
+    tolerance = Fraction(1, 20)
+    ci = exact_class(twins.second, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])   # as in setup
+    report = lrsm(twins.first, twins.second, box=box, ci=ci, engine="exact", compare=(), ends=("min",), timeout=30,
+                  tolerance=tolerance)
+    assert report.lower <= worst <= report.upper
+    assert report.upper - report.lower <= tolerance

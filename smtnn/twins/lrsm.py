@@ -167,6 +167,14 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
                                            seeds=[None if screen[c].witness is None else screen[c].witness.input
                                                   for c in searched_classes])
         minima.update({c: {**minima[c], main.name: r} for c, r in zip(searched_classes, results)})
+        # the class holding the smallest attained value heads the answer; stopped early (tolerance, timeout), another
+        # class may keep a lower bound below its own, so its lower end takes the smallest (looser, still certified)
+        holder = min(searched_classes, key=lambda c: (minima[c][main.name].upper, minima[c][main.name].lower))
+        lowest = min(r.lower for r in results)
+        if minima[holder][main.name].lower > lowest:
+            held = minima[holder][main.name]
+            minima[holder][main.name] = replace(held, lower=lowest, reason="; ".join(filter(None, [
+                held.reason, "lower end: the smallest bound of the classes searched together"])))
         report(_snapshot(first, second, box, ci, {k: {RELAXATION: screen[k], **minima[k]} for k in others}, start,
                          relax_seconds))
     for c in order:
