@@ -78,7 +78,10 @@ class Search:
         self.constraints = [tuple(tuple(int(v) for v in c) for c in f) for f in constraints]
         self.exact = list(exact) if exact is not None else [ExactNetwork(n) for n in relaxation.networks]
         self.box: Box = relaxation.box
-        self.model = relaxation.model.copy()
+        # one objective and no side rows add nothing to the relaxation's LP: solve on it (and its warm HiGHS
+        # instance, whose basis fits every objective) instead of a copy that would start cold
+        shared = len(self.forms) == 1 and not self.constraints
+        self.model = relaxation.model if shared else relaxation.model.copy()
         self.cost = np.zeros(0)
         self.t_col = None
         self._objective_rows()
@@ -189,100 +192,198 @@ class Search:
         """Maximize; `target`: stop once the maximum is known to be above or below it; `floor`: only values
         above it matter (nodes bounded by it are dropped, and the upper end is then at least `floor`);
         `tolerance`: stop once the certified upper end is within it of the attained lower end (0: exact)."""
-        tolerance = Fraction(tolerance)
-        start = time.perf_counter()
-        deadline = None if timeout is None else start + timeout
+        return run_together([self], timeout=timeout, target=target, floor=floor, max_nodes=max_nodes, seeds=[seeds],
+                            attack=attack, tolerance=tolerance)[0]
+
+    def _start(self, seeds: Sequence[Sequence[Fraction]], attack: bool, deadline: float | None) -> "_State":
+        """The incumbent from the seeds, PGD candidates (``attack``) and the box centre, and the root node."""
         box = self.box
-        candidates = [tuple(s) for s in seeds]
-        lo_f = np.array([float(v) for v in box.lower])
-        hi_f = np.array([float(v) for v in box.upper])
-        if attack:
-            for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]:
-                candidates.append(self.clip(x))
+        candidates = [tuple(s) for s in seeds] + (self._attack_points() if attack else [])
         candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
         best_x = max(candidates, key=self.value)
-        best = self.value(best_x)
-        nodes = leaves = 0
-        unresolved: list[Fraction] = []
-        reasons: set[str] = set()
-        counter = itertools.count()
+        state = _State(self, self.value(best_x), best_x, deadline)
         upper, point, infeasible = self.bound({})
         if upper is None:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
-        heap: list[_Node] = [] if infeasible else [_Node(-float(upper), next(counter), upper, {}, point, self._duals, self._basis)]
-        stop = ""
-        floored = False
-        while heap:
-            if deadline is not None and time.perf_counter() > deadline:
-                stop = "timeout"
-                break
-            if nodes >= max_nodes:
-                stop = f"node limit {max_nodes}"
-                break
-            if target is not None and (best > target or max([heap[0].upper] + unresolved) < target):
-                stop = "decided"
-                break
-            if tolerance and heap[0].upper - best <= tolerance and max([n.upper for n in heap] + unresolved) - best <= tolerance:
-                stop = "within tolerance"
-                break
-            node = heapq.heappop(heap)
-            if node.upper <= best:
+        state.root = None if infeasible else _Node(-float(upper), 0, upper, {}, point, self._duals, self._basis)
+        return state
+
+    def _attack_points(self) -> list[tuple[Fraction, ...]]:
+        """The best PGD candidates (projected gradient ascent in floats), as exact points of the box."""
+        lo_f = np.array([float(v) for v in self.box.lower])
+        hi_f = np.array([float(v) for v in self.box.upper])
+        return [self.clip(x) for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]]
+
+    def _attack(self, state: "_State") -> None:
+        """PGD candidates, replayed exactly, may raise the incumbent."""
+        for x in self._attack_points():
+            v = self.value(x)
+            if v > state.best:
+                state.best, state.best_x = v, x
+
+    def _expand(self, node: "_Node", state: "_State") -> list[tuple[Fraction, dict, np.ndarray | None]]:
+        """Process one node: its LP point may improve the incumbent; a leaf is solved exactly; otherwise the
+        children (certified bound, phases, LP point) of a split on one unit, each with its LP's duals and basis."""
+        state.nodes += 1
+        if node.point is not None:
+            guess = self.float_value(node.point[self.relax.x])
+            if guess >= float(state.best) - 1e-9 * (1 + abs(guess)):
+                x = self.clip(node.point[self.relax.x])
+                v = self.value(x)
+                if v > state.best:
+                    state.best, state.best_x = v, x
+        unit = self._branch_unit(node.phases, node.point, node.duals)
+        if unit is None:
+            state.leaves += 1
+            deadline = state.deadline
+            res = solve_leaf(self._leaf(node.phases), None if deadline is None else max(1.0, deadline - time.perf_counter()),
+                             self.leaf_optimizer)
+            if res.infeasible:
+                return []
+            x = res.point[:self.box.dimension] if res.ok else None
+            if res.ok and self.value(x) == res.value:
+                if res.value > state.best:
+                    state.best, state.best_x = res.value, x
+                return []
+            state.unresolved.append(node.upper)
+            state.reasons.add(res.reason or "leaf value does not replay")
+            return []
+        children = []
+        for phase in (True, False):
+            child = dict(node.phases)
+            child[unit] = phase
+            up_c, pt, infeasible = self.bound(child, node.basis)
+            if infeasible:
                 continue
-            if floor is not None and node.upper <= floor:
-                floored = True
-                continue
-            nodes += 1
-            if node.point is not None:
-                guess = self.float_value(node.point[self.relax.x])
-                if guess >= float(best) - 1e-9 * (1 + abs(guess)):
-                    x = self.clip(node.point[self.relax.x])
-                    v = self.value(x)
-                    if v > best:
-                        best, best_x = v, x
-            unit = self._branch_unit(node.phases, node.point, node.duals)
-            if unit is None:
-                leaves += 1
-                res = solve_leaf(self._leaf(node.phases), None if deadline is None else max(1.0, deadline - time.perf_counter()),
-                                 self.leaf_optimizer)
-                if res.infeasible:
-                    continue
-                x = res.point[:box.dimension] if res.ok else None
-                if res.ok and self.value(x) == res.value:
-                    if res.value > best:
-                        best, best_x = res.value, x
-                    continue
-                unresolved.append(node.upper)
-                reasons.add(res.reason or "leaf value does not replay")
-                continue
-            for phase in (True, False):
-                child = dict(node.phases)
-                child[unit] = phase
-                up_c, pt, infeasible = self.bound(child, node.basis)
-                if infeasible:
-                    continue
-                if up_c is None:
-                    up_c = node.upper
-                if floor is not None and best < up_c <= floor:
-                    floored = True
-                elif up_c > best:
-                    heapq.heappush(heap, _Node(-float(up_c), next(counter), up_c, child, pt, self._duals, self._basis))
-        open_upper = max([n.upper for n in heap] + unresolved, default=best)
-        if not math.isfinite(best):
-            best_x = None
-        upper_end = max(open_upper, best, floor if floored else best)
-        complete = upper_end == best
-        reason = "" if complete else (stop or "; ".join(sorted(reasons)) or "open nodes remain")
-        if not complete and stop == "within tolerance":
-            reason = f"stopped within the tolerance {float(tolerance):g} (gap {float(upper_end - best):.3g})"
-        if not complete and unresolved and not stop:
-            reason = "leaf LP not solved exactly: " + "; ".join(sorted(reasons))
-        if not complete and not stop and not unresolved and floored:
-            reason = "bounded by the floor only (not needed exactly)"
-        return SearchOutcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason, nodes, leaves, self.lp_calls,
-                       time.perf_counter() - start, {"stopped": stop, "unresolved_leaves": len(unresolved), "below_floor": floored and upper_end == floor})
+            children.append((node.upper if up_c is None else up_c, child, pt, self._duals, self._basis))
+        return children
 
     def clip(self, x) -> tuple[Fraction, ...]:
         return tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, self.box.lower, self.box.upper))
+
+
+@dataclass
+class _State:
+    """One search's incumbent (attained, replayed exactly), leaves left undecided, and counters."""
+
+    search: Search
+    best: Fraction | float
+    best_x: tuple | None
+    deadline: float | None
+    root: _Node | None = None
+    unresolved: list = field(default_factory=list)
+    reasons: set = field(default_factory=set)
+    nodes: int = 0
+    leaves: int = 0
+    floored: bool = False
+    dropped_bound: Fraction | float = -math.inf   # the largest bound of a node dropped at the floor / shared incumbent
+
+    def drop(self, bound) -> None:
+        self.floored = True
+        self.dropped_bound = max(self.dropped_bound, bound)
+
+
+def run_together(searches: Sequence[Search], *, timeout: float | None = None, target: Fraction | None = None,
+                 floor: Fraction | None = None, max_nodes: int = 100000, seeds: Sequence[Sequence] = (),
+                 attack: bool = True, tolerance: Fraction | float = 0) -> list[SearchOutcome]:
+    """Maximize max_i (max of search i) by one best-first branch and bound over all the searches' nodes.
+
+    The searches share one heap and one incumbent: a node of any search whose certified bound does not exceed
+    the best value attained by any of them (or `floor`) is dropped, so a search whose every node lies below
+    another's incumbent ends at once, bounded by that incumbent (reported as a floor: its upper end is then
+    the shared incumbent, its lower end its own attained value).  One search alone is :meth:`Search.run`.
+    `target` (a single search only): stop once the maximum is known to be above or below it.  ``seeds``: per
+    search, inputs to start from.  The whole call shares `timeout` and `max_nodes`; `tolerance` applies to the
+    joint maximum.
+    """
+    tolerance = Fraction(tolerance)
+    start = time.perf_counter()
+    deadline = None if timeout is None else start + timeout
+    seeds = list(seeds) + [()] * (len(searches) - len(seeds))
+    alone = len(searches) == 1
+    states = [s._start(seed, attack and alone, deadline) for s, seed in zip(searches, seeds)]
+    if attack and not alone:   # attack the most promising roots first; a root below the incumbent needs none
+        for st in sorted(states, key=lambda st: -math.inf if st.root is None else -st.root.upper):
+            if st.root is not None and st.root.upper > max(max(o.best for o in states), -math.inf if floor is None else floor):
+                st.search._attack(st)
+    counter = itertools.count(1)
+    heap: list[tuple[_Node, int]] = []
+    for i, st in enumerate(states):
+        if st.root is not None:
+            heap.append((replace_order(st.root, next(counter)), i))
+    heapq.heapify(heap)
+
+    def incumbent():
+        return max(st.best for st in states)
+
+    def bar():   # nodes at or below it are dropped: they cannot raise the joint maximum
+        return incumbent() if floor is None else max(incumbent(), floor)
+
+    def open_upper():
+        return max([n.upper for n, _ in heap] + [u for st in states for u in st.unresolved], default=-math.inf)
+
+    stop = ""
+    while heap:
+        if deadline is not None and time.perf_counter() > deadline:
+            stop = "timeout"
+            break
+        if sum(st.nodes for st in states) >= max_nodes:
+            stop = f"node limit {max_nodes}"
+            break
+        if target is not None and (incumbent() > target or max([heap[0][0].upper] + states[0].unresolved) < target):
+            stop = "decided"
+            break
+        if tolerance and heap[0][0].upper - incumbent() <= tolerance and open_upper() - incumbent() <= tolerance:
+            stop = "within tolerance"
+            break
+        node, i = heapq.heappop(heap)
+        st = states[i]
+        if node.upper <= st.best:
+            continue
+        if node.upper <= bar():
+            st.drop(node.upper)
+            continue
+        for up_c, child, pt, duals, basis in st.search._expand(node, st):
+            if up_c <= st.best:
+                continue
+            if up_c <= bar():
+                st.drop(up_c)
+                continue
+            heapq.heappush(heap, (_Node(-float(up_c), next(counter), up_c, child, pt, duals, basis), i))
+    seconds = time.perf_counter() - start
+    shared = bar()
+    outcomes = []
+    for i, st in enumerate(states):
+        mine = [n.upper for n, j in heap if j == i]
+        best, best_x = st.best, (st.best_x if math.isfinite(st.best) else None)
+        # a node dropped at the floor bounds its region by its own bound; alone, by the floor as before
+        dropped = ([shared if len(searches) == 1 else st.dropped_bound] if st.floored else [])
+        upper_end = max(mine + st.unresolved + [best] + dropped)
+        complete = upper_end == best
+        if complete:
+            reason = ""
+        elif stop == "within tolerance":
+            reason = f"stopped within the tolerance {float(tolerance):g} (gap {float(upper_end - best):.3g})"
+        elif stop:
+            reason = stop
+        elif st.unresolved:
+            reason = "leaf LP not solved exactly: " + "; ".join(sorted(st.reasons))
+        elif st.floored:
+            reason = "bounded by the floor only (not needed exactly)"
+        else:
+            reason = "open nodes remain"
+        stats = {"stopped": stop, "unresolved_leaves": len(st.unresolved),
+                 "below_floor": st.floored and upper_end in dropped}
+        if len(searches) > 1:
+            stats["joint_searches"] = len(searches)
+        outcomes.append(SearchOutcome(best, upper_end, None if best_x is None else tuple(best_x), complete, reason,
+                                      st.nodes, st.leaves, st.search.lp_calls, seconds, stats))
+    return outcomes
+
+
+def replace_order(node: _Node, order: int) -> _Node:
+    """The node with a new tie-breaking order (heap entries of several searches must not compare their phases)."""
+    return _Node(node.key, order, node.upper, node.phases, node.point, node.duals, node.basis)
 
 
 class _PhaseMasks:

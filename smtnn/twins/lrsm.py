@@ -3,7 +3,9 @@
 RSM = SM_N1 / SM_N2 with SM = exp(z_ci - z_cj), so log-RSM < 0 means N1 (the twin) decides ci
 over cj with a smaller margin than N2 (the reference).  Without cj every other class is
 examined and the worst (smallest minimum) is reported; classes whose certified relaxation
-bound already lies above the worst exact minimum are not solved exactly.  The worst pair's
+bound already lies above the smallest value attained are not solved exactly, and the exact
+engine searches the others together (:func:`.bnb.run_together`): one best-first branch and
+bound whose shared incumbent drops a class's nodes once they cannot hold the worst minimum.  The worst pair's
 witnesses are replayed with :func:`smtnn.bounds.replay_logits`.
 """
 from __future__ import annotations
@@ -151,8 +153,32 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
         ((len(searched) + main.complete) * (1 if cj is None else len(others)) if "max" in ends else 0)
     left = budget.remaining()   # the worst-class search counts as one search per class (relaxation ones are not timed)
     phase_end = None if left is None else time.perf_counter() + left * len(others) / (len(others) + later)
+    together = cj is None and main.complete and not main.formulas and len(others) > 1
+    if together:   # one branch and bound over every class that may be the worst, sharing the incumbent
+        for c in order[1:]:
+            if screen[c].lower >= worst_value:
+                notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))
+                pruned.add(c)
+        searched_classes = [c for c in order if c not in pruned]
+        left = None if phase_end is None else max(0.001, phase_end - time.perf_counter())
+        results = analysis.minima_together([forms[c] for c in searched_classes], main, quantities=[label(c) for c in searched_classes],
+                                           timeout=left, floor=worst_value, tolerance=tolerance,
+                                           known=[screen[c].lower for c in searched_classes],
+                                           seeds=[None if screen[c].witness is None else screen[c].witness.input
+                                                  for c in searched_classes])
+        minima.update({c: {**minima[c], main.name: r} for c, r in zip(searched_classes, results)})
+        # the class holding the smallest attained value heads the answer; stopped early (tolerance, timeout), another
+        # class may keep a lower bound below its own, so its lower end takes the smallest (looser, still certified)
+        holder = min(searched_classes, key=lambda c: (minima[c][main.name].upper, minima[c][main.name].lower))
+        lowest = min(r.lower for r in results)
+        if minima[holder][main.name].lower > lowest:
+            held = minima[holder][main.name]
+            minima[holder][main.name] = replace(held, lower=lowest, reason="; ".join(filter(None, [
+                held.reason, "lower end: the smallest bound of the classes searched together"])))
+        report(_snapshot(first, second, box, ci, {k: {RELAXATION: screen[k], **minima[k]} for k in others}, start,
+                         relax_seconds))
     for c in order:
-        if not main.complete:
+        if not main.complete or together:
             break
         if cj is None and c != order[0] and screen[c].lower >= worst_value:
             notes[c] = "; ".join(filter(None, [notes.get(c), "not solved exactly: its relaxation bound is above the worst minimum"]))

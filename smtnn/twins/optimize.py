@@ -150,6 +150,47 @@ class Analysis:
                             seconds=time.perf_counter() - start, reason=reason, stats=stats, complete=engine.complete,
                             tolerance=tolerance)
 
+    def minima_together(self, forms: Sequence[Form], engine: "str | Strategy" = "exact", *, quantities: Sequence[str] = (),
+                        timeout: float | None = None, floor: Fraction | None = None, seeds=(), tolerance=0,
+                        known: Sequence[Fraction | None] = ()) -> list[Estimate]:
+        """The minima of several forms by one branch and bound (:func:`.bnb.run_together`), for the smallest of them.
+
+        The searches share one incumbent (the smallest value attained by any form) and one timeout; a form whose
+        every node lies above it is bounded by it and not searched further (its lower end is then that incumbent or
+        `floor`, its upper end its own attained value).  The smallest minimum is exact (to ``tolerance``); the
+        others are certified bounds.  ``known``: per form, a certified lower bound of its minimum found before (the
+        screening relaxation's); each lower end is at least it.  For the branch-and-bound engine (a backend with
+        ``linear_relaxation``).
+        """
+        from .bnb import run_together
+
+        engine = strategy(engine)
+        if not engine.complete or engine.formulas:
+            raise ValueError("minima_together needs the branch-and-bound engine")
+        start = time.perf_counter()
+        relax = self.relaxation
+        negated = [[tuple(tuple(-c for c in cs) for cs in f)] for f in forms]
+        searches = [self.search(f) for f in negated]
+        seeds = list(seeds) + [None] * (len(forms) - len(seeds))
+        outs = run_together(searches, timeout=timeout, floor=None if floor is None else -floor,
+                            seeds=[[] if s is None else [s] for s in seeds], tolerance=tolerance)
+        estimates = []
+        quantities = list(quantities) + [""] * (len(forms) - len(quantities))
+        known = list(known) + [None] * (len(forms) - len(known))
+        for f, out, quantity, before in zip(forms, outs, quantities, known):
+            stats = {"nodes": out.nodes, "leaves": out.leaves, "lp_calls": out.lp_calls,
+                     "unstable_relus": len(relax.unstable()), **out.stats}
+            lower, upper, wit = -out.upper, -out.lower, out.witness
+            if before is not None and before > lower:   # two certified bounds: keep the tighter
+                lower = min(before, upper)
+            if self.value([f], wit) != upper:
+                raise AssertionError(f"witness replays to {float(self.value([f], wit))}, not {float(upper)}")
+            estimates.append(make_extreme(quantity, "min", lower, upper, wit, engine=engine.name, solver=engine.backend.name,
+                                          method="branch and bound: certified LP bounds, exact leaf LPs (classes searched together)",
+                                          seconds=time.perf_counter() - start, reason=out.reason, stats=stats, complete=True,
+                                          tolerance=tolerance))
+        return estimates
+
     def _maximize(self, forms, engine: Strategy, timeout, floor, seeds=(), tolerance=0) -> "Found":
         relax = self.relaxation
         search = self.search(forms)

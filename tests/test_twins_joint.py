@@ -1,0 +1,106 @@
+"""One branch and bound over several classes (bnb.run_together) and the incremental LP updates it relies on.
+
+The joint search's ends are checked against independent per-class searches (each class solved alone to
+its exact minimum) and against sampling; a planted unsound node bound is shown to be caught by the same
+checks.  The LP's incremental HiGHS updates are checked against cold solves of fresh copies.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from smtnn.twins import bnb
+from smtnn.twins.lp import LinearModel
+from smtnn.twins.optimize import Analysis
+from smtnn.twins.pair import Twins, exact_class
+
+from test_twins_scale import samples, twin_case
+
+CASES = [(3, (3, 6, 6, 4), "int4", 0.1), (11, (4, 8, 5), "int3", 0.15), (5, (2, 6, 6, 5), "prune", 0.2)]
+
+
+def setup(seed, sizes, maker, radius):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    twins = Twins(twin, reference)
+    ci = exact_class(reference, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])
+    forms = [twins.margin_coeffs(ci, c) for c in range(twins.n_classes) if c != ci]
+    return twins, box, forms
+
+
+def float_minima(twins, forms, xs) -> np.ndarray:
+    """Per form, its smallest value over the sample points (float64 forward passes)."""
+    zs = [net.logits(xs) for net in twins.networks]
+    return np.array([min(zs[0] @ np.array(f[0], float) + zs[1] @ np.array(f[1], float)) for f in forms])
+
+
+def joint_minima(analysis, forms, **kw):
+    return analysis.minima_together(forms, "exact", timeout=30, **kw)
+
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
+def test_joint_minima_meet_the_independent_exact_minimum_and_enclose_sampling(seed, sizes, maker, radius):
+    twins, box, forms = setup(seed, sizes, maker, radius)
+    analysis = Analysis(twins.networks, box)
+    alone = [analysis.extreme([f], "min", "exact", timeout=30) for f in forms]
+    assert all(e.lower == e.upper for e in alone)
+    together = joint_minima(analysis, forms)
+    smallest = min(e.upper for e in alone)
+    assert min(e.lower for e in together) == min(e.upper for e in together) == smallest
+    sampled = float_minima(twins, forms, samples(box, 2000))
+    for form, e, exact, seen in zip(forms, together, alone, sampled):
+        assert e.lower <= exact.lower and e.upper >= exact.upper     # each class's ends enclose its own minimum
+        assert float(e.lower) <= seen + 1e-9
+        assert analysis.value([form], e.witness.input, replay=True) == e.upper
+
+
+def test_a_planted_unsound_node_bound_is_caught(monkeypatch):
+    twins, box, forms = setup(*CASES[0])
+    analysis = Analysis(twins.networks, box)
+    truth = min(analysis.extreme([f], "min", "exact", timeout=30).upper for f in forms)
+    honest = bnb.Search.bound
+
+    def shaved(self, phases, basis=None):   # every node's bound (a max of -form) pulled down by 0.05
+        nb = honest(self, phases, basis)
+        return nb if nb.upper is None else nb._replace(upper=nb.upper - Fraction(1, 20))
+    monkeypatch.setattr(bnb.Search, "bound", shaved)
+    together = analysis.minima_together(forms, "exact", timeout=30)
+    assert min(e.lower for e in together) > truth   # the claimed lower end excludes the true minimum
+
+
+def test_incremental_lp_updates_match_cold_solves():
+    rng = np.random.default_rng(7)
+    model = LinearModel()
+    n, m = 12, 9
+    model.add_cols(-rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n))
+    for _ in range(m):
+        cols = rng.choice(n, 4, replace=False)
+        model.add_row(cols, rng.normal(size=4), -rng.uniform(0.1, 1), rng.uniform(0.1, 1))
+    basis = None
+    for step in range(25):
+        cost = rng.normal(size=n)
+        col_over = {int(c): (float(rng.uniform(-0.5, 0)), float(rng.uniform(0, 0.5))) for c in rng.choice(n, 3, replace=False)}
+        row_over = {int(r): (-0.05, 0.05) for r in rng.choice(m, 2, replace=False)}
+        warm = model.minimize(cost, col_over, row_over, basis if step % 2 else None)
+        cold = model.copy().minimize(cost, col_over, row_over)
+        assert warm.ok == cold.ok
+        if cold.ok:
+            assert warm.value == pytest.approx(cold.value, rel=1e-9, abs=1e-9)
+            assert warm.bound is not None and warm.bound <= Fraction(cold.value) + Fraction(1, 10**9)
+            basis = warm.basis
+
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
+def test_an_lrsm_stopped_at_a_tolerance_encloses_the_worst_minimum_within_it(seed, sizes, maker, radius):
+    from smtnn.twins import lrsm
+
+    twins, box, forms = setup(seed, sizes, maker, radius)
+    analysis = Analysis(twins.networks, box)
+    worst = min(analysis.extreme([f], "min", "exact", timeout=30).upper for f in forms)
+    tolerance = Fraction(1, 20)
+    ci = exact_class(twins.second, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])   # as in setup
+    report = lrsm(twins.first, twins.second, box=box, ci=ci, engine="exact", compare=(), ends=("min",), timeout=30,
+                  tolerance=tolerance)
+    assert report.lower <= worst <= report.upper
+    assert report.upper - report.lower <= tolerance
