@@ -53,6 +53,7 @@ class LinearModel:
         self._highs = None
         self._synced = (0, 0)
         self._pushed = None   # the costs and bounds HiGHS holds now (after _push)
+        self._time_limit = math.inf   # HiGHS's time_limit option now
 
     @property
     def n_cols(self) -> int:
@@ -143,7 +144,10 @@ class LinearModel:
 
     def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None, time_limit=None):
         h = self._sync()
-        h.setOptionValue("time_limit", math.inf if time_limit is None else max(float(time_limit), 0.001))
+        limit = math.inf if time_limit is None else max(float(time_limit), 0.001)
+        if limit != self._time_limit:
+            h.setOptionValue("time_limit", limit)
+            self._time_limit = limit
         if basis is not None:
             h.setBasis(basis)
         n, m = self.n_cols, self.n_rows
