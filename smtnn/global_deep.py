@@ -51,6 +51,7 @@ from .twins.lp import LinearModel
 Q = Fraction
 METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
           "duals) + exact replay of searched parameters")
+INPUT_FIRST = 0.126
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -225,12 +226,42 @@ class _Relaxation:
                                           bool(pushed_down[j]))
         for j in range(n1):
             m.add_row([self.h[j], self.l[j]], [1.0, -1.0], 0.0, np.inf)
+            # the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
+            m.add_row([self.h[j], self.r1[j], self.u[j], self.q1[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+            m.add_row([self.r1[j], self.h[j], self.q1[j], self.l[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+        # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
+        gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
+        for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
+            _, slope, intercept = _relu_lines(lo_k, hi_k)
+            first_, second_ = (self.y, self.r2) if k == 0 else (self.r2, self.y)
+            pre_a, pre_b = (self.z, self.q2) if k == 0 else (self.q2, self.z)
+            for j in range(n2):
+                m.add_row([first_[j], second_[j], pre_a[j], pre_b[j]], [1.0, -1.0, -slope[j], slope[j]], -np.inf,
+                          intercept[j])
         self.cost = np.zeros(m.n_cols)
         self.cost[self.y] = -self.a
         self.cost[self.r2] = -self.r2_coef
         a_reach = np.abs(self.a) @ np.abs(self.layer.wlo)
         r1_reach = np.abs(self.r2_coef) @ np.abs(p.w2)
         self.reach = {"u": a_reach, "y": np.abs(self.a), "r1": r1_reach, "r2": np.abs(self.r2_coef)}
+
+    def _second_gap(self, lc, uc, h_range):
+        """Sound bounds of z - q2 (picked second layer minus nominal) over the box: (G - W2) h1 + W2 (h1 - r1) + e - b2,
+        with h1 - r1 in [-(q1 - L), U - q1] and both differences linear in x on the orthant (rounded outward)."""
+        p, first = self.problem, self.problem.boxes[0]
+
+        def outward_box(weights, bias):
+            return LayerBox(round_down(weights), round_up(weights), round_down(bias), round_up(bias), "relu")
+
+        up_lo, up_hi = interval_affine(outward_box(uc - p.w1, first.bhi - p.b1), self.lo, self.hi)
+        down_lo, down_hi = interval_affine(outward_box(p.w1 - lc, p.b1 - first.blo), self.lo, self.hi)
+        diff = self.layer.wlo - p.w2
+        box = LayerBox(np.hstack([round_down(diff), p.w2]), np.hstack([round_up(diff), p.w2]),
+                       round_down(self.layer.blo - p.b2), round_up(self.layer.blo - p.b2), "relu")
+        inputs_lo = np.concatenate([h_range[0], -np.maximum(down_hi[0], 0.0)])
+        inputs_hi = np.concatenate([h_range[1], np.maximum(up_hi[0], 0.0)])
+        gap_lo, gap_hi = interval_affine(box, inputs_lo, inputs_hi)
+        return gap_lo[0], gap_hi[0]
 
     def state(self, key, phases) -> int:
         """+1 active, -1 inactive, 0 relaxed (its triangle)."""
@@ -327,7 +358,7 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     losses = relax.phase_losses(point, node.phases)
     best_phase = max(losses, key=losses.get) if losses else None
     phase_loss = 0.25 * losses[best_phase] if best_phase is not None else 0.0
-    if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9):
+    if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9) and widths[widest] <= INPUT_FIRST:
         node.split = ("phase", best_phase)
     elif widths[widest] >= 1e-9:
         gradient = np.abs(problem.nominal_gradient(x))
@@ -346,8 +377,9 @@ def _children(node: _Node) -> list[_Node]:
     left_hi, right_lo = node.hi.copy(), node.lo.copy()
     left_hi[what] = mid
     right_lo[what] = mid
-    return [_Node(node.sign, node.lo, left_hi, dict(node.phases), node.bound),
-            _Node(node.sign, right_lo, node.hi, dict(node.phases), node.bound)]
+    # the same rows and columns on every box: the parent's optimal basis is a good start for its parts
+    return [_Node(node.sign, node.lo, left_hi, dict(node.phases), node.bound, basis=node.basis),
+            _Node(node.sign, right_lo, node.hi, dict(node.phases), node.bound, basis=node.basis)]
 
 
 def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_float: np.ndarray,
@@ -417,6 +449,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             if _bound_node(problem, node, live):
                 heapq.heappush(heap, (-node.bound, next(counter), node))
     pending: list[np.ndarray] = []
+    searching = 0.0
     while heap:
         top = -heap[0][0]
         if top <= float(lower) + tol_f:
@@ -443,7 +476,9 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
                 heapq.heappush(heap, (-child.bound, next(counter), child))
             else:
                 dropped = max(dropped, child.bound)
-        if len(pending) >= 16 and time.perf_counter() < deadline:
+        # lower ends: at most a fifth of the time goes to scoring the LPs' optima and certifying the best
+        if len(pending) >= 16 and time.perf_counter() < deadline and searching < 0.2 * (time.perf_counter() - start):
+            began = time.perf_counter()
             scores = [max(problem.change_at(x, 0.2)) for x in pending]
             i = int(np.argmax(scores))
             if scores[i] > best_float + tol_f / 8:
@@ -452,6 +487,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
                 if certified > lower:
                     lower, witness = certified, candidate
             pending = []
+            searching += time.perf_counter() - began
     active = -heap[0][0] if heap else 0.0
     upper = min(max(Q(max(active, dropped, settled)), lower), Q(1))
     if upper - lower > tol and not reason:
