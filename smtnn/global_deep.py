@@ -405,11 +405,16 @@ def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_floa
     return max(best.lo, Q(0)), Witness(changed, tuple(x), best.lo, best.hi, MEANING)
 
 
-def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 12) -> tuple[np.ndarray, float]:
+def _seconds_left(deadline: float, most: float = 2.0) -> float:
+    return max(0.05, min(most, (deadline - time.perf_counter()) / 2))
+
+
+def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 12,
+            deadline: float = math.inf) -> tuple[np.ndarray, float]:
     """Coordinate ascent of the float σ-change from x (moves of ±step along each axis, halving on failure)."""
     step = 0.125 * float(np.max(problem.dhi - problem.dlo))
     for _ in range(steps):
-        if step < 1e-6:
+        if step < 1e-6 or time.perf_counter() > deadline:
             break
         improved = False
         for axis, direction in itertools.product(range(problem.d), (1.0, -1.0)):
@@ -434,9 +439,13 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     corners = np.array(list(itertools.product(*zip(problem.dlo, problem.dhi))))
     seeds = np.vstack([corners, (problem.dlo + problem.dhi)[None] / 2,
                        problem.dlo + (problem.dhi - problem.dlo) * rng.random((16, problem.d))])
-    values = [max(problem.change_at(x)) for x in seeds]
-    x_best, best_float = _ascend(problem, seeds[int(np.argmax(values))], float(max(values)))
-    lower, witness = certify_at(network, perturbation, domain, x_best)
+    values = []
+    for x in seeds:
+        if time.perf_counter() > deadline and values:
+            break
+        values.append(max(problem.change_at(x, 0.5)))
+    x_best, best_float = _ascend(problem, seeds[int(np.argmax(values))], float(max(values)), deadline=deadline)
+    lower, witness = certify_at(network, perturbation, domain, x_best, _seconds_left(deadline))
     heap: list = []
     live: list = []
     counter = itertools.count()
@@ -482,8 +491,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             scores = [max(problem.change_at(x, 0.2)) for x in pending]
             i = int(np.argmax(scores))
             if scores[i] > best_float + tol_f / 8:
-                x_best, best_float = _ascend(problem, pending[i], scores[i], steps=6)
-                certified, candidate = certify_at(network, perturbation, domain, x_best)
+                x_best, best_float = _ascend(problem, pending[i], scores[i], steps=6, deadline=deadline)
+                certified, candidate = certify_at(network, perturbation, domain, x_best, _seconds_left(deadline))
                 if certified > lower:
                     lower, witness = certified, candidate
             pending = []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, global_bounds, pieces, search, softmax_local
+from . import float_first, global_bounds, global_deep, pieces, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import Bounds, Budget, Stop, budgeted, report
 from .bounds import decouples, extreme_at, linear_value, propagate, replay_logits
@@ -871,7 +871,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 
     f is the sigmoid confidence, or for multi-class networks every softmax class probability (the
     largest change of any).  One hidden ReLU layer on 3 or more inputs, and multi-class networks,
-    go to :mod:`smtnn.global_bounds`.  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    go to :mod:`smtnn.global_bounds`, two hidden ReLU layers to :mod:`smtnn.global_deep`.  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
     arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
     The upper end is the largest bound of the boxes left (a proof); it closes on the true value
     when the perturbation decouples (see :mod:`smtnn.bounds`).
@@ -892,10 +892,15 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta) -> Estimate | None:
     """Eq. 12 by :mod:`smtnn.global_bounds` where it applies (None: nothing better than input-box branch and bound).
 
-    One hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
+    Two hidden ReLU layers: LP branch and bound over input boxes and phases (:mod:`smtnn.global_deep`); one hidden
+    ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
     the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
     """
-    if network.binary and global_bounds.applies(network, perturbation, domain):
+    if global_deep.applies(network, perturbation, domain):
+        found = global_deep.global_epsilon(network, perturbation, domain, tol, timeout)
+        method, solver = f"{global_deep.METHOD} ({found.nodes} LPs)", "highs"
+        precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
+    elif network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
         method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"
         precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
