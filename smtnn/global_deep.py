@@ -21,8 +21,8 @@ t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows wi
 
 Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
 spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
-scored by the exact-at-a-point reduction and the best certified by the local search of
-:func:`smtnn.float_first.tighten_extreme` with an exact replay of its parameters.
+scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
+replayed in exact arithmetic.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from fractions import Fraction
 import numpy as np
 
 from . import float_first, local_reduction
-from .bounds import extreme_at
 from .budget import Bounds, report
 from .domain import Box
 from .exact import Enclosure, sigmoid_enclosure
@@ -384,22 +383,32 @@ def _children(node: _Node) -> list[_Node]:
 
 def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_float: np.ndarray,
                seconds: float = 2.0) -> tuple[Fraction, Witness | None]:
-    """An exact lower end of Eq. 12 at one input: each direction's parameters searched at x
-    (:func:`smtnn.float_first.tighten_extreme`), the σ-change replayed in exact arithmetic."""
+    """An exact lower end of Eq. 12 at one input: in each direction the parameters realising the pointwise
+    reduction's best point (:func:`smtnn.local_reduction.witness_parameters`), the σ-change replayed exactly."""
     x = [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    xf = np.array([float(v) for v in x])
+    boxes = parameter_box(network, perturbation)
+    lo_f, hi_f = float_first._float_box(network, boxes)
 
     def sigmoid_of(z: Enclosure) -> Enclosure:
         return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
     s0 = sigmoid_of(float_first.exact_logits(network, x, perturbation.nominal)[0])
-    best, best_params = None, None
+    best, best_params = Enclosure.point(Q(0)), tuple(perturbation.nominal)
     for sign in (1, -1):
-        start = float_first.starting_extreme(network, perturbation, x, [sign]) or extreme_at(network, perturbation, x, [sign])
-        found, _ = float_first.tighten_extreme(network, perturbation, x, [sign], start, Q(1, 10 ** 6), seconds)
-        sp = sigmoid_of(float_first.exact_logits(network, x, found.witness)[0])
+        row = np.array([float(sign)])
+        reduced = local_reduction.reduce(boxes, xf, xf, row)
+        found = local_reduction.lp_branch_and_bound(reduced, stop_gap=1e-12, seconds=seconds / 2)
+        if found is None or found.point is None:
+            continue
+        candidate = local_reduction.witness_parameters(boxes, xf, reduced, found.point, row)
+        if candidate is None:
+            continue
+        params = float_first._exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        sp = sigmoid_of(float_first.exact_logits(network, x, params)[0])
         diff = sp - s0 if sign > 0 else s0 - sp
-        if best is None or diff.lo > best.lo:
-            best, best_params = diff, found.witness
+        if diff.lo > best.lo:
+            best, best_params = diff, params
     names = network.parameter_names()
     changed = {str(names[i]): best_params[i] for i in perturbation.free if best_params[i] != perturbation.nominal[i]}
     return max(best.lo, Q(0)), Witness(changed, tuple(x), best.lo, best.hi, MEANING)
