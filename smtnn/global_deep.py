@@ -45,12 +45,14 @@ from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
 from .rounding import UNIT, float_up, round_down, round_up
+from .semantics import walk
+from .semantics.floats import FloatDomain, FloatGradients
 from .twins.lp import LinearModel
 
 Q = Fraction
 METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
           "duals) + exact replay of searched parameters")
-INPUT_FIRST = 0.126
+INPUT_FIRST = 0.25
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -118,14 +120,13 @@ class _Problem:
             self.picked[sign] = (layer, output.wlo[0], Q(float(output.blo[0])))
 
     def nominal_logit(self, x: np.ndarray) -> float:
-        h = np.maximum(self.w1 @ x + self.b1, 0.0)
-        return float(self.v0 @ np.maximum(self.w2 @ h + self.b2, 0.0) + self.c0)
+        return float(walk(self.network, FloatDomain(), x[None])[0, 0])
 
     def nominal_gradient(self, x: np.ndarray) -> np.ndarray:
-        q1 = self.w1 @ x + self.b1
-        q2 = self.w2 @ np.maximum(q1, 0.0) + self.b2
-        g2 = self.v0 * (q2 > 0)
-        return ((g2 @ self.w2) * (q1 > 0)) @ self.w1
+        """∂z0/∂x at x (float, a subgradient at kinks): it picks the input axis to split."""
+        domain = FloatGradients()
+        walk(self.network, domain, x[None])
+        return domain.pullback(np.ones((1, 1)))[0]
 
     def change_at(self, x: np.ndarray, seconds: float = 1.0) -> tuple[float, float]:
         """Float estimates of the σ-change in both directions at x (the reduction is exact at a point)."""
