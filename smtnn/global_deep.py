@@ -52,7 +52,8 @@ from .twins.lp import LinearModel
 Q = Fraction
 METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
           "duals) + exact replay of searched parameters")
-INPUT_FIRST = 0.25
+INPUT_FIRST = 0.125
+"""Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -358,7 +359,8 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     losses = relax.phase_losses(point, node.phases)
     best_phase = max(losses, key=losses.get) if losses else None
     phase_loss = 0.25 * losses[best_phase] if best_phase is not None else 0.0
-    if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9) and widths[widest] <= INPUT_FIRST:
+    narrow = (widths <= INPUT_FIRST * (problem.dhi - problem.dlo)).all()
+    if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9) and narrow:
         node.split = ("phase", best_phase)
     elif widths[widest] >= 1e-9:
         gradient = np.abs(problem.nominal_gradient(x))
