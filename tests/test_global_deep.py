@@ -8,6 +8,7 @@ equal the pointwise maximum found by an independent search.
 """
 from __future__ import annotations
 
+import json
 from fractions import Fraction as Q
 
 import numpy as np
@@ -17,6 +18,8 @@ from smtnn import float_first, global_deep, local_reduction, perturbation as P, 
 from smtnn.domain import Box
 from smtnn.exact import sigmoid_enclosure
 from smtnn.network import Network
+from smtnn.replay import replay
+from smtnn.result import to_json
 
 D2 = Box(("-1", "-1"), ("1", "1"))
 SLACK = 1e-9
@@ -159,3 +162,5 @@ def test_global_epsilon_dispatches_two_hidden_layers_and_keeps_its_deadline():
     assert global_deep.METHOD in est.provenance.method
     assert est.lower <= est.upper and est.provenance.seconds < 6
     assert oracle(net, pert, 6) <= float(est.upper) + SLACK
+    checked = replay(json.loads(to_json(est)), net)     # the saved witness replays on its own
+    assert checked.ok, checked.failures
