@@ -294,6 +294,20 @@ class _Relaxation:
             return None, sol
         return float_up(self.beta - self.sign * Q(self.problem.c0) - sol.bound), sol
 
+    def axis_reach(self, v: np.ndarray, phases: dict) -> np.ndarray:
+        """Per input axis: the first-layer weights into the units whose triangles lose at the LP point v, times their losses."""
+        p, first = self.problem, self.problem.boxes[0]
+        reach = np.zeros(p.d)
+        for (group, j), loss in self.phase_losses(v, phases).items():
+            if group == "u":
+                reach += loss * np.maximum(np.abs(first.wlo[j]), np.abs(first.whi[j]))
+            elif group == "r1":
+                reach += loss * np.abs(p.w1[j])
+            else:   # second-layer units: through every first-layer unit, by the weights into them
+                weights = self.layer.wlo[j] if group == "y" else p.w2[j]
+                reach += loss * (np.abs(weights) @ np.abs(p.w1))
+        return reach + 1e-9 * np.abs(p.w1).sum(axis=0)
+
     def phase_losses(self, v: np.ndarray, phases: dict) -> dict:
         """Per relaxed unit: what its triangle gains at the LP point v, in logit units (times the unit's reach)."""
         out = {}
@@ -363,8 +377,7 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9) and narrow:
         node.split = ("phase", best_phase)
     elif widths[widest] >= 1e-9:
-        gradient = np.abs(problem.nominal_gradient(x))
-        node.split = ("input", int(np.argmax(widths * (gradient + 0.1 * gradient.max() + 1e-12))))
+        node.split = ("input", int(np.argmax(widths * relax.axis_reach(point, node.phases) + 1e-12 * widths)))
     else:
         node.split = None
     return True
