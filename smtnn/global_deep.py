@@ -190,7 +190,7 @@ class _Relaxation:
         t1, t2 = objective_bounds(p.network, p.nominal, lo, hi, np.array([[1.0]]), bounds=nominal)
         self.t = (float(t1[0]), float(t2[0]))
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
-        d, n1, n2 = p.d, p.n1, p.n2
+        n1, n2 = p.n1, p.n2
         m = self.model = LinearModel()
         self.x = m.add_cols(lo, hi)
         self.l = m.add_cols(l_lo[0], l_hi[0])
