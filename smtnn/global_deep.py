@@ -443,9 +443,11 @@ def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 12,
             break
         improved = False
         for axis, direction in itertools.product(range(problem.d), (1.0, -1.0)):
+            if time.perf_counter() > deadline:
+                break
             y = x.copy()
             y[axis] = min(max(y[axis] + direction * step, problem.dlo[axis]), problem.dhi[axis])
-            v = max(problem.change_at(y))
+            v = max(problem.change_at(y, 0.5))
             if v > value:
                 x, value, improved = y, v, True
         if not improved:
@@ -513,7 +515,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
         # lower ends: at most a fifth of the time goes to scoring the LPs' optima and certifying the best
         if len(pending) >= 16 and time.perf_counter() < deadline and searching < 0.2 * (time.perf_counter() - start):
             began = time.perf_counter()
-            scores = [max(problem.change_at(x, 0.2)) for x in pending]
+            scores = [max(problem.change_at(x, 0.2)) if time.perf_counter() < deadline else -1.0 for x in pending]
             i = int(np.argmax(scores))
             if scores[i] > best_float + tol_f / 8:
                 x_best, best_float = _ascend(problem, pending[i], scores[i], steps=6, deadline=deadline)
