@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from . import float_first, global_bounds, pieces, planar_epsilon, search, softmax_local
+from . import float_first, global_bounds, global_deep, pieces, planar_epsilon, search, softmax_local
 from .backends import Backend, Status, get_backend
 from .budget import FLOOR, Bounds, Budget, Stop, budgeted, report
 from .child import DONE, ERROR, MEMORY, TIMEOUT, run_in_child
@@ -907,8 +907,9 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 
     f is the sigmoid confidence, or for multi-class networks every softmax class probability (the
     largest change of any).  One hidden ReLU layer on 3 or more inputs, and multi-class networks,
-    go to :mod:`smtnn.global_bounds`; small decoupled piecewise-linear networks on 2 inputs to
-    :mod:`smtnn.planar_epsilon` (exact polygon pieces, searches along their edges).  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
+    go to :mod:`smtnn.global_bounds`, two hidden ReLU layers to :mod:`smtnn.global_deep`; small decoupled
+    piecewise-linear networks on 2 inputs to :mod:`smtnn.planar_epsilon` (exact polygon pieces, searches along their
+    edges).  Otherwise branch and bound over D: each sub-box gets a sound upper bound from outward-rounded interval
     arithmetic over (sub-box × parameter box); candidates are certified by exact corner replay.
     The upper end is the largest bound of the boxes left (a proof); it closes on the true value
     when the perturbation decouples (see :mod:`smtnn.bounds`).
@@ -930,16 +931,24 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, *,
 def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, timeout, clock, meta) -> Estimate | None:
     """Eq. 12 by :mod:`smtnn.global_bounds` where it applies (None: nothing better than input-box branch and bound).
 
-    Small decoupled piecewise-linear networks on 2 inputs: polygon pieces and their edges (None when that engine
-    gives up); one hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class networks:
-    the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at an input.
+    Small decoupled piecewise-linear networks on 2 inputs: polygon pieces and their edges (when that engine gives
+    up, the next that applies); two hidden ReLU layers: LP branch and bound over input boxes and phases
+    (:mod:`smtnn.global_deep`); one hidden ReLU layer on 3 or more inputs: slabs of the nominal logit; multi-class
+    networks: the largest change of any softmax class probability, lower ends replayed by the multi-class Eq. 11 at
+    an input.
     """
     if network.binary and planar_epsilon.applies(network, perturbation, domain):
         found = planar_epsilon.global_epsilon(network, perturbation, domain, tol, timeout)
-        if found is None:
-            return None
-        method, solver = f"{planar_epsilon.METHOD} ({found.pieces} pieces, {found.edges} edges)", "none"
-        precision = "exact rationals for pieces and witnesses; outward-rounded binary64 for bounds along edges"
+        if found is not None:
+            method = f"{planar_epsilon.METHOD} ({found.pieces} pieces, {found.edges} edges)"
+            precision = "exact rationals for pieces and witnesses; outward-rounded binary64 for bounds along edges"
+            return Estimate("global epsilon", found.lower, found.upper, tol, clock.provenance("none", precision, method),
+                            found.witness, found.reason, meta)
+        timeout = None if timeout is None else max(timeout - (time.perf_counter() - clock.start), FLOOR)
+    if global_deep.applies(network, perturbation, domain):
+        found = global_deep.global_epsilon(network, perturbation, domain, tol, timeout)
+        method, solver = f"{global_deep.METHOD} ({found.nodes} LPs)", "highs"
+        precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
     elif network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
         method, solver = f"{global_bounds.METHOD} ({found.nodes} LPs)", "highs"

@@ -134,6 +134,10 @@ class LinearModel:
                 return True
         return False
 
+    def release(self) -> None:
+        """Drop the HiGHS instance (its memory); the next solve rebuilds it from the model."""
+        self._highs, self._synced, self._pushed, self._time_limit = None, (0, 0), None, math.inf
+
     def copy(self) -> "LinearModel":
         """An independent copy (its HiGHS instance is rebuilt on the first solve)."""
         other = LinearModel(self.backend)

@@ -1,0 +1,531 @@
+"""Eq. 12 (global ε) for two hidden ReLU layers with every parameter perturbed: one LP per input box and phase set.
+
+At a fixed input x the perturbed logit's extremes are a small fixed ReLU network
+(:mod:`smtnn.local_reduction`): each first-layer unit owns its row, so its pre-activation ranges over
+[L_j(x), U_j(x)] and h1_j fills [relu(L_j(x)), relu(U_j(x))]; with h1 >= 0 the second layer's rows and the
+output weights are picked by sign (G, e, a, β), so  s·z_max(x) = β + max over h1 of a·relu(G h1 + e).
+Inside one orthant of the input space |x| is linear, so L and U are linear in x, and the change of the
+logit in direction s (+1: z_max - z0, -1: z0 - z_min),
+
+    Δ_s(x) = max over h1 in [relu(L(x)), relu(U(x))] of  β + a·relu(G h1 + e) - s·z0(x),
+
+is the maximum of one mixed problem in (x, h1) whose only non-linearities are ReLUs: h1 <= relu(U(x)), the
+second layer's relu (where a_k >= 0) and the nominal network z0 (h1 >= relu(L(x)) is convex).  Each node of
+the branch and bound is an input box inside an orthant with some of these units' phases fixed; its LP
+relaxes the unfixed units by their triangles (bounds from outward-rounded interval and linear bounds over
+the box), so its optimum, certified from HiGHS's duals (:class:`smtnn.twins.lp.LinearModel`), bounds Δ_s
+on the node; with every unit fixed the LP is exact.  The σ-change then follows from the node's range
+t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows with Δ):
+
+    max over the node of σ(z_max) - σ(z0) <= max over t in [t1, t2] of σ(t + Δ*) - σ(t).
+
+Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
+spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
+scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
+replayed in exact arithmetic.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from . import float_first, local_reduction
+from .budget import Bounds, report
+from .domain import Box
+from .exact import Enclosure, sigmoid_enclosure
+from .linear_bounds import (LayerBox, _relu_lines, interval_affine, nominal_box, objective_bounds, parameter_box,
+                            refined_pre_activations)
+from .network import Network
+from .perturbation import Perturbation
+from .result import Witness
+from .rounding import UNIT, float_up, round_down, round_up
+from .semantics import walk
+from .semantics.floats import FloatDomain, FloatGradients
+from .twins.lp import LinearModel
+
+Q = Fraction
+METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
+          "duals) + exact replay of searched parameters")
+INPUT_FIRST = 0.125
+"""Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
+MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
+
+
+def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
+    """Two hidden ReLU layers, one sigmoid output, a parameter box around the trained values, D with binary64 ends."""
+    return (network.binary and len(network.layers) == 3
+            and all(layer.activation == "relu" for layer in network.layers[:2])
+            and network.layers[2].activation == "sigmoid"
+            and perturbation.contains(perturbation.nominal)
+            and all(Q(float(v)) == v for v in domain.lower + domain.upper))
+
+
+# -- the σ-change from a logit change -------------------------------------------------------------
+def _sigmoid_up(z: float) -> float:
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return s + 1e-13 * s + 1e-300
+
+
+def _sigmoid_down(z: float) -> float:
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return max(s - 1e-13 * s - 1e-300, 0.0)
+
+
+def _rise_bound(p: float, q: float, delta: float) -> float:
+    """An upper bound of max over t in [p, q] of σ(t + Δ) - σ(t), Δ >= 0: tanh(Δ/4) at the peak t = -Δ/2, else an end."""
+    if delta <= 0:
+        return 0.0
+    peak = -delta / 2
+    if p <= peak <= q:
+        v = math.tanh(delta / 4)
+        return v + 4 * UNIT * v + 1e-300
+    t = q if q < peak else p
+    return max(_sigmoid_up(round_up(t + delta)) - _sigmoid_down(t), 0.0) * (1 + 4 * UNIT) + 1e-300
+
+
+def change_bound(sign: int, t1: float, t2: float, delta: float) -> float:
+    """Upper bound of the σ-change in direction `sign` where t1 <= z0 <= t2 and the logit moves by at most Δ.
+
+    sign +1: σ(z0 + Δ) - σ(z0); sign -1: σ(z0) - σ(z0 - Δ) = σ(s + Δ) - σ(s) with s = z0 - Δ in [t1 - Δ, t2 - Δ].
+    """
+    if sign > 0:
+        return _rise_bound(t1, t2, delta)
+    return _rise_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
+
+
+# -- the problem's float data ------------------------------------------------------------------------
+class _Problem:
+    """Float data of the network, its parameter box (outward) and the two directions' picked layers."""
+
+    def __init__(self, network: Network, perturbation: Perturbation, domain: Box):
+        self.network, self.perturbation, self.domain = network, perturbation, domain
+        self.boxes = parameter_box(network, perturbation)
+        self.nominal = nominal_box(network)
+        first, second, out = network.layers
+        self.w1, self.b1 = first.weights.astype(float), first.bias.astype(float)
+        self.w2, self.b2 = second.weights.astype(float), second.bias.astype(float)
+        self.v0, self.c0 = out.weights[0].astype(float), float(out.bias[0])
+        self.d, self.n1, self.n2 = self.w1.shape[1], self.w1.shape[0], self.w2.shape[0]
+        self.dlo = np.array([float(v) for v in domain.lower])
+        self.dhi = np.array([float(v) for v in domain.upper])
+        self.picked = {}
+        for sign in (1, -1):
+            reduced = local_reduction.reduce(self.boxes, self.dlo, self.dhi, np.array([float(sign)]))
+            layer, output = reduced.boxes
+            self.picked[sign] = (layer, output.wlo[0], Q(float(output.blo[0])))
+
+    def nominal_logit(self, x: np.ndarray) -> float:
+        return float(walk(self.network, FloatDomain(), x[None])[0, 0])
+
+    def nominal_gradient(self, x: np.ndarray) -> np.ndarray:
+        """∂z0/∂x at x (float, a subgradient at kinks): it picks the input axis to split."""
+        domain = FloatGradients()
+        walk(self.network, domain, x[None])
+        return domain.pullback(np.ones((1, 1)))[0]
+
+    def change_at(self, x: np.ndarray, seconds: float = 1.0) -> tuple[float, float]:
+        """Float estimates of the σ-change in both directions at x (the reduction is exact at a point)."""
+        z0 = self.nominal_logit(x)
+        s0 = 1.0 / (1.0 + math.exp(-z0))
+        out = []
+        for sign in (1, -1):
+            reduced = local_reduction.reduce(self.boxes, x, x, np.array([float(sign)]))
+            found = local_reduction.lp_branch_and_bound(reduced, stop_gap=1e-9, seconds=seconds)
+            if found is None or found.point is None:
+                out.append(0.0)
+                continue
+            z = sign * found.value
+            sz = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+            out.append(sz - s0 if sign > 0 else s0 - sz)
+        return out[0], out[1]
+
+
+# -- one node's LP -------------------------------------------------------------------------------------
+@dataclass
+class _Node:
+    sign: int
+    lo: np.ndarray
+    hi: np.ndarray
+    phases: dict = field(default_factory=dict)   # (group, unit) -> True (active) / False (inactive)
+    bound: float = 1.0
+    delta: float | None = None
+    point: np.ndarray | None = None
+    split: tuple | None = None                  # what to split next: ("phase", key) or ("input", axis)
+    relaxation: "_Relaxation | None" = None     # the LP of its box (shared by the phase splits of one box)
+    basis: object = None
+
+
+class _Relaxation:
+    """The LP of Δ_sign over one input box inside one orthant (see the module docstring); phases are bound overrides.
+
+    Every relu unit (group "u": h1 <= relu(U(x)); "y": the picked second layer; "r1", "r2": the nominal
+    network) has its chord row (valid over the box's bounds, so on every part of it) and the row post - pre,
+    whose bounds say what is known: post >= pre where the objective pushes post down or the unit is relaxed,
+    post = pre when active (post <= pre for "u", where h1 only lies below relu(U)).  An inactive unit has
+    post = 0 and pre <= 0 by column bounds.  h1 >= L(x) and h1 >= 0 are exact (relu(L) is convex).
+    """
+
+    def __init__(self, problem: _Problem, sign: int, lo: np.ndarray, hi: np.ndarray):
+        self.problem, self.sign, self.lo, self.hi = problem, sign, lo, hi
+        p = problem
+        first = p.boxes[0]
+        positive = lo >= 0
+        lc = np.where(positive[None, :], first.wlo, first.whi)
+        uc = np.where(positive[None, :], first.whi, first.wlo)
+        l_lo, l_hi = interval_affine(LayerBox(lc, lc, first.blo, first.blo, "relu"), lo, hi)
+        u_lo, u_hi = interval_affine(LayerBox(uc, uc, first.bhi, first.bhi, "relu"), lo, hi)
+        perturbed = refined_pre_activations(p.boxes, lo, hi)
+        nominal = refined_pre_activations(p.nominal, lo, hi)
+        u_range = (np.maximum(u_lo[0], perturbed.pre[0][0]), np.minimum(u_hi[0], perturbed.pre[0][1]))
+        h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
+        self.layer, self.a, self.beta = p.picked[sign]
+        z_lo, z_hi = interval_affine(self.layer, *h_range)
+        z_range = (np.maximum(z_lo[0], perturbed.pre[1][0]), np.minimum(z_hi[0], perturbed.pre[1][1]))
+        t1, t2 = objective_bounds(p.network, p.nominal, lo, hi, np.array([[1.0]]), bounds=nominal)
+        self.t = (float(t1[0]), float(t2[0]))
+        self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
+        n1, n2 = p.n1, p.n2
+        m = self.model = LinearModel()
+        self.x = m.add_cols(lo, hi)
+        self.l = m.add_cols(l_lo[0], l_hi[0])
+        self.u = m.add_cols(*u_range)
+        self.h = m.add_cols(*h_range)
+        self.z = m.add_cols(*z_range)
+        self.y = m.add_cols(np.zeros(n2), np.maximum(z_range[1], 0.0))
+        self.q1 = m.add_cols(*nominal.pre[0])
+        self.r1 = m.add_cols(np.zeros(n1), np.maximum(nominal.pre[0][1], 0.0))
+        self.q2 = m.add_cols(*nominal.pre[1])
+        self.r2 = m.add_cols(np.zeros(n2), np.maximum(nominal.pre[1][1], 0.0))
+        self.base_lo, self.base_hi = np.array(m.col_lo), np.array(m.col_hi)
+        self.units = {}   # (group, j) -> (pre col, post col, row post - pre, its free bounds)
+        x_cols = list(self.x)
+        for j in range(n1):
+            m.add_row(x_cols + [self.l[j]], np.append(-lc[j], 1.0), first.blo[j], first.blo[j])
+            m.add_row(x_cols + [self.u[j]], np.append(-uc[j], 1.0), first.bhi[j], first.bhi[j])
+            m.add_row(x_cols + [self.q1[j]], np.append(-p.w1[j], 1.0), p.b1[j], p.b1[j])
+        h_cols, r1_cols = list(self.h), list(self.r1)
+        for k in range(n2):
+            m.add_row(h_cols + [self.z[k]], np.append(-self.layer.wlo[k], 1.0), self.layer.blo[k], self.layer.blo[k])
+            m.add_row(r1_cols + [self.q2[k]], np.append(-p.w2[k], 1.0), p.b2[k], p.b2[k])
+        for group, pre, post, rng, pushed_down in (("u", self.u, self.h, u_range, np.zeros(n1, bool)),
+                                                   ("r1", self.q1, self.r1, nominal.pre[0], np.zeros(n1, bool)),
+                                                   ("y", self.z, self.y, z_range, self.a < 0),
+                                                   ("r2", self.q2, self.r2, nominal.pre[1], self.r2_coef < 0)):
+            _, slope, intercept = _relu_lines(*rng)
+            for j in range(len(pre)):
+                m.add_row([post[j], pre[j]], [1.0, -slope[j]], -np.inf, intercept[j])
+                # "u": h1 - u is free (h1 >= L(x) is its own row); others: post >= pre always holds
+                free = (-np.inf, np.inf) if group == "u" else (0.0, np.inf)
+                row = m.add_row([post[j], pre[j]], [1.0, -1.0], *free)
+                self.units[(group, j)] = (pre[j], post[j], row, free, float(rng[0][j]), float(rng[1][j]),
+                                          bool(pushed_down[j]))
+        for j in range(n1):
+            m.add_row([self.h[j], self.l[j]], [1.0, -1.0], 0.0, np.inf)
+            # the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
+            m.add_row([self.h[j], self.r1[j], self.u[j], self.q1[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+            m.add_row([self.r1[j], self.h[j], self.q1[j], self.l[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+        # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
+        gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
+        for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
+            _, slope, intercept = _relu_lines(lo_k, hi_k)
+            first_, second_ = (self.y, self.r2) if k == 0 else (self.r2, self.y)
+            pre_a, pre_b = (self.z, self.q2) if k == 0 else (self.q2, self.z)
+            for j in range(n2):
+                m.add_row([first_[j], second_[j], pre_a[j], pre_b[j]], [1.0, -1.0, -slope[j], slope[j]], -np.inf,
+                          intercept[j])
+        self.cost = np.zeros(m.n_cols)
+        self.cost[self.y] = -self.a
+        self.cost[self.r2] = -self.r2_coef
+        a_reach = np.abs(self.a) @ np.abs(self.layer.wlo)
+        r1_reach = np.abs(self.r2_coef) @ np.abs(p.w2)
+        self.reach = {"u": a_reach, "y": np.abs(self.a), "r1": r1_reach, "r2": np.abs(self.r2_coef)}
+
+    def _second_gap(self, lc, uc, h_range):
+        """Sound bounds of z - q2 (picked second layer minus nominal) over the box: (G - W2) h1 + W2 (h1 - r1) + e - b2,
+        with h1 - r1 in [-(q1 - L), U - q1] and both differences linear in x on the orthant (rounded outward)."""
+        p, first = self.problem, self.problem.boxes[0]
+
+        def outward_box(weights, bias):
+            return LayerBox(round_down(weights), round_up(weights), round_down(bias), round_up(bias), "relu")
+
+        up_lo, up_hi = interval_affine(outward_box(uc - p.w1, first.bhi - p.b1), self.lo, self.hi)
+        down_lo, down_hi = interval_affine(outward_box(p.w1 - lc, p.b1 - first.blo), self.lo, self.hi)
+        diff = self.layer.wlo - p.w2
+        box = LayerBox(np.hstack([round_down(diff), p.w2]), np.hstack([round_up(diff), p.w2]),
+                       round_down(self.layer.blo - p.b2), round_up(self.layer.blo - p.b2), "relu")
+        inputs_lo = np.concatenate([h_range[0], -np.maximum(down_hi[0], 0.0)])
+        inputs_hi = np.concatenate([h_range[1], np.maximum(up_hi[0], 0.0)])
+        gap_lo, gap_hi = interval_affine(box, inputs_lo, inputs_hi)
+        return gap_lo[0], gap_hi[0]
+
+    def state(self, key, phases) -> int:
+        """+1 active, -1 inactive, 0 relaxed (its triangle)."""
+        fixed = phases.get(key)
+        if fixed is not None:
+            return 1 if fixed else -1
+        lo, hi = self.units[key][4:6]
+        return 1 if lo >= 0 else (-1 if hi <= 0 else 0)
+
+    def solve(self, phases: dict, basis=None):
+        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified."""
+        col_lo, col_hi = self.base_lo.copy(), self.base_hi.copy()
+        rows = {}
+        for key, active in phases.items():
+            pre, post, row, _, _, _, _ = self.units[key]
+            if active:
+                col_lo[pre] = max(col_lo[pre], 0.0)
+                rows[row] = (-np.inf if key[0] == "u" else 0.0, 0.0)
+            else:
+                col_hi[pre] = min(col_hi[pre], 0.0)
+                col_lo[post] = col_hi[post] = 0.0
+        if (col_lo > col_hi).any():
+            return -math.inf, None      # a fixed phase contradicts the box's sound bounds: no point here
+        cols = {i: (col_lo[i], col_hi[i]) for i in np.nonzero((col_lo != self.base_lo) | (col_hi != self.base_hi))[0]}
+        sol = self.model.minimize(self.cost, cols, rows, basis)
+        if sol.infeasible:
+            return -math.inf, sol
+        if sol.bound is None:
+            return None, sol
+        return float_up(self.beta - self.sign * Q(self.problem.c0) - sol.bound), sol
+
+    def axis_reach(self, v: np.ndarray, phases: dict) -> np.ndarray:
+        """Per input axis: the first-layer weights into the units whose triangles lose at the LP point v, times their losses."""
+        p, first = self.problem, self.problem.boxes[0]
+        reach = np.zeros(p.d)
+        for (group, j), loss in self.phase_losses(v, phases).items():
+            if group == "u":
+                reach += loss * np.maximum(np.abs(first.wlo[j]), np.abs(first.whi[j]))
+            elif group == "r1":
+                reach += loss * np.abs(p.w1[j])
+            else:   # second-layer units: through every first-layer unit, by the weights into them
+                weights = self.layer.wlo[j] if group == "y" else p.w2[j]
+                reach += loss * (np.abs(weights) @ np.abs(p.w1))
+        return reach + 1e-9 * np.abs(p.w1).sum(axis=0)
+
+    def phase_losses(self, v: np.ndarray, phases: dict) -> dict:
+        """Per relaxed unit: what its triangle gains at the LP point v, in logit units (times the unit's reach)."""
+        out = {}
+        for key, (pre, post, _, _, lo, hi, pushed_down) in self.units.items():
+            if pushed_down or self.state(key, phases) != 0:
+                continue
+            over = v[post] - max(v[pre], 0.0)
+            gain = (max(over, 0.0) if key[0] == "u" else abs(over)) * self.reach[key[0]][key[1]]
+            if gain > 0:
+                out[key] = gain
+        return out
+
+
+# -- the search ------------------------------------------------------------------------------------
+@dataclass
+class DeepEpsilonBounds:
+    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the LPs solved and why it stopped."""
+
+    lower: Fraction
+    upper: Fraction
+    witness: Witness | None
+    nodes: int
+    reason: str
+
+
+def _orthants(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """D cut at 0 on every axis crossing it (|x| is linear on each part)."""
+    parts = []
+    for axis_parts in itertools.product(*[[(a, 0.0), (0.0, b)] if a < 0 < b else [(a, b)] for a, b in zip(lo, hi)]):
+        parts.append((np.array([s for s, _ in axis_parts]), np.array([e for _, e in axis_parts])))
+    return parts
+
+
+def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
+    """Solve the node's LP; set its bound and what to split next.  False when the node holds no point."""
+    if node.relaxation is None:
+        node.relaxation = _Relaxation(problem, node.sign, node.lo, node.hi)
+        live.append(node.relaxation)
+        if len(live) > 64:   # keep a bounded number of HiGHS instances alive (a dropped one is rebuilt on demand)
+            old = live.pop(0)
+            old.model.release()
+    relax = node.relaxation
+    delta, sol = relax.solve(node.phases, node.basis)
+    widths = node.hi - node.lo
+    widest = int(np.argmax(widths))
+    if delta == -math.inf:
+        return False
+    node.basis = None if sol is None else sol.basis
+    node.split = ("input", widest) if widths[widest] > 0 else None
+    if delta is None:
+        return True
+    delta = max(delta, 0.0)
+    node.delta = delta
+    t1, t2 = relax.t
+    node.bound = min(node.bound, change_bound(node.sign, t1, t2, delta))
+    if not sol.ok:
+        return True
+    point = sol.point
+    x = np.clip(point[relax.x], node.lo, node.hi)
+    node.point = x
+    t = min(max(problem.nominal_logit(x), t1), t2)
+    spread_loss = node.bound - change_bound(node.sign, t, t, delta)
+    losses = relax.phase_losses(point, node.phases)
+    best_phase = max(losses, key=losses.get) if losses else None
+    phase_loss = 0.25 * losses[best_phase] if best_phase is not None else 0.0
+    narrow = (widths <= INPUT_FIRST * (problem.dhi - problem.dlo)).all()
+    if best_phase is not None and (phase_loss >= spread_loss or widths[widest] < 1e-9) and narrow:
+        node.split = ("phase", best_phase)
+    elif widths[widest] >= 1e-9:
+        node.split = ("input", int(np.argmax(widths * relax.axis_reach(point, node.phases) + 1e-12 * widths)))
+    else:
+        node.split = None
+    return True
+
+
+def _children(node: _Node) -> list[_Node]:
+    kind, what = node.split
+    if kind == "phase":
+        return [_Node(node.sign, node.lo, node.hi, {**node.phases, what: active}, node.bound,
+                      relaxation=node.relaxation, basis=node.basis) for active in (True, False)]
+    mid = (node.lo[what] + node.hi[what]) / 2
+    left_hi, right_lo = node.hi.copy(), node.lo.copy()
+    left_hi[what] = mid
+    right_lo[what] = mid
+    # the same rows and columns on every box: the parent's optimal basis is a good start for its parts
+    return [_Node(node.sign, node.lo, left_hi, dict(node.phases), node.bound, basis=node.basis),
+            _Node(node.sign, right_lo, node.hi, dict(node.phases), node.bound, basis=node.basis)]
+
+
+def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_float: np.ndarray,
+               seconds: float = 2.0) -> tuple[Fraction, Witness | None]:
+    """An exact lower end of Eq. 12 at one input: in each direction the parameters realising the pointwise
+    reduction's best point (:func:`smtnn.local_reduction.witness_parameters`), the σ-change replayed exactly."""
+    x = [min(max(Q(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    xf = np.array([float(v) for v in x])
+    boxes = parameter_box(network, perturbation)
+    lo_f, hi_f = float_first._float_box(network, boxes)
+
+    def sigmoid_of(z: Enclosure) -> Enclosure:
+        return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
+
+    s0 = sigmoid_of(float_first.exact_logits(network, x, perturbation.nominal)[0])
+    best, best_params = Enclosure.point(Q(0)), tuple(perturbation.nominal)
+    for sign in (1, -1):
+        row = np.array([float(sign)])
+        reduced = local_reduction.reduce(boxes, xf, xf, row)
+        found = local_reduction.lp_branch_and_bound(reduced, stop_gap=1e-12, seconds=seconds / 2)
+        if found is None or found.point is None:
+            continue
+        candidate = local_reduction.witness_parameters(boxes, xf, reduced, found.point, row)
+        if candidate is None:
+            continue
+        params = float_first._exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+        sp = sigmoid_of(float_first.exact_logits(network, x, params)[0])
+        diff = sp - s0 if sign > 0 else s0 - sp
+        if diff.lo > best.lo:
+            best, best_params = diff, params
+    names = network.parameter_names()
+    changed = {str(names[i]): best_params[i] for i in perturbation.free if best_params[i] != perturbation.nominal[i]}
+    return max(best.lo, Q(0)), Witness(changed, tuple(x), best.lo, best.hi, MEANING)
+
+
+def _seconds_left(deadline: float, most: float = 2.0) -> float:
+    return max(0.05, min(most, (deadline - time.perf_counter()) / 2))
+
+
+def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 12,
+            deadline: float = math.inf) -> tuple[np.ndarray, float]:
+    """Coordinate ascent of the float σ-change from x (moves of ±step along each axis, halving on failure)."""
+    step = 0.125 * float(np.max(problem.dhi - problem.dlo))
+    for _ in range(steps):
+        if step < 1e-6 or time.perf_counter() > deadline:
+            break
+        improved = False
+        for axis, direction in itertools.product(range(problem.d), (1.0, -1.0)):
+            if time.perf_counter() > deadline:
+                break
+            y = x.copy()
+            y[axis] = min(max(y[axis] + direction * step, problem.dlo[axis]), problem.dhi[axis])
+            v = max(problem.change_at(y, 0.5))
+            if v > value:
+                x, value, improved = y, v, True
+        if not improved:
+            step /= 2
+    return x, value
+
+
+def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, tol: Fraction,
+                   timeout: float | None, max_nodes: int = 1_000_000) -> DeepEpsilonBounds:
+    """Certified [lower, upper] of Eq. 12 for networks :func:`applies` accepts (see the module docstring)."""
+    start = time.perf_counter()
+    deadline = math.inf if timeout is None else start + timeout
+    problem = _Problem(network, perturbation, domain)
+    tol_f = float(tol)
+    rng = np.random.default_rng(0)
+    corners = np.array(list(itertools.product(*zip(problem.dlo, problem.dhi))))
+    seeds = np.vstack([corners, (problem.dlo + problem.dhi)[None] / 2,
+                       problem.dlo + (problem.dhi - problem.dlo) * rng.random((16, problem.d))])
+    values = []
+    for x in seeds:
+        if time.perf_counter() > deadline and values:
+            break
+        values.append(max(problem.change_at(x, 0.5)))
+    x_best, best_float = _ascend(problem, seeds[int(np.argmax(values))], float(max(values)), deadline=deadline)
+    lower, witness = certify_at(network, perturbation, domain, x_best, _seconds_left(deadline))
+    heap: list = []
+    live: list = []
+    counter = itertools.count()
+    dropped = settled = 0.0
+    nodes, reason = 0, ""
+    for lo, hi in _orthants(problem.dlo, problem.dhi):
+        for sign in (1, -1):
+            node = _Node(sign, lo, hi)
+            nodes += 1
+            if _bound_node(problem, node, live):
+                heapq.heappush(heap, (-node.bound, next(counter), node))
+    pending: list[np.ndarray] = []
+    searching = 0.0
+    while heap:
+        top = -heap[0][0]
+        if top <= float(lower) + tol_f:
+            break
+        report(Bounds(lower, max(Q(max(top, dropped, settled)), lower), witness))
+        if time.perf_counter() > deadline:
+            reason = "timeout"
+            break
+        if nodes >= max_nodes:
+            reason = f"stopped after {nodes} LPs (max_nodes)"
+            break
+        node = heapq.heappop(heap)[2]
+        if node.split is None:
+            settled = max(settled, node.bound)
+            reason = "a node could not be split further (the relaxation is not exact there)"
+            continue
+        if node.point is not None:
+            pending.append(node.point)
+        for child in _children(node):
+            nodes += 1
+            if not _bound_node(problem, child, live):
+                continue
+            if child.bound > float(lower) + tol_f:
+                heapq.heappush(heap, (-child.bound, next(counter), child))
+            else:
+                dropped = max(dropped, child.bound)
+        # lower ends: at most a fifth of the time goes to scoring the LPs' optima and certifying the best
+        if len(pending) >= 16 and time.perf_counter() < deadline and searching < 0.2 * (time.perf_counter() - start):
+            began = time.perf_counter()
+            scores = [max(problem.change_at(x, 0.2)) if time.perf_counter() < deadline else -1.0 for x in pending]
+            i = int(np.argmax(scores))
+            if scores[i] > best_float + tol_f / 8:
+                x_best, best_float = _ascend(problem, pending[i], scores[i], steps=6, deadline=deadline)
+                certified, candidate = certify_at(network, perturbation, domain, x_best, _seconds_left(deadline))
+                if certified > lower:
+                    lower, witness = certified, candidate
+            pending = []
+            searching += time.perf_counter() - began
+    active = -heap[0][0] if heap else 0.0
+    upper = min(max(Q(max(active, dropped, settled)), lower), Q(1))
+    if upper - lower > tol and not reason:
+        reason = "gap above tolerance"
+    return DeepEpsilonBounds(lower, max(upper, lower), witness, nodes, reason)
