@@ -408,6 +408,24 @@ class _Search:
         side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
         blocks.append((np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1), np.hstack([side, -side, -ramp_slope[:, None]]),
                        np.full(n, -math.inf), ramp_hi))
+        # the unit's whole term T = cu·relu(l + e) + cl·relu(l) (cu, cl its objective coefficients on the upper and
+        # the lower of the pair) is 0 at l_lo and lies under the line through (l_lo, 0) of the largest slope T(l)/(l - l_lo),
+        # reached at a kink (l = 0) or at l_hi, with e = e_hi
+        upper_col, lower_col = np.where(dr.upper_unit, G, H), np.where(dr.upper_unit, H, G)
+        cu = np.where(dr.upper_unit, dr.coef, -dr.sign * p.v0)
+        cl = np.where(dr.upper_unit, -dr.sign * p.v0, dr.coef)
+        l_hi = np.where(dr.upper_unit, a_hi, A_hi)
+        term = ramp & (cu >= 0)
+        span = round_down(np.where(term, l_hi - l_lo, 1.0))
+        at_kink = round_up(round_up(np.maximum(cu, 0.0) * e_hi) / np.where(term, -l_lo, 1.0))
+        end_hi = round_up(l_hi + e_hi)
+        end = cu * end_hi + cl * np.maximum(l_hi, 0.0)
+        end = end + sum_error(2, np.abs(cu * end_hi) + np.abs(cl * l_hi))
+        at_end = round_up(np.maximum(end, 0.0) / span)
+        term_slope = np.where(term, np.maximum(at_kink, at_end), 1.0)
+        term_hi = np.where(term, round_up(term_slope * -l_lo), math.inf)
+        blocks.append((np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
+                       np.stack([cu, cl, -term_slope], 1), np.full(n, -math.inf), term_hi))
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
         blocks.append((H[None], p.v0[None], np.array([t_lo]), np.array([t_hi])))
