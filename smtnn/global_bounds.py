@@ -45,6 +45,7 @@ from .twins.lp import certified_min, quiet_highs
 
 Q = Fraction
 ASCENTS = 32
+AXIS_WEIGHT = 3.0
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
 
@@ -385,12 +386,13 @@ class _Search:
         col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
         blocks = list(self._static_rows(node.direction))
-        # the chord of |x| on [xl, xu], its offset rounded up exactly; |x_i| = ±x_i where x_i keeps one sign
-        slope, offset = np.where(xl >= 0, 1.0, -1.0), np.zeros(d)
-        for i in np.flatnonzero((xl < 0) & (xu > 0)):
-            lo_q, hi_q = Q(float(xl[i])), Q(float(xu[i]))
-            slope[i] = float((-lo_q - hi_q) / (lo_q - hi_q))
-            offset[i] = float_up(max(-lo_q - Q(slope[i]) * lo_q, hi_q - Q(slope[i]) * hi_q))
+        # |x_i| <= slope·x_i + offset: the chord on [xl, xu] (|x| - slope·x is convex, so the larger of its values at
+        # the ends, rounded up, bounds it), ±x_i exactly where x_i keeps one sign
+        crossing = (xl < 0) & (xu > 0)
+        slope = np.where(crossing, (xu + xl) / np.where(crossing, xu - xl, 1.0), np.where(xl >= 0, 1.0, -1.0))
+        ends = np.maximum(-xl - slope * xl, xu - slope * xu)
+        pad = sum_error(2, np.maximum(np.abs(xl) + np.abs(slope * xl), np.abs(xu) + np.abs(slope * xu)))
+        offset = np.where(crossing, round_up(ends + pad), 0.0)
         blocks.append((np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
             crossing = (low < 0) & (high > 0)
@@ -478,7 +480,7 @@ class _Search:
         share = spread / np.maximum(spread.sum(axis=1, keepdims=True), 1e-300)
         axis_score = (np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0))
         axis_score = np.where(width > 1e-9, axis_score, -1.0)
-        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), axis_score.max(initial=-1.0)]
+        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), AXIS_WEIGHT * axis_score.max(initial=-1.0)]
         best = int(np.argmax(scores))
         width_ok = node.t1 < half < node.t2 and node.t2 - node.t1 > 1e-12 * (1 + abs(half))
         if width_ok and (slab_loss >= relax_loss or scores[best] <= 1e-15):
