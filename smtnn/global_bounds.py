@@ -44,7 +44,7 @@ from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_erro
 from .twins.lp import certified_min, quiet_highs
 
 Q = Fraction
-ASCENTS = 32
+ASCENTS = 128
 AXIS_WEIGHT = 3.0
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
@@ -575,7 +575,10 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     up, down = problem.objective(seeds)
     values = np.maximum(up, down)
     x_best, best_float = seeds[int(values.argmax())], float(values.max())
-    for i in np.argsort(-values)[:ASCENTS]:   # several climbs: the objective has many local peaks
+    climb_until = start + (2.0 if timeout is None else min(2.0, 0.05 * timeout))
+    for i in np.argsort(-values)[:ASCENTS]:   # several climbs (the objective has many local peaks), on a small budget
+        if time.perf_counter() > climb_until:
+            break
         x, value = _ascend(problem, seeds[i], float(values[i]))
         if value > best_float:
             x_best, best_float = x, value
