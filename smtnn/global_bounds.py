@@ -15,13 +15,21 @@ nominal logit is bounded through one number, the largest logit change Δ in the 
     max over the slab <= max over t in [t1, t2] of σ(t + Δ*) - σ(t),   Δ* >= max Δ(x) on the slab.
 
 Δ* is the certified optimum (weak duality from HiGHS's duals, :func:`smtnn.twins.lp.certified_min`)
-of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs;
-branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
+of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs.
+Each unit's pair of pre-activations differs by a gap e >= 0 (U - a or a - L), so with l the lower of the
+pair its contribution to Δ is T = c_u·relu(l + e) + c_l·relu(l): zero for l <= -e, a ramp up to the kink
+at 0, a slope of order δ beyond.  Besides each relu's chord the relaxation carries two cuts through
+(l_lo, 0) (valid when e's upper end e_hi on the node is at most -l_lo): relu(l + e) - relu(l) <= e_hi·(l - l_lo)/(-l_lo),
+and T <= m·(l - l_lo) with m the largest secant slope of T from l_lo (reached at the kink or at l_hi).
+Without them a unit far below its kink counts its whole gap e and the δ·relu(a) part its chord.
+Branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
 or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
 shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
-exact), whichever loses most at the LP optimum.  Every LP coefficient is a float rounded so that each point
+exact), whichever loses most at the LP optimum (input-box splits weighted up: they narrow every unit's
+range at once, and at 8-12 inputs they lower the bound faster per LP than phase splits).  Every LP coefficient is a float rounded so that each point
 of the real problem (x, |x|, exact activations) is feasible and its objective is not undervalued.
-Lower ends come from exact corner replay of the best inputs found (:func:`smtnn.bounds.extreme_at`).
+Lower ends come from exact corner replay (:func:`smtnn.search.certify_epsilon_at`) of the best inputs found:
+coordinate ascent from the best corners and samples, then from the LP optima of the nodes.
 """
 from __future__ import annotations
 
@@ -44,6 +52,8 @@ from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_erro
 from .twins.lp import certified_min, quiet_highs
 
 Q = Fraction
+ASCENTS = 128
+AXIS_WEIGHT = 3.0
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
 
@@ -211,6 +221,12 @@ def _interval(coef, lo, hi):
     return low - pad, high + pad
 
 
+def _interval_upper(c_lo, c_hi, lo, hi):
+    """Sound float upper bound of sum c_i·v_i over c_i in [c_lo, c_hi] and v in [lo, hi] per row."""
+    products = np.maximum(np.maximum(c_lo * lo, c_lo * hi), np.maximum(c_hi * lo, c_hi * hi))
+    return products.sum(axis=-1) + sum_error(c_lo.shape[-1], np.abs(products).sum(axis=-1))
+
+
 def _chord(lo: np.ndarray, hi: np.ndarray):
     """relu(a) <= alpha·a + beta on [lo, hi] (lo < 0 < hi), alpha and beta rounded up (see the proof in the body)."""
     # alpha >= hi / (hi - lo) and beta >= -alpha·lo make the line lie on or above relu at both ends
@@ -230,10 +246,11 @@ class _HighsLP:
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("presolve", "off")
 
-    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None):
+    def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None, transposes=None):
         """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis).
 
-        ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex.
+        ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex; ``transposes``
+        is (A^T, |A|^T) when the caller has them.
         """
         h, hs = self.h, self.highspy
         h.clearModel()
@@ -247,8 +264,9 @@ class _HighsLP:
             h.setBasis(basis)
         h.run()
         status = h.getModelStatus()
-        at = matrix.T.tocsr()
-        transposes = (at, abs(at))
+        if transposes is None:
+            at = matrix.T.tocsr()
+            transposes = (at, abs(at))
         if status == hs.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
@@ -278,6 +296,8 @@ class _Search:
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
         self.lp = _HighsLP()
+        self._static: dict = {}
+        self._layout: dict = {}
 
     def ranges(self, node: _Node):
         """Outward-rounded ranges of the nominal and perturbed pre-activations on the node (None: the node is empty)."""
@@ -298,6 +318,18 @@ class _Search:
             return None
         return a_lo, a_hi, A_lo, A_hi
 
+    def gap_upper(self, node: _Node, dr: _Direction) -> np.ndarray:
+        """Upper ends over the node's box of each unit's gap e = U - a (upper units) or a - L (lower units)."""
+        p = self.p
+        xl, xu, sl, su = p.input_box(node.box)
+        side = np.where(dr.upper_unit, 1.0, -1.0)
+        diff = (dr.x_coef - p.w0) * side[:, None]   # within one rounding of the true difference
+        x_part = _interval_upper(round_down(diff), round_up(diff), xl, xu)
+        s_part = np.where(dr.upper_unit, _interval(dr.s_up, sl, su)[1], _interval(-dr.s_down, sl, su)[1])
+        b_part = round_up(np.where(dr.upper_unit, dr.b_up - p.b0, p.b0 - dr.b_down))
+        total = x_part + s_part + b_part
+        return np.maximum(round_up(total + sum_error(3, np.abs(x_part) + np.abs(s_part) + np.abs(b_part))), 0.0)
+
     def solve(self, node: _Node):
         """(certified Δ* or None when the LP failed, LP point or None); Δ* = -inf when the node is empty."""
         ranges = self.ranges(node)
@@ -305,18 +337,44 @@ class _Search:
             return -math.inf, None
         if not all(np.isfinite(r).all() for r in ranges):   # an overflow bounds nothing
             return None, None
-        matrix, col_lo, col_hi, row_lo, row_hi = self.model(node, ranges)
+        matrix, transposes, col_lo, col_hi, row_lo, row_hi = self.model(node, ranges)
         dr = self.p.directions[node.direction]
         cost = np.zeros(self.cols)
         cost[self.G] = -dr.coef
         cost[self.H] = dr.sign * self.p.v0
         self.lps += 1
-        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis)
+        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis,
+                                                                transposes)
         if status == "infeasible":
             return -math.inf, None
         if bound is None:
             return None, None
         return float_up(-bound + Q(dr.constant)), point
+
+    def _static_rows(self, k: int):
+        """The rows of direction k that every node shares (columns, values, row bounds per block)."""
+        if k in self._static:
+            return self._static[k]
+        p, dr = self.p, self.p.directions[k]
+        n, d = p.n, p.d
+        X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
+        one, ones = np.ones(d), np.ones((n, 1))
+        xs = np.tile(np.concatenate([X, S]), (n, 1))
+        side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
+        blocks = [
+            (np.stack([S, X], 1), np.stack([one, -one], 1), np.zeros(d), np.full(d, math.inf)),
+            (np.stack([S, X], 1), np.stack([one, one], 1), np.zeros(d), np.full(d, math.inf)),
+            (np.hstack([A0[:, None], np.tile(X, (n, 1))]), np.hstack([ones, -p.w0]), p.b0, p.b0),
+            (np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_up]), np.full(n, -math.inf), dr.b_up),
+            (np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_down]), dr.b_down, np.full(n, math.inf)),
+            (np.stack([A1, A0], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf)),
+            (np.stack([G, H], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf)),
+            (np.stack([G, H, A1, A0], 1), np.hstack([side, -side, -side, side]), np.full(n, -math.inf), np.zeros(n)),
+            (np.stack([H, A0], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
+            (np.stack([G, A1], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
+        ]
+        self._static[k] = blocks
+        return blocks
 
     def model(self, node: _Node, ranges):
         """The node's linear relaxation as (CSR matrix, column bounds, row bounds).
@@ -324,8 +382,9 @@ class _Search:
         Columns x, |x|, a, A, relu(a), relu(A); rows: |x| >= ±x and its chord (exact where x_i keeps
         one sign), a = W0 x + b0, A between its outward-rounded linear forms in (x, |x|), the order
         U >= a >= L, 0 <= relu(U) - relu(a) <= U - a (and the mirror for L: relu is monotone and
-        1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), and
-        the slab t1 <= v0·relu(a) + c0 <= t2.
+        1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), the
+        ramp cut (below) and the slab t1 <= v0·relu(a) + c0 <= t2.  Every node has the same rows (a
+        row that does not apply gets an infinite bound), so a parent's basis warm-starts its children.
         """
         p, dr = self.p, self.p.directions[node.direction]
         n, d = p.n, p.d
@@ -333,55 +392,72 @@ class _Search:
         a_lo, a_hi, A_lo, A_hi = ranges
         col_lo = np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)])
         col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
-        rows, cols, vals, lo, hi = [], [], [], [], []
-        count = 0
-
-        def block(columns, values, low, high):
-            """len(low) rows; columns/values of shape (rows, entries)."""
-            nonlocal count
-            k = len(low)
-            columns, values = np.asarray(columns), np.asarray(values, dtype=float)
-            rows.append(np.repeat(np.arange(count, count + k), columns.shape[1]))
-            cols.append(columns.ravel())
-            vals.append(values.ravel())
-            lo.append(np.broadcast_to(np.asarray(low, dtype=float), (k,)))
-            hi.append(np.broadcast_to(np.asarray(high, dtype=float), (k,)))
-            count += k
-
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
-        one = np.ones(d)
-        block(np.stack([S, X], 1), np.stack([one, -one], 1), np.zeros(d), np.full(d, math.inf))
-        block(np.stack([S, X], 1), np.stack([one, one], 1), np.zeros(d), np.full(d, math.inf))
-        slope, offset = np.zeros(d), np.zeros(d)
-        for i in range(d):
-            if xl[i] >= 0 or xu[i] <= 0:   # one sign: |x_i| = ±x_i
-                slope[i] = 1.0 if xl[i] >= 0 else -1.0
-            else:   # the chord of |x| on [xl, xu], its offset rounded up exactly
-                lo_q, hi_q = Q(float(xl[i])), Q(float(xu[i]))
-                slope[i] = float((-lo_q - hi_q) / (lo_q - hi_q))
-                offset[i] = float_up(max(-lo_q - Q(slope[i]) * lo_q, hi_q - Q(slope[i]) * hi_q))
-        block(np.stack([S, X], 1), np.stack([one, -slope], 1), np.full(d, -math.inf), offset)
-        ones = np.ones((n, 1))
-        block(np.hstack([A0[:, None], np.tile(X, (n, 1))]), np.hstack([ones, -p.w0]), p.b0, p.b0)
-        xs = np.tile(np.concatenate([X, S]), (n, 1))
-        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_up]), np.full(n, -math.inf), dr.b_up)
-        block(np.hstack([A1[:, None], xs]), np.hstack([ones, -dr.x_coef, -dr.s_down]), dr.b_down, np.full(n, math.inf))
-        side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
-        block(np.stack([A1, A0], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
-        block(np.stack([G, H], 1), np.hstack([side, -side]), np.zeros(n), np.full(n, math.inf))
-        block(np.stack([G, H, A1, A0], 1), np.hstack([side, -side, -side, side]), np.full(n, -math.inf), np.zeros(n))
+        blocks = list(self._static_rows(node.direction))
+        # |x_i| <= slope·x_i + offset: the chord on [xl, xu] (|x| - slope·x is convex, so the larger of its values at
+        # the ends, rounded up, bounds it), ±x_i exactly where x_i keeps one sign
+        crossing = (xl < 0) & (xu > 0)
+        slope = np.where(crossing, (xu + xl) / np.where(crossing, xu - xl, 1.0), np.where(xl >= 0, 1.0, -1.0))
+        ends = np.maximum(-xl - slope * xl, xu - slope * xu)
+        pad = sum_error(2, np.maximum(np.abs(xl) + np.abs(slope * xl), np.abs(xu) + np.abs(slope * xu)))
+        offset = np.where(crossing, round_up(ends + pad), 0.0)
+        blocks.append((np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
-            block(np.stack([post, pre], 1), np.stack([np.ones(n), -np.ones(n)], 1), np.zeros(n), np.full(n, math.inf))
             crossing = (low < 0) & (high > 0)
             alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
             alpha = np.where(low >= 0, 1.0, np.where(crossing, alpha, 0.0))
             beta = np.where(crossing, beta, 0.0)
-            block(np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta)
+            blocks.append((np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta))
+        # the ramp relu(l + e) - relu(l) (l the lower of the unit's two pre-activations, e their gap) is 0 below
+        # l = -e, so on [l_lo, .] it lies under the line through (l_lo, 0) and (0, e_hi) when e_hi <= -l_lo
+        e_hi = self.gap_upper(node, dr)
+        l_lo = np.where(dr.upper_unit, a_lo, A_lo)
+        ramp = (l_lo < 0) & (e_hi < -l_lo)
+        ramp_slope = np.where(ramp, round_up(e_hi / np.where(ramp, -l_lo, 1.0)), 1.0)
+        ramp_hi = np.where(ramp, round_up(ramp_slope * -l_lo), math.inf)
+        side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
+        blocks.append((np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1), np.hstack([side, -side, -ramp_slope[:, None]]),
+                       np.full(n, -math.inf), ramp_hi))
+        # the unit's whole term T = cu·relu(l + e) + cl·relu(l) (cu, cl its objective coefficients on the upper and
+        # the lower of the pair) is 0 at l_lo and lies under the line through (l_lo, 0) of the largest slope T(l)/(l - l_lo),
+        # reached at a kink (l = 0) or at l_hi, with e = e_hi
+        upper_col, lower_col = np.where(dr.upper_unit, G, H), np.where(dr.upper_unit, H, G)
+        cu = np.where(dr.upper_unit, dr.coef, -dr.sign * p.v0)
+        cl = np.where(dr.upper_unit, -dr.sign * p.v0, dr.coef)
+        l_hi = np.where(dr.upper_unit, a_hi, A_hi)
+        term = ramp & (cu >= 0)
+        span = round_down(np.where(term, l_hi - l_lo, 1.0))
+        at_kink = round_up(round_up(np.maximum(cu, 0.0) * e_hi) / np.where(term, -l_lo, 1.0))
+        end_hi = round_up(l_hi + e_hi)
+        end = cu * end_hi + cl * np.maximum(l_hi, 0.0)
+        end = end + sum_error(2, np.abs(cu * end_hi) + np.abs(cl * l_hi))
+        at_end = round_up(np.maximum(end, 0.0) / span)
+        term_slope = np.where(term, np.maximum(at_kink, at_end), 1.0)
+        term_hi = np.where(term, round_up(term_slope * -l_lo), math.inf)
+        blocks.append((np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
+                       np.stack([cu, cl, -term_slope], 1), np.full(n, -math.inf), term_hi))
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
-        block(H[None], p.v0[None], [t_lo], [t_hi])
-        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(count, self.cols))
-        return matrix, col_lo, col_hi, np.concatenate(lo), np.concatenate(hi)
+        blocks.append((H[None], p.v0[None], np.array([t_lo]), np.array([t_hi])))
+        static = len(self._static_rows(node.direction))
+        if node.direction not in self._layout:
+            lengths = np.concatenate([np.full(len(lo), cols.shape[1]) for cols, _, lo, _ in blocks])
+            indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+            indices = np.concatenate([c.ravel() for c, _, _, _ in blocks]).astype(np.int32)
+            shape = (len(lengths), self.cols)
+            order = sp.csr_matrix((np.arange(1, len(indices) + 1, dtype=float), indices, indptr), shape=shape).T.tocsr()
+            fixed = [np.concatenate([np.broadcast_to(np.asarray(b[i], dtype=float), b[2].shape if i > 1 else b[1].shape).ravel()
+                                     for b in blocks[:static]]) for i in (1, 2, 3)]
+            self._layout[node.direction] = (shape, indptr, indices, order.indptr, order.indices, order.data.astype(int) - 1, *fixed)
+        shape, indptr, indices, t_indptr, t_indices, t_order, data0, lo0, hi0 = self._layout[node.direction]
+        data = np.concatenate([data0] + [v.ravel() for _, v, _, _ in blocks[static:]])
+        row_lo = np.concatenate([lo0] + [np.asarray(lo, dtype=float) for _, _, lo, _ in blocks[static:]])
+        row_hi = np.concatenate([hi0] + [np.asarray(hi, dtype=float) for _, _, _, hi in blocks[static:]])
+        matrix = sp.csr_matrix((data, indices, indptr), shape=shape)
+        transposed = data[t_order]
+        transposes = (sp.csr_matrix((transposed, t_indices, t_indptr), shape=shape[::-1]),
+                      sp.csr_matrix((np.abs(transposed), t_indices, t_indptr), shape=shape[::-1]))
+        return matrix, transposes, col_lo, col_hi, row_lo, row_hi
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
@@ -412,7 +488,7 @@ class _Search:
         share = spread / np.maximum(spread.sum(axis=1, keepdims=True), 1e-300)
         axis_score = (np.maximum(nominal, 0) @ share + np.maximum(perturbed, 0) @ share + np.maximum(sign, 0))
         axis_score = np.where(width > 1e-9, axis_score, -1.0)
-        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), axis_score.max(initial=-1.0)]
+        scores = [nominal.max(initial=-1.0), perturbed.max(initial=-1.0), AXIS_WEIGHT * axis_score.max(initial=-1.0)]
         best = int(np.argmax(scores))
         width_ok = node.t1 < half < node.t2 and node.t2 - node.t1 > 1e-12 * (1 + abs(half))
         if width_ok and (slab_loss >= relax_loss or scores[best] <= 1e-15):
@@ -506,8 +582,14 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
     seeds = _seeds(problem, rng)
     up, down = problem.objective(seeds)
     values = np.maximum(up, down)
-    best_float = float(values.max())
-    x_best, best_float = _ascend(problem, seeds[int(values.argmax())], best_float)
+    x_best, best_float = seeds[int(values.argmax())], float(values.max())
+    climb_until = start + (2.0 if timeout is None else min(2.0, 0.05 * timeout))
+    for i in np.argsort(-values)[:ASCENTS]:   # several climbs (the objective has many local peaks), on a small budget
+        if time.perf_counter() > climb_until:
+            break
+        x, value = _ascend(problem, seeds[i], float(values[i]))
+        if value > best_float:
+            x_best, best_float = x, value
     lower, witness = _certify(problem, x_best)
     # the nominal logit's range over D (outward-rounded intervals)
     a_lo, a_hi = _interval(problem.w0, problem.dlo, problem.dhi)

@@ -8,6 +8,7 @@ sampling plus coordinate ascent.  Upper ends must enclose the oracle; lower ends
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction as Q
 
 import numpy as np
@@ -222,3 +223,75 @@ def test_multiclass_global_epsilon_verification_decides_both_sides():
     assert pr.verify_global_epsilon(net, pert, box, est.upper + Q(1, 100), tolerance=Q(1, 20), timeout=3).verdict.value == "holds"
     below = pr.verify_global_epsilon(net, pert, box, est.lower / 2, tolerance=Q(1, 20), timeout=3)
     assert below.verdict.value == "violated" and below.witness.input is not None
+
+
+# -- the node LP's rows hold at real points; enclosure on random nets -------------------------------------
+def _real_point(search, node, x: np.ndarray) -> np.ndarray:
+    """The LP's column vector of the real problem at input x: x, |x|, a, A (= U or L at x), relu(a), relu(A)."""
+    net, pert = search.p.network, search.p.perturbation
+    k = node.direction
+    dr = search.p.directions[k]
+    w_lo, w_hi, b_lo, b_hi, _, _, _, _ = _bounds(net, pert)
+    a = net.layers[0].weights @ x + net.layers[0].bias
+    u = np.maximum(w_lo * x, w_hi * x).sum(axis=1) + b_hi
+    lower = np.minimum(w_lo * x, w_hi * x).sum(axis=1) + b_lo
+    A = np.where(dr.upper_unit, u, lower)
+    return np.concatenate([x, np.abs(x), a, A, np.maximum(a, 0), np.maximum(A, 0)])
+
+
+@pytest.mark.parametrize("d,width,seed,kind", [(3, 6, 11, "uniform"), (5, 8, 12, "ragged"), (6, 10, 13, "uniform")])
+def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind):
+    """Sub-boxes of D with undecided phases: each LP row (|x| chords, relu chords, ramp and term cuts, slab) holds
+    at inputs sampled in the box with the exact pre-activations of the extreme parameters."""
+    net, pert, box, lo, hi = _case(d, width, seed, kind)
+    problem = global_bounds._Problem(net, pert, box)
+    search = global_bounds._Search(problem, 1e-4)
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for trial in range(40):
+        cut = lo + (hi - lo) * rng.random((2, d))
+        sub = np.sort(np.where(rng.random((2, d)) < 0.3, np.stack([lo, hi]), cut), axis=0)
+        node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8), sub)
+        ranges = search.ranges(node)
+        matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, ranges)
+        xs = sub[0] + (sub[1] - sub[0]) * rng.random((200, d))
+        xs = np.vstack([xs, np.where(rng.random((50, d)) < 0.5, sub[0], sub[1])])
+        for x in xs:
+            v = _real_point(search, node, x)
+            assert (v >= col_lo - 1e-12).all() and (v <= col_hi + 1e-12).all()
+            rows = matrix @ v
+            assert (rows >= row_lo - 1e-12).all() and (rows <= row_hi + 1e-12).all(), np.flatnonzero(
+                (rows < row_lo - 1e-12) | (rows > row_hi + 1e-12))
+            checked += 1
+    assert checked == 40 * 250
+
+
+def test_a_planted_understated_unit_gap_is_caught():
+    """Halving the upper ends of the units' gaps e makes the ramp and term cuts cut under real points."""
+    net, pert, box, lo, hi = _case(5, 8, 12, "ragged")
+    problem = global_bounds._Problem(net, pert, box)
+    search = global_bounds._Search(problem, 1e-4)
+    honest = search.gap_upper
+    search.gap_upper = lambda node, dr: 0.5 * honest(node, dr)
+    rng = np.random.default_rng(0)
+    violated = 0
+    for trial in range(20):
+        node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(8, np.int8), np.zeros(8, np.int8), np.stack([lo, hi]))
+        matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, search.ranges(node))
+        for x in lo + (hi - lo) * rng.random((100, 5)):
+            rows = matrix @ _real_point(search, node, x)
+            violated += int(((rows < row_lo - 1e-12) | (rows > row_hi + 1e-12)).any())
+    assert violated > 0
+
+
+RANDOM_NETS = [(3, 5, 21, "uniform"), (4, 6, 22, "ragged"), (5, 6, 23, "uniform"), (6, 8, 24, "uniform"), (6, 5, 25, "last layer")]
+
+
+@pytest.mark.parametrize("d,width,seed,kind", RANDOM_NETS)
+def test_slabs_enclose_sampling_and_ascent_on_random_nets(d, width, seed, kind):
+    """Random nets of 3-6 inputs, a short budget: converged or not, the upper end encloses the oracle's best and the
+    witness reaches the lower end."""
+    net, pert, box, lo, hi = _case(d, width, seed, kind)
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=2)
+    assert found.lower <= found.upper
+    assert enclosure_problems(found, net, pert, lo, hi, seed) == []
