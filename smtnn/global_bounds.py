@@ -385,6 +385,7 @@ class _Search:
         1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), the
         ramp cut (below) and the slab t1 <= v0·relu(a) + c0 <= t2.  Every node has the same rows (a
         row that does not apply gets an infinite bound), so a parent's basis warm-starts its children.
+        The matrix and its transposes are the direction's, refilled by every call (valid until the next one).
         """
         p, dr = self.p, self.p.directions[node.direction]
         n, d = p.n, p.d
@@ -394,6 +395,7 @@ class _Search:
         col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
         blocks = list(self._static_rows(node.direction))
+        new_layout = node.direction not in self._layout
         # |x_i| <= slope·x_i + offset: the chord on [xl, xu] (|x| - slope·x is convex, so the larger of its values at
         # the ends, rounded up, bounds it), ±x_i exactly where x_i keeps one sign
         crossing = (xl < 0) & (xu > 0)
@@ -401,13 +403,13 @@ class _Search:
         ends = np.maximum(-xl - slope * xl, xu - slope * xu)
         pad = sum_error(2, np.maximum(np.abs(xl) + np.abs(slope * xl), np.abs(xu) + np.abs(slope * xu)))
         offset = np.where(crossing, round_up(ends + pad), 0.0)
-        blocks.append((np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
+        blocks.append((new_layout and np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
             crossing = (low < 0) & (high > 0)
             alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
             alpha = np.where(low >= 0, 1.0, np.where(crossing, alpha, 0.0))
             beta = np.where(crossing, beta, 0.0)
-            blocks.append((np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta))
+            blocks.append((new_layout and np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta))
         # the ramp relu(l + e) - relu(l) (l the lower of the unit's two pre-activations, e their gap) is 0 below
         # l = -e, so on [l_lo, .] it lies under the line through (l_lo, 0) and (0, e_hi) when e_hi <= -l_lo
         e_hi = self.gap_upper(node, dr)
@@ -416,7 +418,8 @@ class _Search:
         ramp_slope = np.where(ramp, round_up(e_hi / np.where(ramp, -l_lo, 1.0)), 1.0)
         ramp_hi = np.where(ramp, round_up(ramp_slope * -l_lo), math.inf)
         side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
-        blocks.append((np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1), np.hstack([side, -side, -ramp_slope[:, None]]),
+        blocks.append((new_layout and np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1),
+                       np.hstack([side, -side, -ramp_slope[:, None]]),
                        np.full(n, -math.inf), ramp_hi))
         # the unit's whole term T = cu·relu(l + e) + cl·relu(l) (cu, cl its objective coefficients on the upper and
         # the lower of the pair) is 0 at l_lo and lies under the line through (l_lo, 0) of the largest slope T(l)/(l - l_lo),
@@ -434,13 +437,13 @@ class _Search:
         at_end = round_up(np.maximum(end, 0.0) / span)
         term_slope = np.where(term, np.maximum(at_kink, at_end), 1.0)
         term_hi = np.where(term, round_up(term_slope * -l_lo), math.inf)
-        blocks.append((np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
+        blocks.append((new_layout and np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
                        np.stack([cu, cl, -term_slope], 1), np.full(n, -math.inf), term_hi))
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
         blocks.append((H[None], p.v0[None], np.array([t_lo]), np.array([t_hi])))
         static = len(self._static_rows(node.direction))
-        if node.direction not in self._layout:
+        if new_layout:
             lengths = np.concatenate([np.full(len(lo), cols.shape[1]) for cols, _, lo, _ in blocks])
             indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
             indices = np.concatenate([c.ravel() for c, _, _, _ in blocks]).astype(np.int32)
@@ -448,16 +451,20 @@ class _Search:
             order = sp.csr_matrix((np.arange(1, len(indices) + 1, dtype=float), indices, indptr), shape=shape).T.tocsr()
             fixed = [np.concatenate([np.broadcast_to(np.asarray(b[i], dtype=float), b[2].shape if i > 1 else b[1].shape).ravel()
                                      for b in blocks[:static]]) for i in (1, 2, 3)]
-            self._layout[node.direction] = (shape, indptr, indices, order.indptr, order.indices, order.data.astype(int) - 1, *fixed)
-        shape, indptr, indices, t_indptr, t_indices, t_order, data0, lo0, hi0 = self._layout[node.direction]
+            t_order = order.data.astype(int) - 1
+            templates = (sp.csr_matrix((np.zeros(len(indices)), indices, indptr), shape=shape),
+                         sp.csr_matrix((np.zeros(len(indices)), order.indices, order.indptr), shape=shape[::-1]),
+                         sp.csr_matrix((np.zeros(len(indices)), order.indices, order.indptr), shape=shape[::-1]))
+            self._layout[node.direction] = (templates, t_order, *fixed)
+        (matrix, at, abs_at), t_order, data0, lo0, hi0 = self._layout[node.direction]
         data = np.concatenate([data0] + [v.ravel() for _, v, _, _ in blocks[static:]])
         row_lo = np.concatenate([lo0] + [np.asarray(lo, dtype=float) for _, _, lo, _ in blocks[static:]])
         row_hi = np.concatenate([hi0] + [np.asarray(hi, dtype=float) for _, _, _, hi in blocks[static:]])
-        matrix = sp.csr_matrix((data, indices, indptr), shape=shape)
-        transposed = data[t_order]
-        transposes = (sp.csr_matrix((transposed, t_indices, t_indptr), shape=shape[::-1]),
-                      sp.csr_matrix((np.abs(transposed), t_indices, t_indptr), shape=shape[::-1]))
-        return matrix, transposes, col_lo, col_hi, row_lo, row_hi
+        # the sparsity pattern is the direction's; only the values change (no re-validated scipy constructions per node)
+        matrix.data = data
+        at.data = data[t_order]
+        abs_at.data = np.abs(at.data)
+        return matrix, (at, abs_at), col_lo, col_hi, row_lo, row_hi
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
