@@ -54,6 +54,7 @@ from .twins.lp import certified_min, quiet_highs
 Q = Fraction
 ASCENTS = 128
 AXIS_WEIGHT = 3.0
+HULL = True
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
 
@@ -295,6 +296,12 @@ class _Search:
         self.A0, self.A1 = 2 * d + np.arange(n), 2 * d + n + np.arange(n)
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
+        # the nominal relus' convex hulls over the node's box (disjunctive form): per unit a copy x1 of x and a weight z
+        self.hull = HULL
+        if self.hull:
+            base = self.cols + (d + 1) * np.arange(n)
+            self.X1, self.Z = base[:, None] + np.arange(d)[None], base + d
+            self.cols += (d + 1) * n
         self.lp = _HighsLP()
         self._static: dict = {}
         self._layout: dict = {}
@@ -373,6 +380,9 @@ class _Search:
             (np.stack([H, A0], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
             (np.stack([G, A1], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
         ]
+        if self.hull:   # relu(a_j) = w_j·x1_j + b_j z_j (x1_j = x and z_j = 1 where a_j >= 0, else both 0)
+            blocks.append((np.hstack([H[:, None], self.X1, self.Z[:, None]]), np.hstack([ones, -p.w0, -p.b0[:, None]]),
+                           np.zeros(n), np.zeros(n)))
         self._static[k] = blocks
         return blocks
 
@@ -391,8 +401,13 @@ class _Search:
         n, d = p.n, p.d
         xl, xu, sl, su = p.input_box(node.box)
         a_lo, a_hi, A_lo, A_hi = ranges
-        col_lo = np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)])
-        col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
+        col_lo = [xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)]
+        col_hi = [xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)]
+        if self.hull:
+            z_lo, z_hi = (node.nominal_phase > 0).astype(float), (node.nominal_phase >= 0).astype(float)
+            col_lo += [np.hstack([np.tile(np.minimum(xl, 0.0), (n, 1)), z_lo[:, None]]).ravel()]
+            col_hi += [np.hstack([np.tile(np.maximum(xu, 0.0), (n, 1)), z_hi[:, None]]).ravel()]
+        col_lo, col_hi = np.concatenate(col_lo), np.concatenate(col_hi)
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
         blocks = list(self._static_rows(node.direction))
         new_layout = node.direction not in self._layout
@@ -404,6 +419,8 @@ class _Search:
         pad = sum_error(2, np.maximum(np.abs(xl) + np.abs(slope * xl), np.abs(xu) + np.abs(slope * xu)))
         offset = np.where(crossing, round_up(ends + pad), 0.0)
         blocks.append((new_layout and np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
+        if self.hull:
+            blocks += self._hull_blocks(xl, xu, new_layout)
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
             crossing = (low < 0) & (high > 0)
             alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
@@ -465,6 +482,23 @@ class _Search:
         at.data = data[t_order]
         abs_at.data = np.abs(at.data)
         return matrix, (at, abs_at), col_lo, col_hi, row_lo, row_hi
+
+    def _hull_blocks(self, xl: np.ndarray, xu: np.ndarray, new_layout: bool) -> list:
+        """x - x1_j in (1 - z_j)·[xl, xu] and x1_j in z_j·[xl, xu], per unit j and axis i (columns only for a new layout).
+
+        With relu(a_j) = w_j·x1_j + b_j z_j (a static row), relu(a_j) >= a_j and relu(a_j) >= 0 these rows describe the
+        convex hull of {(x, relu(w_j·x + b_j)) : x in the box} (Balas's disjunctive form of the two phases).
+        """
+        n, d = self.p.n, self.p.d
+        xs, x1s, zs = np.tile(self.X, n), self.X1.ravel(), np.repeat(self.Z, d)
+        lo_t, hi_t, ones = np.tile(xl, n), np.tile(xu, n), np.ones(n * d)
+        cols3 = new_layout and np.stack([xs, x1s, zs], 1)
+        cols2 = new_layout and np.stack([x1s, zs], 1)
+        free_lo, free_hi = np.full(n * d, -math.inf), np.full(n * d, math.inf)
+        return [(cols3, np.stack([ones, -ones, lo_t], 1), lo_t, free_hi),
+                (cols3, np.stack([ones, -ones, hi_t], 1), free_lo, hi_t),
+                (cols2, np.stack([ones, -lo_t], 1), np.zeros(n * d), free_hi),
+                (cols2, np.stack([ones, -hi_t], 1), free_lo, np.zeros(n * d))]
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
