@@ -54,7 +54,7 @@ from .twins.lp import certified_min, quiet_highs
 Q = Fraction
 ASCENTS = 128
 AXIS_WEIGHT = 3.0
-HULL = True
+HULL_SIZE = 256   # units × inputs up to which every nominal relu gets its hull (4·d rows each); above, one cut per unit
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
           " + exact corner replay")
 
@@ -100,6 +100,7 @@ class _Node:
     bound: float = math.inf
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
+    guide: np.ndarray | None = None    # the parent's LP point (where the relu cuts are separated)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
 
 
@@ -296,12 +297,18 @@ class _Search:
         self.A0, self.A1 = 2 * d + np.arange(n), 2 * d + n + np.arange(n)
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
-        # the nominal relus' convex hulls over the node's box (disjunctive form): per unit a copy x1 of x and a weight z
-        self.hull = HULL
-        if self.hull:
-            base = self.cols + (d + 1) * np.arange(n)
-            self.X1, self.Z = base[:, None] + np.arange(d)[None], base + d
-            self.cols += (d + 1) * n
+        # the nominal relus over the node's box: their convex hulls (d + 1 columns and 4d rows per unit) on small
+        # networks, else a phase weight per unit with big-M rows and one separated cut (1 column, 3 rows per unit)
+        self.hull = n * d <= HULL_SIZE
+        self.cut = not self.hull
+        self.hull_units = np.arange(n) if self.hull else np.zeros(0, int)
+        k = len(self.hull_units)
+        base = self.cols + (d + 1) * np.arange(k)
+        self.X1, self.Z = base[:, None] + np.arange(d)[None], base + d
+        self.cols += (d + 1) * k
+        if self.cut:
+            self.ZC = self.cols + np.arange(n)
+            self.cols += n
         self.lp = _HighsLP()
         self._static: dict = {}
         self._layout: dict = {}
@@ -381,8 +388,9 @@ class _Search:
             (np.stack([G, A1], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
         ]
         if self.hull:   # relu(a_j) = w_j·x1_j + b_j z_j (x1_j = x and z_j = 1 where a_j >= 0, else both 0)
-            blocks.append((np.hstack([H[:, None], self.X1, self.Z[:, None]]), np.hstack([ones, -p.w0, -p.b0[:, None]]),
-                           np.zeros(n), np.zeros(n)))
+            u = self.hull_units
+            blocks.append((np.hstack([H[u, None], self.X1, self.Z[:, None]]), np.hstack([ones[u], -p.w0[u], -p.b0[u, None]]),
+                           np.zeros(len(u)), np.zeros(len(u))))
         self._static[k] = blocks
         return blocks
 
@@ -404,9 +412,13 @@ class _Search:
         col_lo = [xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)]
         col_hi = [xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)]
         if self.hull:
-            z_lo, z_hi = (node.nominal_phase > 0).astype(float), (node.nominal_phase >= 0).astype(float)
-            col_lo += [np.hstack([np.tile(np.minimum(xl, 0.0), (n, 1)), z_lo[:, None]]).ravel()]
-            col_hi += [np.hstack([np.tile(np.maximum(xu, 0.0), (n, 1)), z_hi[:, None]]).ravel()]
+            phase = node.nominal_phase[self.hull_units]
+            k = len(phase)
+            col_lo += [np.hstack([np.tile(np.minimum(xl, 0.0), (k, 1)), (phase > 0).astype(float)[:, None]]).ravel()]
+            col_hi += [np.hstack([np.tile(np.maximum(xu, 0.0), (k, 1)), (phase >= 0).astype(float)[:, None]]).ravel()]
+        if self.cut:
+            col_lo.append((node.nominal_phase > 0).astype(float))
+            col_hi.append((node.nominal_phase >= 0).astype(float))
         col_lo, col_hi = np.concatenate(col_lo), np.concatenate(col_hi)
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
         blocks = list(self._static_rows(node.direction))
@@ -421,6 +433,8 @@ class _Search:
         blocks.append((new_layout and np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
         if self.hull:
             blocks += self._hull_blocks(xl, xu, new_layout)
+        if self.cut:
+            blocks += self._cut_blocks(node, xl, xu, a_lo, a_hi, new_layout)
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
             crossing = (low < 0) & (high > 0)
             alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
@@ -489,7 +503,7 @@ class _Search:
         With relu(a_j) = w_j·x1_j + b_j z_j (a static row), relu(a_j) >= a_j and relu(a_j) >= 0 these rows describe the
         convex hull of {(x, relu(w_j·x + b_j)) : x in the box} (Balas's disjunctive form of the two phases).
         """
-        n, d = self.p.n, self.p.d
+        n, d = len(self.hull_units), self.p.d
         xs, x1s, zs = np.tile(self.X, n), self.X1.ravel(), np.repeat(self.Z, d)
         lo_t, hi_t, ones = np.tile(xl, n), np.tile(xu, n), np.ones(n * d)
         cols3 = new_layout and np.stack([xs, x1s, zs], 1)
@@ -500,14 +514,44 @@ class _Search:
                 (cols2, np.stack([ones, -lo_t], 1), np.zeros(n * d), free_hi),
                 (cols2, np.stack([ones, -hi_t], 1), free_lo, np.zeros(n * d))]
 
+    def _cut_blocks(self, node: _Node, xl, xu, a_lo, a_hi, new_layout: bool) -> list:
+        """Per unit j a phase weight z_j in [0, 1] (1 where a_j >= 0) and three rows: relu(a_j) <= a_hi·z_j,
+        relu(a_j) <= a_j - a_lo·(1 - z_j) and one cut of Anderson et al.'s family (the one most violated at the parent's
+        LP point): relu(a_j) <= sum over i in I of w_i (x_i - Lw_i) + l(I)·z_j, Lw_i the end of [xl_i, xu_i] where w_i·x_i is
+        least and Uw_i the other, l(I) = b + sum over I of w_i Lw_i + sum over the rest of w_i Uw_i (rounded up)."""
+        p = self.p
+        n, d = p.n, p.d
+        w, b = p.w0, p.b0
+        low = np.where(w >= 0, xl, xu)
+        high = np.where(w >= 0, xu, xl)
+        if node.guide is not None:
+            x_star, z_star = node.guide[self.X], node.guide[self.ZC]
+        else:
+            x_star = (xl + xu) / 2
+            z_star = np.clip(a_hi / np.where(a_hi > a_lo, a_hi - a_lo, 1.0), 0.0, 1.0)
+        take = w * x_star[None] - (1 - z_star[:, None]) * w * low < z_star[:, None] * w * high
+        coef = np.where(take, w, 0.0)
+        low_part = np.where(take, w * low, 0.0).sum(axis=1)
+        high_part = np.where(take, 0.0, w * high).sum(axis=1)
+        pad = sum_error(d + 1, np.abs(w * low).sum(axis=1) + np.abs(w * high).sum(axis=1) + np.abs(b))
+        ell = round_up(b + low_part + high_part + pad)
+        rhs = round_up(-low_part + pad)
+        H, A0, Z = self.H, self.A0, self.ZC
+        ones = np.ones(n)
+        inf = np.full(n, -math.inf)
+        return [(new_layout and np.stack([H, Z], 1), np.stack([ones, -np.maximum(a_hi, 0.0)], 1), inf, np.zeros(n)),
+                (new_layout and np.stack([H, A0, Z], 1), np.stack([ones, -ones, -a_lo], 1), inf, -a_lo),
+                (new_layout and np.hstack([H[:, None], np.tile(self.X, (n, 1)), Z[:, None]]),
+                 np.hstack([ones[:, None], -coef, -ell[:, None]]), inf, rhs)]
+
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
         slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis),
+                      basis=node.basis, guide=node.point),
                 _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis)]
+                      basis=node.basis, guide=node.point)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -551,7 +595,7 @@ class _Search:
             left, right = node.box.copy(), node.box.copy()
             left[1, j] = right[0, j] = cut
             return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
-                          basis=node.basis) for box in (left, right)]
+                          basis=node.basis, guide=node.point) for box in (left, right)]
         # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
         nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
         if dr.upper_unit[j]:
@@ -564,7 +608,7 @@ class _Search:
                 continue
             nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
             nom[j], per[j] = nom_phase, per_phase
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis))
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis, guide=node.point))
         return children
 
 
