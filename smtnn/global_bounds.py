@@ -22,6 +22,11 @@ at 0, a slope of order δ beyond.  Besides each relu's chord the relaxation carr
 (l_lo, 0) (valid when e's upper end e_hi on the node is at most -l_lo): relu(l + e) - relu(l) <= e_hi·(l - l_lo)/(-l_lo),
 and T <= m·(l - l_lo) with m the largest secant slope of T from l_lo (reached at the kink or at l_hi).
 Without them a unit far below its kink counts its whole gap e and the δ·relu(a) part its chord.
+Each nominal relu(a_j), a_j = w_j·x + b_j, is tied to x itself over the node's box, not only to a_j: on small networks
+(units × inputs <= HULL_SIZE) by its exact convex hull in Balas's disjunctive form (a copy x1 of x and a phase weight z:
+relu(a_j) = w_j·x1 + b_j z, x1 in z·box, x - x1 in (1 - z)·box), otherwise by the weight z with big-M rows and one
+inequality of Anderson et al.'s hull family ("Strong mixed-integer programming formulations for trained neural
+networks", 2020), the one most violated at the parent node's LP point.  Both are valid for the real phase indicator z.
 Branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
 or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
 shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
@@ -55,7 +60,7 @@ Q = Fraction
 ASCENTS = 128
 AXIS_WEIGHT = 3.0
 HULL_SIZE = 256   # units × inputs up to which every nominal relu gets its hull (4·d rows each); above, one cut per unit
-METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
+METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs with relu hulls, certified duals)"
           " + exact corner replay")
 
 
