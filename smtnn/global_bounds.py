@@ -22,6 +22,11 @@ at 0, a slope of order δ beyond.  Besides each relu's chord the relaxation carr
 (l_lo, 0) (valid when e's upper end e_hi on the node is at most -l_lo): relu(l + e) - relu(l) <= e_hi·(l - l_lo)/(-l_lo),
 and T <= m·(l - l_lo) with m the largest secant slope of T from l_lo (reached at the kink or at l_hi).
 Without them a unit far below its kink counts its whole gap e and the δ·relu(a) part its chord.
+Each nominal relu(a_j), a_j = w_j·x + b_j, is tied to x itself over the node's box, not only to a_j: on small networks
+(units × inputs <= HULL_SIZE) by its exact convex hull in Balas's disjunctive form (a copy x1 of x and a phase weight z:
+relu(a_j) = w_j·x1 + b_j z, x1 in z·box, x - x1 in (1 - z)·box), otherwise by the weight z with big-M rows and one
+inequality of Anderson et al.'s hull family ("Strong mixed-integer programming formulations for trained neural
+networks", 2020), the one most violated at the parent node's LP point.  Both are valid for the real phase indicator z.
 Branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
 or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
 shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
@@ -54,7 +59,8 @@ from .twins.lp import certified_min, quiet_highs
 Q = Fraction
 ASCENTS = 128
 AXIS_WEIGHT = 3.0
-METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs, certified duals)"
+HULL_SIZE = 256   # units × inputs up to which every nominal relu gets its hull (4·d rows each); above, one cut per unit
+METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs with relu hulls, certified duals)"
           " + exact corner replay")
 
 
@@ -99,6 +105,7 @@ class _Node:
     bound: float = math.inf
     delta: float | None = None         # the certified Δ* of its LP (None: the LP failed)
     point: np.ndarray | None = None    # the LP's optimal point
+    guide: np.ndarray | None = None    # the parent's LP point (where the relu cuts are separated)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
 
 
@@ -295,6 +302,18 @@ class _Search:
         self.A0, self.A1 = 2 * d + np.arange(n), 2 * d + n + np.arange(n)
         self.H, self.G = 2 * d + 2 * n + np.arange(n), 2 * d + 3 * n + np.arange(n)
         self.cols = 2 * d + 4 * n
+        # the nominal relus over the node's box: their convex hulls (d + 1 columns and 4d rows per unit) on small
+        # networks, else a phase weight per unit with big-M rows and one separated cut (1 column, 3 rows per unit)
+        self.hull = n * d <= HULL_SIZE
+        self.cut = not self.hull
+        self.hull_units = np.arange(n) if self.hull else np.zeros(0, int)
+        k = len(self.hull_units)
+        base = self.cols + (d + 1) * np.arange(k)
+        self.X1, self.Z = base[:, None] + np.arange(d)[None], base + d
+        self.cols += (d + 1) * k
+        if self.cut:
+            self.ZC = self.cols + np.arange(n)
+            self.cols += n
         self.lp = _HighsLP()
         self._static: dict = {}
         self._layout: dict = {}
@@ -373,6 +392,10 @@ class _Search:
             (np.stack([H, A0], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
             (np.stack([G, A1], 1), np.hstack([ones, -ones]), np.zeros(n), np.full(n, math.inf)),
         ]
+        if self.hull:   # relu(a_j) = w_j·x1_j + b_j z_j (x1_j = x and z_j = 1 where a_j >= 0, else both 0)
+            u = self.hull_units
+            blocks.append((np.hstack([H[u, None], self.X1, self.Z[:, None]]), np.hstack([ones[u], -p.w0[u], -p.b0[u, None]]),
+                           np.zeros(len(u)), np.zeros(len(u))))
         self._static[k] = blocks
         return blocks
 
@@ -385,15 +408,26 @@ class _Search:
         1-Lipschitz), relu >= its argument, relu's chord (or equality where the phase is known), the
         ramp cut (below) and the slab t1 <= v0·relu(a) + c0 <= t2.  Every node has the same rows (a
         row that does not apply gets an infinite bound), so a parent's basis warm-starts its children.
+        The matrix and its transposes are the direction's, refilled by every call (valid until the next one).
         """
         p, dr = self.p, self.p.directions[node.direction]
         n, d = p.n, p.d
         xl, xu, sl, su = p.input_box(node.box)
         a_lo, a_hi, A_lo, A_hi = ranges
-        col_lo = np.concatenate([xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)])
-        col_hi = np.concatenate([xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)])
+        col_lo = [xl, sl, a_lo, A_lo, np.maximum(a_lo, 0), np.maximum(A_lo, 0)]
+        col_hi = [xu, su, a_hi, A_hi, np.maximum(a_hi, 0), np.maximum(A_hi, 0)]
+        if self.hull:
+            phase = node.nominal_phase[self.hull_units]
+            k = len(phase)
+            col_lo += [np.hstack([np.tile(np.minimum(xl, 0.0), (k, 1)), (phase > 0).astype(float)[:, None]]).ravel()]
+            col_hi += [np.hstack([np.tile(np.maximum(xu, 0.0), (k, 1)), (phase >= 0).astype(float)[:, None]]).ravel()]
+        if self.cut:
+            col_lo.append((node.nominal_phase > 0).astype(float))
+            col_hi.append((node.nominal_phase >= 0).astype(float))
+        col_lo, col_hi = np.concatenate(col_lo), np.concatenate(col_hi)
         X, S, A0, A1, H, G = self.X, self.S, self.A0, self.A1, self.H, self.G
         blocks = list(self._static_rows(node.direction))
+        new_layout = node.direction not in self._layout
         # |x_i| <= slope·x_i + offset: the chord on [xl, xu] (|x| - slope·x is convex, so the larger of its values at
         # the ends, rounded up, bounds it), ±x_i exactly where x_i keeps one sign
         crossing = (xl < 0) & (xu > 0)
@@ -401,13 +435,17 @@ class _Search:
         ends = np.maximum(-xl - slope * xl, xu - slope * xu)
         pad = sum_error(2, np.maximum(np.abs(xl) + np.abs(slope * xl), np.abs(xu) + np.abs(slope * xu)))
         offset = np.where(crossing, round_up(ends + pad), 0.0)
-        blocks.append((np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
+        blocks.append((new_layout and np.stack([S, X], 1), np.stack([np.ones(d), -slope], 1), np.full(d, -math.inf), offset))
+        if self.hull:
+            blocks += self._hull_blocks(xl, xu, new_layout)
+        if self.cut:
+            blocks += self._cut_blocks(node, xl, xu, a_lo, a_hi, new_layout)
         for pre, post, low, high in ((A0, H, a_lo, a_hi), (A1, G, A_lo, A_hi)):
             crossing = (low < 0) & (high > 0)
             alpha, beta = _chord(np.where(crossing, low, -1.0), np.where(crossing, high, 1.0))
             alpha = np.where(low >= 0, 1.0, np.where(crossing, alpha, 0.0))
             beta = np.where(crossing, beta, 0.0)
-            blocks.append((np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta))
+            blocks.append((new_layout and np.stack([post, pre], 1), np.stack([np.ones(n), -alpha], 1), np.full(n, -math.inf), beta))
         # the ramp relu(l + e) - relu(l) (l the lower of the unit's two pre-activations, e their gap) is 0 below
         # l = -e, so on [l_lo, .] it lies under the line through (l_lo, 0) and (0, e_hi) when e_hi <= -l_lo
         e_hi = self.gap_upper(node, dr)
@@ -416,7 +454,8 @@ class _Search:
         ramp_slope = np.where(ramp, round_up(e_hi / np.where(ramp, -l_lo, 1.0)), 1.0)
         ramp_hi = np.where(ramp, round_up(ramp_slope * -l_lo), math.inf)
         side = np.where(dr.upper_unit, 1.0, -1.0)[:, None]
-        blocks.append((np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1), np.hstack([side, -side, -ramp_slope[:, None]]),
+        blocks.append((new_layout and np.stack([G, H, np.where(dr.upper_unit, A0, A1)], 1),
+                       np.hstack([side, -side, -ramp_slope[:, None]]),
                        np.full(n, -math.inf), ramp_hi))
         # the unit's whole term T = cu·relu(l + e) + cl·relu(l) (cu, cl its objective coefficients on the upper and
         # the lower of the pair) is 0 at l_lo and lies under the line through (l_lo, 0) of the largest slope T(l)/(l - l_lo),
@@ -434,13 +473,13 @@ class _Search:
         at_end = round_up(np.maximum(end, 0.0) / span)
         term_slope = np.where(term, np.maximum(at_kink, at_end), 1.0)
         term_hi = np.where(term, round_up(term_slope * -l_lo), math.inf)
-        blocks.append((np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
+        blocks.append((new_layout and np.stack([upper_col, lower_col, np.where(dr.upper_unit, A0, A1)], 1),
                        np.stack([cu, cl, -term_slope], 1), np.full(n, -math.inf), term_hi))
         t_lo = round_down(node.t1 - p.c0) if math.isfinite(node.t1) else -math.inf
         t_hi = round_up(node.t2 - p.c0) if math.isfinite(node.t2) else math.inf
         blocks.append((H[None], p.v0[None], np.array([t_lo]), np.array([t_hi])))
         static = len(self._static_rows(node.direction))
-        if node.direction not in self._layout:
+        if new_layout:
             lengths = np.concatenate([np.full(len(lo), cols.shape[1]) for cols, _, lo, _ in blocks])
             indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
             indices = np.concatenate([c.ravel() for c, _, _, _ in blocks]).astype(np.int32)
@@ -448,25 +487,76 @@ class _Search:
             order = sp.csr_matrix((np.arange(1, len(indices) + 1, dtype=float), indices, indptr), shape=shape).T.tocsr()
             fixed = [np.concatenate([np.broadcast_to(np.asarray(b[i], dtype=float), b[2].shape if i > 1 else b[1].shape).ravel()
                                      for b in blocks[:static]]) for i in (1, 2, 3)]
-            self._layout[node.direction] = (shape, indptr, indices, order.indptr, order.indices, order.data.astype(int) - 1, *fixed)
-        shape, indptr, indices, t_indptr, t_indices, t_order, data0, lo0, hi0 = self._layout[node.direction]
+            t_order = order.data.astype(int) - 1
+            templates = (sp.csr_matrix((np.zeros(len(indices)), indices, indptr), shape=shape),
+                         sp.csr_matrix((np.zeros(len(indices)), order.indices, order.indptr), shape=shape[::-1]),
+                         sp.csr_matrix((np.zeros(len(indices)), order.indices, order.indptr), shape=shape[::-1]))
+            self._layout[node.direction] = (templates, t_order, *fixed)
+        (matrix, at, abs_at), t_order, data0, lo0, hi0 = self._layout[node.direction]
         data = np.concatenate([data0] + [v.ravel() for _, v, _, _ in blocks[static:]])
         row_lo = np.concatenate([lo0] + [np.asarray(lo, dtype=float) for _, _, lo, _ in blocks[static:]])
         row_hi = np.concatenate([hi0] + [np.asarray(hi, dtype=float) for _, _, _, hi in blocks[static:]])
-        matrix = sp.csr_matrix((data, indices, indptr), shape=shape)
-        transposed = data[t_order]
-        transposes = (sp.csr_matrix((transposed, t_indices, t_indptr), shape=shape[::-1]),
-                      sp.csr_matrix((np.abs(transposed), t_indices, t_indptr), shape=shape[::-1]))
-        return matrix, transposes, col_lo, col_hi, row_lo, row_hi
+        # the sparsity pattern is the direction's; only the values change (no re-validated scipy constructions per node)
+        matrix.data = data
+        at.data = data[t_order]
+        abs_at.data = np.abs(at.data)
+        return matrix, (at, abs_at), col_lo, col_hi, row_lo, row_hi
+
+    def _hull_blocks(self, xl: np.ndarray, xu: np.ndarray, new_layout: bool) -> list:
+        """x - x1_j in (1 - z_j)·[xl, xu] and x1_j in z_j·[xl, xu], per unit j and axis i (columns only for a new layout).
+
+        With relu(a_j) = w_j·x1_j + b_j z_j (a static row), relu(a_j) >= a_j and relu(a_j) >= 0 these rows describe the
+        convex hull of {(x, relu(w_j·x + b_j)) : x in the box} (Balas's disjunctive form of the two phases).
+        """
+        n, d = len(self.hull_units), self.p.d
+        xs, x1s, zs = np.tile(self.X, n), self.X1.ravel(), np.repeat(self.Z, d)
+        lo_t, hi_t, ones = np.tile(xl, n), np.tile(xu, n), np.ones(n * d)
+        cols3 = new_layout and np.stack([xs, x1s, zs], 1)
+        cols2 = new_layout and np.stack([x1s, zs], 1)
+        free_lo, free_hi = np.full(n * d, -math.inf), np.full(n * d, math.inf)
+        return [(cols3, np.stack([ones, -ones, lo_t], 1), lo_t, free_hi),
+                (cols3, np.stack([ones, -ones, hi_t], 1), free_lo, hi_t),
+                (cols2, np.stack([ones, -lo_t], 1), np.zeros(n * d), free_hi),
+                (cols2, np.stack([ones, -hi_t], 1), free_lo, np.zeros(n * d))]
+
+    def _cut_blocks(self, node: _Node, xl, xu, a_lo, a_hi, new_layout: bool) -> list:
+        """Per unit j a phase weight z_j in [0, 1] (1 where a_j >= 0) and three rows: relu(a_j) <= a_hi·z_j,
+        relu(a_j) <= a_j - a_lo·(1 - z_j) and one cut of Anderson et al.'s family (the one most violated at the parent's
+        LP point): relu(a_j) <= sum over i in I of w_i (x_i - Lw_i) + l(I)·z_j, Lw_i the end of [xl_i, xu_i] where w_i·x_i is
+        least and Uw_i the other, l(I) = b + sum over I of w_i Lw_i + sum over the rest of w_i Uw_i (rounded up)."""
+        p = self.p
+        n, d = p.n, p.d
+        w, b = p.w0, p.b0
+        low = np.where(w >= 0, xl, xu)
+        high = np.where(w >= 0, xu, xl)
+        if node.guide is not None:
+            x_star, z_star = node.guide[self.X], node.guide[self.ZC]
+        else:
+            x_star = (xl + xu) / 2
+            z_star = np.clip(a_hi / np.where(a_hi > a_lo, a_hi - a_lo, 1.0), 0.0, 1.0)
+        take = w * x_star[None] - (1 - z_star[:, None]) * w * low < z_star[:, None] * w * high
+        coef = np.where(take, w, 0.0)
+        low_part = np.where(take, w * low, 0.0).sum(axis=1)
+        high_part = np.where(take, 0.0, w * high).sum(axis=1)
+        pad = sum_error(d + 1, np.abs(w * low).sum(axis=1) + np.abs(w * high).sum(axis=1) + np.abs(b))
+        ell = round_up(b + low_part + high_part + pad)
+        rhs = round_up(-low_part + pad)
+        H, A0, Z = self.H, self.A0, self.ZC
+        ones = np.ones(n)
+        inf = np.full(n, -math.inf)
+        return [(new_layout and np.stack([H, Z], 1), np.stack([ones, -np.maximum(a_hi, 0.0)], 1), inf, np.zeros(n)),
+                (new_layout and np.stack([H, A0, Z], 1), np.stack([ones, -ones, -a_lo], 1), inf, -a_lo),
+                (new_layout and np.hstack([H[:, None], np.tile(self.X, (n, 1)), Z[:, None]]),
+                 np.hstack([ones[:, None], -coef, -ell[:, None]]), inf, rhs)]
 
     def split(self, node: _Node, delta: float, point: np.ndarray | None) -> list[_Node]:
         """Children: a slab split, a phase split of one neuron, or a sign split of one input."""
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
         slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis),
+                      basis=node.basis, guide=node.point),
                 _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis)]
+                      basis=node.basis, guide=node.point)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -510,7 +600,7 @@ class _Search:
             left, right = node.box.copy(), node.box.copy()
             left[1, j] = right[0, j] = cut
             return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
-                          basis=node.basis) for box in (left, right)]
+                          basis=node.basis, guide=node.point) for box in (left, right)]
         # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
         nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
         if dr.upper_unit[j]:
@@ -523,7 +613,7 @@ class _Search:
                 continue
             nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
             nom[j], per[j] = nom_phase, per_phase
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis))
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis, guide=node.point))
         return children
 
 

@@ -227,7 +227,8 @@ def test_multiclass_global_epsilon_verification_decides_both_sides():
 
 # -- the node LP's rows hold at real points; enclosure on random nets -------------------------------------
 def _real_point(search, node, x: np.ndarray) -> np.ndarray:
-    """The LP's column vector of the real problem at input x: x, |x|, a, A (= U or L at x), relu(a), relu(A)."""
+    """The LP's column vector of the real problem at input x: x, |x|, a, A (= U or L at x), relu(a), relu(A), then per unit
+    the hull's copy x1 and weight z per hull unit (x and 1 where a >= 0, else 0 and 0), or (cut form) the weights z."""
     net, pert = search.p.network, search.p.perturbation
     k = node.direction
     dr = search.p.directions[k]
@@ -236,13 +237,19 @@ def _real_point(search, node, x: np.ndarray) -> np.ndarray:
     u = np.maximum(w_lo * x, w_hi * x).sum(axis=1) + b_hi
     lower = np.minimum(w_lo * x, w_hi * x).sum(axis=1) + b_lo
     A = np.where(dr.upper_unit, u, lower)
-    return np.concatenate([x, np.abs(x), a, A, np.maximum(a, 0), np.maximum(A, 0)])
+    active = (a[search.hull_units] >= 0).astype(float)
+    hull = np.hstack([active[:, None] * x[None], active[:, None]]).ravel()
+    weights = (a >= 0).astype(float)[: len(search.ZC) if search.cut else 0]
+    return np.concatenate([x, np.abs(x), a, A, np.maximum(a, 0), np.maximum(A, 0), hull, weights])
 
 
+@pytest.mark.parametrize("form", ["hull", "cut"])
 @pytest.mark.parametrize("d,width,seed,kind", [(3, 6, 11, "uniform"), (5, 8, 12, "ragged"), (6, 10, 13, "uniform")])
-def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind):
-    """Sub-boxes of D with undecided phases: each LP row (|x| chords, relu chords, ramp and term cuts, slab) holds
-    at inputs sampled in the box with the exact pre-activations of the extreme parameters."""
+def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind, form, monkeypatch):
+    """Sub-boxes of D with undecided phases: each LP row (|x| chords, relu chords and hulls or cuts, ramp and term cuts,
+    slab) holds at inputs sampled in the box with the exact pre-activations of the extreme parameters; the cuts are
+    separated at random points (the parent's LP point in the search)."""
+    monkeypatch.setattr(global_bounds, "HULL_SIZE", 10 ** 6 if form == "hull" else 0)
     net, pert, box, lo, hi = _case(d, width, seed, kind)
     problem = global_bounds._Problem(net, pert, box)
     search = global_bounds._Search(problem, 1e-4)
@@ -251,7 +258,11 @@ def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind):
     for trial in range(40):
         cut = lo + (hi - lo) * rng.random((2, d))
         sub = np.sort(np.where(rng.random((2, d)) < 0.3, np.stack([lo, hi]), cut), axis=0)
-        node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8), sub)
+        guide = None if trial < 5 else rng.random(search.cols) * 2 - 1
+        if guide is not None and search.cut:
+            guide[search.ZC] = rng.random(width)
+        node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8), sub,
+                                   guide=guide)
         ranges = search.ranges(node)
         matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, ranges)
         xs = sub[0] + (sub[1] - sub[0]) * rng.random((200, d))
@@ -279,6 +290,31 @@ def test_a_planted_understated_unit_gap_is_caught():
         node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(8, np.int8), np.zeros(8, np.int8), np.stack([lo, hi]))
         matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, search.ranges(node))
         for x in lo + (hi - lo) * rng.random((100, 5)):
+            rows = matrix @ _real_point(search, node, x)
+            violated += int(((rows < row_lo - 1e-12) | (rows > row_hi + 1e-12)).any())
+    assert violated > 0
+
+
+@pytest.mark.parametrize("form", ["hull", "cut"])
+def test_a_planted_narrow_relu_hull_or_cut_is_caught(form, monkeypatch):
+    """The relu hulls or cuts built over the middle half of the node's box cut off real points of the box."""
+    monkeypatch.setattr(global_bounds, "HULL_SIZE", 10 ** 6 if form == "hull" else 0)
+    net, pert, box, lo, hi = _case(5, 8, 12, "ragged")
+    problem = global_bounds._Problem(net, pert, box)
+    search = global_bounds._Search(problem, 1e-4)
+    if form == "hull":
+        honest = search._hull_blocks
+        search._hull_blocks = lambda xl, xu, new: honest((3 * xl + xu) / 4, (xl + 3 * xu) / 4, new)
+    else:
+        honest = search._cut_blocks
+        search._cut_blocks = lambda node, xl, xu, a_lo, a_hi, new: honest(node, (3 * xl + xu) / 4, (xl + 3 * xu) / 4,
+                                                                           a_lo, a_hi, new)
+    rng = np.random.default_rng(1)
+    violated = 0
+    for trial in range(10):
+        node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(8, np.int8), np.zeros(8, np.int8), np.stack([lo, hi]))
+        matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, search.ranges(node))
+        for x in lo + (hi - lo) * rng.random((50, 5)):
             rows = matrix @ _real_point(search, node, x)
             violated += int(((rows < row_lo - 1e-12) | (rows > row_hi + 1e-12)).any())
     assert violated > 0
