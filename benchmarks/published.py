@@ -134,7 +134,8 @@ def mnist_section(timeout: float) -> list[dict]:
 def summary(acas: list[dict], mnist: list[dict], acas_timeout: float, mnist_timeout: float) -> str:
     lines = ["# Published networks: local label under parameter perturbation", "",
              "Command: `python -m benchmarks.published`. One in-process call of `properties.verify_local_label` per row,",
-             "timed with `time.perf_counter` (including building the parameter box and the exact label replay).", "",
+             "timed with `time.perf_counter` (including the exact label replay; one perturbation serves all points of a",
+             "row, so its float parameter box and exact parameters are built in the first point's call).", "",
              f"## ACAS Xu (6 × 50 ReLU, 13,305 parameters), every parameter perturbed; timeout {acas_timeout:g} s", "",
              "| network | δ | definite | holds | violated | unknown | median s | max s | target (≥ 9/10 within 60 s) |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -67,13 +67,18 @@ def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
 
 
 # -- the σ-change from a logit change -------------------------------------------------------------
+def _sigmoid(z: float) -> float:
+    """σ in floats (an estimate; 0 where exp(-z) overflows)."""
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
 def _sigmoid_up(z: float) -> float:
-    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    s = _sigmoid(z)
     return s + 1e-13 * s + 1e-300
 
 
 def _sigmoid_down(z: float) -> float:
-    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    s = _sigmoid(z)
     return max(s - 1e-13 * s - 1e-300, 0.0)
 
 
@@ -132,7 +137,7 @@ class _Problem:
     def change_at(self, x: np.ndarray, seconds: float = 1.0) -> tuple[float, float]:
         """Float estimates of the σ-change in both directions at x (the reduction is exact at a point)."""
         z0 = self.nominal_logit(x)
-        s0 = 1.0 / (1.0 + math.exp(-z0))
+        s0 = _sigmoid(z0)
         out = []
         for sign in (1, -1):
             reduced = local_reduction.reduce(self.boxes, x, x, np.array([float(sign)]))
@@ -141,7 +146,7 @@ class _Problem:
                 out.append(0.0)
                 continue
             z = sign * found.value
-            sz = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+            sz = _sigmoid(z)
             out.append(sz - s0 if sign > 0 else s0 - sz)
         return out[0], out[1]
 

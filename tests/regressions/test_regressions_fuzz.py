@@ -9,6 +9,7 @@ import time
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 
 from smtnn import Box, Network, perturbation, properties
 from smtnn.exact import sigmoid_enclosure
@@ -126,3 +127,29 @@ def test_multi_class_flip_is_decided_on_enclosures():
         pass
     else:
         raise AssertionError("an undecided argmax must not be reported as a label")
+
+
+def test_global_epsilon_of_two_relu_layers_with_a_huge_negative_logit():
+    """Found by the campaign (seed 2026120300186): the two-hidden-layer engine's float estimate of the σ-change took
+    exp(-z0) of a logit below -709 (math range error, a crash).  It must answer with sound bounds."""
+    net = Network.from_arrays(
+        [[[0.375, 0.25], [-2.0, 0.25], [0.3125, -2.3636363636363638]],
+         [[0.0, -0.3125, -0.9375], [0.8125, 0.625, -9e-06], [-0.5454545454545454, 3e-06, -1.0625]],
+         [[-50.0, 2.0, -1e-06]]],
+        [[-0.875, 6e-06, 3e-06], [25.0, 3.0, 4.9999999999999996e-06], [25.0]],
+        ["relu", "relu", "sigmoid"])
+    pert = perturbation.per_layer(net, ["1/100", "1/20", "1/1000"])
+    domain = Box(("-2", "5/4"), ("1", "3/2"))
+    est = properties.global_epsilon(net, pert, domain, tolerance="1/1000000", timeout=5.0)
+    assert "pointwise reduction" in est.provenance.method
+    assert 0 <= est.lower <= est.upper <= 1
+    # the change of f at sampled points and parameters stays below the upper end
+    rng = np.random.default_rng(0)
+    lo = np.array([float(v) for v in pert.lower])
+    hi = np.array([float(v) for v in pert.upper])
+    for _ in range(200):
+        x = np.array([rng.uniform(-2, 1), rng.uniform(1.25, 1.5)])
+        p = rng.uniform(lo, hi)
+        with np.errstate(over="ignore"):
+            change = abs(1 / (1 + np.exp(-net.with_parameters(p).logits(x)[0])) - 1 / (1 + np.exp(-net.logits(x)[0])))
+        assert change <= float(est.upper) + 1e-12
