@@ -213,8 +213,11 @@ def _peak_bound(p: float, q: float, delta: float) -> float:
     return max(_sigmoid_up(round_up(t + delta)) - _sigmoid_down(t), 0.0) * (1 + 4 * UNIT) + 1e-300
 
 
-def _slab_bound(sign: int, t1: float, t2: float, delta: float) -> float:
-    """Upper bound of the σ-change over a slab t1 <= z0 <= t2 when the logit moves by at most Δ."""
+def change_bound(sign: int, t1: float, t2: float, delta: float) -> float:
+    """Upper bound of the σ-change in direction `sign` where t1 <= z0 <= t2 (a slab) and the logit moves by at most Δ.
+
+    sign +1: σ(z0 + Δ) - σ(z0); sign -1: σ(z0) - σ(z0 - Δ) = σ(s + Δ) - σ(s) with s = z0 - Δ in [t1 - Δ, t2 - Δ].
+    """
     if sign > 0:
         return _peak_bound(t1, t2, delta)
     return _peak_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
@@ -563,9 +566,9 @@ class _Search:
         a, A, h, g = point[self.A0], point[self.A1], point[self.H], point[self.G]
         z0 = float(np.clip(p.nominal_logit(x[None])[0], node.t1, node.t2))
         true_delta = float(p.change(x[None], node.direction)[0])
-        at_point = _slab_bound(dr.sign, z0, z0, delta)
+        at_point = change_bound(dr.sign, z0, z0, delta)
         slab_loss = node.bound - at_point
-        relax_loss = at_point - _slab_bound(dr.sign, z0, z0, max(true_delta, 0.0))
+        relax_loss = at_point - change_bound(dr.sign, z0, z0, max(true_delta, 0.0))
         nominal = np.where(node.nominal_phase == 0, np.abs(p.v0) * np.abs(h - np.maximum(a, 0)), -1.0)
         perturbed = np.where(node.perturbed_phase == 0, np.abs(dr.coef) * np.abs(g - np.maximum(A, 0)), -1.0)
         weight = np.abs(dr.coef) @ np.maximum(np.abs(dr.s_up), np.abs(dr.s_down))
@@ -702,7 +705,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             return False
         node.delta, node.point = delta, point
         if delta is not None:
-            node.bound = min(node.bound, 1.0, _slab_bound(problem.directions[node.direction].sign, node.t1, node.t2,
+            node.bound = min(node.bound, 1.0, change_bound(problem.directions[node.direction].sign, node.t1, node.t2,
                                                           max(delta, 0.0)))
         elif math.isinf(node.bound):
             node.bound = 1.0

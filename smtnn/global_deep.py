@@ -39,12 +39,13 @@ from . import float_first, local_reduction
 from .budget import Bounds, report
 from .domain import Box
 from .exact import Enclosure, sigmoid_enclosure
+from .global_bounds import change_bound
 from .linear_bounds import (LayerBox, _relu_lines, interval_affine, nominal_box, objective_bounds, parameter_box,
                             refined_pre_activations)
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
-from .rounding import UNIT, float_up, round_down, round_up
+from .rounding import float_up, round_down, round_up
 from .semantics import walk
 from .semantics.floats import FloatDomain, FloatGradients
 from .twins.lp import LinearModel
@@ -66,42 +67,10 @@ def applies(network: Network, perturbation: Perturbation, domain: Box) -> bool:
             and all(Q(float(v)) == v for v in domain.lower + domain.upper))
 
 
-# -- the σ-change from a logit change -------------------------------------------------------------
+# -- the σ-change from a logit change (bounded by global_bounds.change_bound) -----------------------
 def _sigmoid(z: float) -> float:
     """σ in floats (an estimate; 0 where exp(-z) overflows)."""
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
-
-
-def _sigmoid_up(z: float) -> float:
-    s = _sigmoid(z)
-    return s + 1e-13 * s + 1e-300
-
-
-def _sigmoid_down(z: float) -> float:
-    s = _sigmoid(z)
-    return max(s - 1e-13 * s - 1e-300, 0.0)
-
-
-def _rise_bound(p: float, q: float, delta: float) -> float:
-    """An upper bound of max over t in [p, q] of σ(t + Δ) - σ(t), Δ >= 0: tanh(Δ/4) at the peak t = -Δ/2, else an end."""
-    if delta <= 0:
-        return 0.0
-    peak = -delta / 2
-    if p <= peak <= q:
-        v = math.tanh(delta / 4)
-        return v + 4 * UNIT * v + 1e-300
-    t = q if q < peak else p
-    return max(_sigmoid_up(round_up(t + delta)) - _sigmoid_down(t), 0.0) * (1 + 4 * UNIT) + 1e-300
-
-
-def change_bound(sign: int, t1: float, t2: float, delta: float) -> float:
-    """Upper bound of the σ-change in direction `sign` where t1 <= z0 <= t2 and the logit moves by at most Δ.
-
-    sign +1: σ(z0 + Δ) - σ(z0); sign -1: σ(z0) - σ(z0 - Δ) = σ(s + Δ) - σ(s) with s = z0 - Δ in [t1 - Δ, t2 - Δ].
-    """
-    if sign > 0:
-        return _rise_bound(t1, t2, delta)
-    return _rise_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
 
 
 # -- the problem's float data ------------------------------------------------------------------------

@@ -136,8 +136,8 @@ def test_a_planted_unsound_slab_bound_is_caught(monkeypatch):
     """Halving the slab bound (an unsound relaxation) prunes the optimum: the oracle beats the upper end."""
     _centre_seed_only(monkeypatch)
     net, pert, box, lo, hi = _case(4, 5, 3, "uniform")
-    honest = global_bounds._slab_bound
-    monkeypatch.setattr(global_bounds, "_slab_bound", lambda *a: 0.5 * honest(*a))
+    honest = global_bounds.change_bound
+    monkeypatch.setattr(global_bounds, "change_bound", lambda *a: 0.5 * honest(*a))
     found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
     assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, lo, hi))
 
