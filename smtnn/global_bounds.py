@@ -789,8 +789,7 @@ def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box
     from .search import interval_logits
 
     start = time.perf_counter()
-    plo = np.array([float_down(v) for v in perturbation.lower])
-    phi = np.array([float_up(v) for v in perturbation.upper])
+    plo, phi = perturbation.float_box()
     p0 = network.parameter_vector()
     dlo = np.array([float_down(v) for v in domain.lower])
     dhi = np.array([float_up(v) for v in domain.upper])

@@ -17,6 +17,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .exact import differ, to_fraction
 from .network import Network
+from .rounding import floats_outward
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ class Perturbation:
     def free(self) -> tuple[int, ...]:
         """Indices of the parameters that may move (computed once: the box is immutable)."""
         return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if differ(lo, hi))
+
+    def float_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box's ends as the nearest floats outward (largest float <= lower, smallest >= upper)."""
+        lower, upper = self._float_ends
+        return lower.copy(), upper.copy()
+
+    @functools.cached_property
+    def _float_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
 
     def contains(self, params: Sequence[Fraction]) -> bool:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))

@@ -50,6 +50,22 @@ def float_up(q: Fraction) -> float:
     return f if Fraction(f) >= q else math.nextafter(f, math.inf)
 
 
+def floats_outward(values, down: bool) -> np.ndarray:
+    """:func:`float_down` (or :func:`float_up`) of every rational in `values`, as one array.
+
+    Integer true division gives the correctly rounded float a; the directed one is a or its neighbour,
+    decided exactly by comparing a's integer ratio with the rational's (no Fraction is built).
+    """
+    out = np.empty(len(values))
+    for i, q in enumerate(values):
+        n, d = q.numerator, q.denominator
+        a = n / d
+        an, ad = a.as_integer_ratio()
+        wrong = an * d > n * ad if down else an * d < n * ad
+        out[i] = math.nextafter(a, -math.inf if down else math.inf) if wrong else a
+    return out
+
+
 def sum_error(terms: int, magnitude) -> np.ndarray | float:
     """A bound on |fl(sum) - sum| for `terms` rounded products summed in any order, given sum of |products|.
 

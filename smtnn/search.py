@@ -346,8 +346,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     `mean_value=False` keeps only first-order interval bounds (the plain reference the tests compare against).
     """
     start = time.perf_counter()
-    plo = np.array([float_down(v) for v in perturbation.lower])
-    phi = np.array([float_up(v) for v in perturbation.upper])
+    plo, phi = perturbation.float_box()
     p0 = network.parameter_vector()
     dlo = np.array([float_down(v) for v in domain.lower])
     dhi = np.array([float_up(v) for v in domain.upper])

@@ -319,3 +319,17 @@ def test_global_epsilon_and_label_on_leaky_relu_bound_sampling():
     assert label.verdict is not Verdict.UNKNOWN
     if flipped:
         assert label.verdict is Verdict.VIOLATED
+
+
+def test_floats_outward_agrees_with_float_down_and_up():
+    """The batch conversion of a parameter box gives exactly the nearest floats outward, one rational at a time."""
+    import random
+
+    from smtnn.rounding import float_down, float_up, floats_outward
+
+    rng = random.Random(7)
+    values = [Q(rng.randint(-10 ** 30, 10 ** 30), rng.randint(1, 10 ** 25)) for _ in range(500)]
+    values += [Q(x) for x in (0.1, -2.5, 1e-300, 3.0, -7e200)] + [Q(0), Q(-3), Q(1, 3)]
+    values += [Q(0.1) + Q(1, 10 ** 40), Q(0.1) - Q(1, 10 ** 40)]
+    assert floats_outward(values, down=True).tolist() == [float_down(v) for v in values]
+    assert floats_outward(values, down=False).tolist() == [float_up(v) for v in values]
