@@ -1,9 +1,7 @@
 """Z3 through pySMT's converter: exact on rationals; sigmoid/tanh units only by their certified ranges."""
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from fractions import Fraction
 from typing import Sequence
 
@@ -35,9 +33,6 @@ def limit_memory(memory_mb: int | None) -> None:
     z3.set_param("memory_max_size", _memory_cap_mb or 0)
 
 
-INTERRUPT_SLACK = 0.05   # seconds past Z3's own timeout before its context is interrupted
-
-
 def _unknown(what: str, reason: str) -> str:
     """Z3's reason for unknown, naming the memory cap when Z3 ran out of the memory it was allowed."""
     if _memory_cap_mb is not None and "memory" in reason:
@@ -50,22 +45,6 @@ def _unknown(what: str, reason: str) -> str:
 def _milliseconds(timeout) -> int:
     """Z3's timeout parameter: 0 means no limit, so a positive timeout below 1 ms must not round down to it."""
     return max(1, math.ceil(1000 * timeout)) if timeout else 0
-
-
-@contextlib.contextmanager
-def _interrupted_after(context: z3.Context, timeout):
-    """Z3's timeout is checked in its search only; preprocessing a large formula can run far past it.  A timer thread
-    interrupts the context (Z3's own cancellation, honoured everywhere) shortly after the timeout."""
-    if not timeout:
-        yield
-        return
-    timer = threading.Timer(timeout + INTERRUPT_SLACK, context.interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 class Z3Session(Session):
@@ -100,8 +79,7 @@ class Z3Session(Session):
     def _check(self, timeout):
         self.solver.set("timeout", _milliseconds(timeout))
         try:
-            with _interrupted_after(self.context, timeout):
-                result = self.solver.check()
+            result = self.solver.check()
         except z3.Z3Exception as err:
             if "memory" not in str(err):
                 raise
@@ -124,8 +102,7 @@ class Z3Session(Session):
                 opt.add(self.converter.convert(f))
         handle = opt.maximize(self.converter.convert(objective))
         try:
-            with _interrupted_after(self.context, timeout):
-                result = opt.check()
+            result = opt.check()
         except z3.Z3Exception as err:
             if "memory" not in str(err):
                 raise
