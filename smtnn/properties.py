@@ -266,7 +266,7 @@ def _solver_bisection(network, perturbation, x, coeffs, before: search.Maximum, 
                       strict, progress=None) -> tuple[search.Maximum, int]:
     """max c·z(x0, p) over the box by solver bisection from the certified interval `before`; and the solver calls.
 
-    `progress` receives each tighter :class:`smtnn.search.Maximum`."""
+    `progress` receives each tighter :class:`smtnn.search.Maximum` with the solver calls so far."""
     encoder = Encoder(network, perturbation)
     symbols = encoder.parameter_symbols()
     defs = []
@@ -283,7 +283,7 @@ def _solver_bisection(network, perturbation, x, coeffs, before: search.Maximum, 
         return linear_value(coeffs, float_first.exact_logits(network, x, params)).lo, tuple(params)
 
     found = search.bisect_max(session, encoder, objective, replay, before.lower, before.upper, before.best, tol_z,
-                              timeout, target, strict, progress)
+                              timeout, target, strict, progress and (lambda tighter: progress((tighter, session.calls))))
     return found, session.calls
 
 
@@ -302,10 +302,10 @@ def _stoppable(phase, timeout: float, before: search.Maximum) -> tuple[search.Ma
         return outcome.value
     if outcome.status == ERROR:
         raise outcome.value
-    found = outcome.progress if isinstance(outcome.progress, search.Maximum) else before
+    found, calls = outcome.progress if outcome.progress is not None else (before, 0)
     why = {TIMEOUT: "timeout", MEMORY: "memory cap reached in the solver phase"}.get(
         outcome.status, f"the solver phase's process died ({outcome.detail})")
-    return found._replace(reason=why), 0
+    return found._replace(reason=why), calls + 1   # the call the stop cut short counts
 
 
 @budgeted(_stopped_estimate("local epsilon", _one))

@@ -258,11 +258,12 @@ def test_a_stopped_solver_phase_keeps_the_bounds_it_reported():
     from smtnn import search
 
     def slow_phase(progress=None):
-        progress(search.Maximum(Fraction(1), Fraction(3), ("witness",), ""))
+        progress((search.Maximum(Fraction(1), Fraction(3), ("witness",), ""), 2))
         time.sleep(30)
 
     found, calls = properties._stoppable(slow_phase, 0.5, search.Maximum(Fraction(0), Fraction(5), None, ""))
     assert (found.lower, found.upper, found.best, found.reason) == (Fraction(1), Fraction(3), ("witness",), "timeout")
+    assert calls == 3
 
 
 def test_global_epsilon_on_a_deep_network_holds_its_timeout():
