@@ -153,3 +153,33 @@ def test_global_epsilon_of_two_relu_layers_with_a_huge_negative_logit():
         with np.errstate(over="ignore"):
             change = abs(1 / (1 + np.exp(-net.with_parameters(p).logits(x)[0])) - 1 / (1 + np.exp(-net.logits(x)[0])))
         assert change <= float(est.upper) + 1e-12
+
+
+def test_global_sigma_witness_below_the_oracles_floor_really_flips():
+    """Found by the campaign (seed 2026120408734): σ for class 1 came with a witness whose perturbed logit is about
+    -5.5e-802, below the oracle's 2^-2000 floor, so the oracle could not tell the label and reported a failure.
+    At 20,000 bits the witness does flip the label (z < 0 <= z0); the campaign now counts such cases as marginal."""
+    net = Network.from_arrays([[[1.8125]], [[0.0], [25.0], [1.0]], [[0.0, -1.625, -0.8125]]],
+                              [[-75.0], [0.0, -50.0, 1.625], [0.25]], ["linear", "sigmoid", "sigmoid"])
+    pert = perturbation.uniform(net, "1")
+    sigma = properties.global_sigma(net, pert, Box(("-5/4",), ("-1",)), tolerance="1/1000", timeout=5)
+    witness = sigma[1].witness
+    assert witness is not None
+    names = [str(n) for n in net.parameter_names()]
+    params = list(pert.nominal)
+    for name, value in witness.parameters.items():
+        params[names.index(name)] = value
+
+    def logit(p):
+        with mpmath.workprec(20000):
+            h = [mpmath.mpf(v.numerator) / v.denominator for v in witness.input]
+            start = 0
+            for layer in net.layers:
+                rows, cols = layer.weights.shape
+                w = [mpmath.mpf(v.numerator) / v.denominator for v in p[start:start + rows * cols + rows]]
+                start += rows * cols + rows
+                a = [sum(w[r * cols + c] * h[c] for c in range(cols)) + w[rows * cols + r] for r in range(rows)]
+                h = a if layer.activation == "linear" else [1 / (1 + mpmath.exp(-v)) for v in a]
+            return a[0]
+
+    assert logit(list(pert.nominal)) >= 0 > logit(params)
