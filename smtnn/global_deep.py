@@ -55,6 +55,8 @@ METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointw
           "duals) + exact replay of searched parameters")
 INPUT_FIRST = 0.125
 """Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
+SEARCH_SHARE = 0.2
+"""The most of the search's time spent on lower ends (scoring the LPs' optima, certifying the best)."""
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -459,7 +461,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             if _bound_node(problem, node, live):
                 heapq.heappush(heap, (-node.bound, next(counter), node))
     pending: list[np.ndarray] = []
-    searching = 0.0
+    searching, search_share = 0.0, SEARCH_SHARE
     while heap:
         top = -heap[0][0]
         if top <= float(lower) + tol_f:
@@ -486,12 +488,16 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
                 heapq.heappush(heap, (-child.bound, next(counter), child))
             else:
                 dropped = max(dropped, child.bound)
-        # lower ends: at most a fifth of the time goes to scoring the LPs' optima and certifying the best
-        if len(pending) >= 16 and time.perf_counter() < deadline and searching < 0.2 * (time.perf_counter() - start):
+        # lower ends: at most a fifth of the time goes to scoring the LPs' optima and certifying the best, and that
+        # share halves after every round that finds nothing better (the seeds' ascent usually finds the maximum)
+        if (len(pending) >= 16 and time.perf_counter() < deadline
+                and searching < search_share * (time.perf_counter() - start)):
             began = time.perf_counter()
             scores = [max(problem.change_at(x, 0.2)) if time.perf_counter() < deadline else -1.0 for x in pending]
             i = int(np.argmax(scores))
+            search_share /= 2
             if scores[i] > best_float + tol_f / 8:
+                search_share = SEARCH_SHARE
                 x_best, best_float = _ascend(problem, pending[i], scores[i], steps=6, deadline=deadline)
                 certified, candidate = certify_at(network, perturbation, domain, x_best, _seconds_left(deadline))
                 if certified > lower:
