@@ -4,8 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from .errors import InvalidInputError
 from .exact import to_fraction
+from .rounding import floats_outward
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ class Box:
             raise InvalidInputError(f"the radius must be non-negative, got {float(r)}")
         c = [to_fraction(v) for v in center]
         return cls(tuple(v - r for v in c), tuple(v + r for v in c))
+
+    def float_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box's ends as the nearest floats outward (largest float <= lower, smallest >= upper)."""
+        return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
 
     @property
     def dimension(self) -> int:

@@ -791,8 +791,7 @@ def multiclass_epsilon(network: Network, perturbation: Perturbation, domain: Box
     start = time.perf_counter()
     plo, phi = perturbation.float_box()
     p0 = network.parameter_vector()
-    dlo = np.array([float_down(v) for v in domain.lower])
-    dhi = np.array([float_up(v) for v in domain.upper])
+    dlo, dhi = domain.float_box()
     span = np.where(dhi > dlo, dhi - dlo, 1.0)
 
     def bounds(lo, hi):

@@ -88,6 +88,17 @@ def _witness(network: Network, perturbation: Perturbation, params: Sequence[Frac
     return Witness(changed, None if x is None else tuple(x), value.lo, value.hi, meaning)
 
 
+def _sigma_at(network: Network, c: int, z0: Sequence[Enclosure]) -> Enclosure:
+    """Eq. 13's measure at an input with nominal logits z0, for class c: |f_p0(x) - level| (binary) or the nominal
+    margin s_c - max over j != c of s_j."""
+    if network.binary:
+        s = _sigmoid_of(z0[0])
+        level = Enclosure.point(network.threshold)
+        return s - level if c == 1 else level - s
+    gaps = [linear_value(_score_coeffs(network, c, j), z0) for j in range(network.n_outputs) if j != c]
+    return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
+
+
 def _sigmoid_of(z: Enclosure) -> Enclosure:
     """Certified enclosure of sigmoid over an enclosure of z (sigmoid is increasing)."""
     if z.lo == z.hi:
@@ -754,11 +765,7 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
             return [pieces.PieceDerivation(mu, below + [extreme(_score_coeffs(net, j, c))]) for j in range(k) if j != c]
 
     def value_of(z0):
-        if net.binary:
-            return _sigmoid_of(z0[0]) - Enclosure.point(net.threshold) if c == 1 else \
-                Enclosure.point(net.threshold) - _sigmoid_of(z0[0])
-        gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
-        return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
+        return _sigma_at(net, c, z0)
 
     def replay(point):
         x = point[:d]
@@ -846,11 +853,7 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
                 _takeover_formula(problem, c))
 
     def value_of(z0):
-        if net.binary:
-            return _sigmoid_of(z0[0]) - Enclosure.point(net.threshold) if c == 1 else \
-                Enclosure.point(net.threshold) - _sigmoid_of(z0[0])
-        gaps = [linear_value(_score_coeffs(net, c, j), z0) for j in range(net.n_outputs) if j != c]
-        return Enclosure(min(g.lo for g in gaps), min(g.hi for g in gaps))
+        return _sigma_at(net, c, z0)
 
     def objective_value(z0) -> Fraction:
         if net.binary:

@@ -26,7 +26,7 @@ from .float_first import exact_logits, parameter_witness
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
-from .rounding import ULP_ONE, float_down, float_up
+from .rounding import ULP_ONE
 from .semantics import walk
 from .semantics.intervals import IntervalDomain
 from .slopes import derivative_range, logit_slopes, mean_value_bound, sigmoid_second_derivative_range, times_interval
@@ -348,8 +348,7 @@ def branch_and_bound_epsilon(network: Network, perturbation: Perturbation, domai
     start = time.perf_counter()
     plo, phi = perturbation.float_box()
     p0 = network.parameter_vector()
-    dlo = np.array([float_down(v) for v in domain.lower])
-    dhi = np.array([float_up(v) for v in domain.upper])
+    dlo, dhi = domain.float_box()
     span = np.where(dhi > dlo, dhi - dlo, 1.0)
     splittable = dhi > dlo
 
