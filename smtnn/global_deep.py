@@ -180,41 +180,50 @@ class _Relaxation:
         self.r2 = m.add_cols(np.zeros(n2), np.maximum(nominal.pre[1][1], 0.0))
         self.base_lo, self.base_hi = np.array(m.col_lo), np.array(m.col_hi)
         self.units = {}   # (group, j) -> (pre col, post col, row post - pre, its free bounds)
-        x_cols = list(self.x)
-        for j in range(n1):
-            m.add_row(x_cols + [self.l[j]], np.append(-lc[j], 1.0), first.blo[j], first.blo[j])
-            m.add_row(x_cols + [self.u[j]], np.append(-uc[j], 1.0), first.bhi[j], first.bhi[j])
-            m.add_row(x_cols + [self.q1[j]], np.append(-p.w1[j], 1.0), p.b1[j], p.b1[j])
-        h_cols, r1_cols = list(self.h), list(self.r1)
-        for k in range(n2):
-            m.add_row(h_cols + [self.z[k]], np.append(-self.layer.wlo[k], 1.0), self.layer.blo[k], self.layer.blo[k])
-            m.add_row(r1_cols + [self.q2[k]], np.append(-p.w2[k], 1.0), p.b2[k], p.b2[k])
+        # rows are built per block of equal length (interleaved as the units' order) and added in one pass
+        ones1, ones2 = np.ones((n1, 1)), np.ones((n2, 1))
+        x_cols = np.broadcast_to(self.x, (n1, p.d))
+        first_rows = np.stack([np.hstack([x_cols, cols[:, None]]) for cols in (self.l, self.u, self.q1)], axis=1)
+        first_vals = np.stack([np.hstack([-w, ones1]) for w in (lc, uc, p.w1)], axis=1)
+        first_rhs = np.stack([first.blo, first.bhi, p.b1], axis=1)
+        m.add_rows(first_rows.reshape(3 * n1, -1), first_vals.reshape(3 * n1, -1), first_rhs.ravel(), first_rhs.ravel())
+        second_rows = np.stack([np.hstack([np.broadcast_to(ins, (n2, n1)), outs[:, None]])
+                                for ins, outs in ((self.h, self.z), (self.r1, self.q2))], axis=1)
+        second_vals = np.stack([np.hstack([-self.layer.wlo, ones2]), np.hstack([-p.w2, ones2])], axis=1)
+        second_rhs = np.stack([self.layer.blo, p.b2], axis=1)
+        m.add_rows(second_rows.reshape(2 * n2, -1), second_vals.reshape(2 * n2, -1), second_rhs.ravel(),
+                  second_rhs.ravel())
         for group, pre, post, rng, pushed_down in (("u", self.u, self.h, u_range, np.zeros(n1, bool)),
                                                    ("r1", self.q1, self.r1, nominal.pre[0], np.zeros(n1, bool)),
                                                    ("y", self.z, self.y, z_range, self.a < 0),
                                                    ("r2", self.q2, self.r2, nominal.pre[1], self.r2_coef < 0)):
             _, slope, intercept = _relu_lines(*rng)
-            for j in range(len(pre)):
-                m.add_row([post[j], pre[j]], [1.0, -slope[j]], -np.inf, intercept[j])
-                # "u": h1 - u is free (h1 >= L(x) is its own row); others: post >= pre always holds
-                free = (-np.inf, np.inf) if group == "u" else (0.0, np.inf)
-                row = m.add_row([post[j], pre[j]], [1.0, -1.0], *free)
-                self.units[(group, j)] = (pre[j], post[j], row, free, float(rng[0][j]), float(rng[1][j]),
-                                          bool(pushed_down[j]))
+            n = len(pre)
+            # per unit its chord row and the row post - pre: "u": free (h1 >= L(x) is its own row); others:
+            # post >= pre always holds
+            free = (-np.inf, np.inf) if group == "u" else (0.0, np.inf)
+            pair_cols = np.repeat(np.stack([post, pre], axis=1), 2, axis=0)
+            pair_vals = np.stack([np.stack([np.ones(n), -slope], axis=1), np.tile([1.0, -1.0], (n, 1))], axis=1)
+            pair_lo = np.stack([np.full(n, -np.inf), np.full(n, free[0])], axis=1)
+            pair_hi = np.stack([intercept, np.full(n, free[1])], axis=1)
+            rows = m.add_rows(pair_cols, pair_vals.reshape(2 * n, 2), pair_lo.ravel(), pair_hi.ravel())
+            for j in range(n):
+                self.units[(group, j)] = (pre[j], post[j], int(rows[2 * j + 1]), free, float(rng[0][j]),
+                                          float(rng[1][j]), bool(pushed_down[j]))
+        # h1 >= L(x), and the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
+        pair, side = np.array([1.0, -1.0]), np.array([1.0, -1.0, -1.0, 1.0])
         for j in range(n1):
-            m.add_row([self.h[j], self.l[j]], [1.0, -1.0], 0.0, np.inf)
-            # the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
-            m.add_row([self.h[j], self.r1[j], self.u[j], self.q1[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
-            m.add_row([self.r1[j], self.h[j], self.q1[j], self.l[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+            m.add_row(np.array([self.h[j], self.l[j]], np.int32), pair, 0.0, np.inf)
+            m.add_row(np.array([self.h[j], self.r1[j], self.u[j], self.q1[j]], np.int32), side, -np.inf, 0.0)
+            m.add_row(np.array([self.r1[j], self.h[j], self.q1[j], self.l[j]], np.int32), side, -np.inf, 0.0)
         # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
         gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
         for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
             _, slope, intercept = _relu_lines(lo_k, hi_k)
             first_, second_ = (self.y, self.r2) if k == 0 else (self.r2, self.y)
             pre_a, pre_b = (self.z, self.q2) if k == 0 else (self.q2, self.z)
-            for j in range(n2):
-                m.add_row([first_[j], second_[j], pre_a[j], pre_b[j]], [1.0, -1.0, -slope[j], slope[j]], -np.inf,
-                          intercept[j])
+            m.add_rows(np.stack([first_, second_, pre_a, pre_b], axis=1),
+                      np.stack([np.ones(n2), -np.ones(n2), -slope, slope], axis=1), np.full(n2, -np.inf), intercept)
         self.cost = np.zeros(m.n_cols)
         self.cost[self.y] = -self.a
         self.cost[self.r2] = -self.r2_coef
