@@ -57,6 +57,8 @@ INPUT_FIRST = 0.125
 """Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
 SEARCH_SHARE = 0.2
 """The most of the search's time spent on lower ends (scoring the LPs' optima, certifying the best)."""
+TILT_PIECES = 8
+"""Parts of the node's z0 range on which the tilted LP's line caps Δ (see :func:`_tilted`)."""
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -178,6 +180,7 @@ class _Relaxation:
         self.r1 = m.add_cols(np.zeros(n1), np.maximum(nominal.pre[0][1], 0.0))
         self.q2 = m.add_cols(*nominal.pre[1])
         self.r2 = m.add_cols(np.zeros(n2), np.maximum(nominal.pre[1][1], 0.0))
+        self.z0 = m.add_cols([self.t[0]], [self.t[1]])[0]   # the nominal logit c0 + v0·r2 (its bounds from above)
         self.base_lo, self.base_hi = np.array(m.col_lo), np.array(m.col_hi)
         self.units = {}   # (group, j) -> (pre col, post col, row post - pre, its free bounds)
         # rows are built per block of equal length (interleaved as the units' order) and added in one pass
@@ -224,6 +227,7 @@ class _Relaxation:
             pre_a, pre_b = (self.z, self.q2) if k == 0 else (self.q2, self.z)
             m.add_rows(np.stack([first_, second_, pre_a, pre_b], axis=1),
                       np.stack([np.ones(n2), -np.ones(n2), -slope, slope], axis=1), np.full(n2, -np.inf), intercept)
+        m.add_row([self.z0] + list(self.r2), np.append(1.0, -p.v0), p.c0, p.c0)
         self.cost = np.zeros(m.n_cols)
         self.cost[self.y] = -self.a
         self.cost[self.r2] = -self.r2_coef
@@ -257,8 +261,10 @@ class _Relaxation:
         lo, hi = self.units[key][4:6]
         return 1 if lo >= 0 else (-1 if hi <= 0 else 0)
 
-    def solve(self, phases: dict, basis=None):
-        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified."""
+    def solve(self, phases: dict, basis=None, tilt: float = 0.0):
+        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified.
+
+        With a tilt λ the LP bounds Δ - λ·z0 instead (so Δ <= that bound + λ·z0 on the node)."""
         col_lo, col_hi = self.base_lo.copy(), self.base_hi.copy()
         rows = {}
         for key, active in phases.items():
@@ -272,7 +278,11 @@ class _Relaxation:
         if (col_lo > col_hi).any():
             return -math.inf, None      # a fixed phase contradicts the box's sound bounds: no point here
         cols = {i: (col_lo[i], col_hi[i]) for i in np.nonzero((col_lo != self.base_lo) | (col_hi != self.base_hi))[0]}
-        sol = self.model.minimize(self.cost, cols, rows, basis)
+        cost = self.cost
+        if tilt:
+            cost = cost.copy()
+            cost[self.z0] = tilt
+        sol = self.model.minimize(cost, cols, rows, basis)
         if sol.infeasible:
             return -math.inf, sol
         if sol.bound is None:
@@ -350,6 +360,8 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     node.bound = min(node.bound, change_bound(node.sign, t1, t2, delta))
     if not sol.ok:
         return True
+    if node.bound > 0:
+        node.bound = min(node.bound, _tilted(node, relax, delta, sol))
     point = sol.point
     x = np.clip(point[relax.x], node.lo, node.hi)
     node.point = x
@@ -366,6 +378,45 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     else:
         node.split = None
     return True
+
+
+def _sigmoid_slope(z: float) -> float:
+    value = _sigmoid(z)
+    return value * (1 - value)
+
+
+def _tilted(node: _Node, relax: _Relaxation, delta: float, sol) -> float:
+    """A second bound of the node where its worst z0 is an end of [t1, t2]: the LP tilted along the σ-change's level
+    line there bounds Δ - λ·z0 by M, so on each part [a, b] of [t1, t2] the logit moves by at most
+    min(Δ*, M + max(λa, λb)) (Δ and z0 are correlated over the box; the plain bound pairs the largest Δ with the
+    worst z0).  1 when the worst z0 is the σ-change's peak (no tilt helps there) or the LP gives no bound."""
+    t1, t2 = relax.t
+    if node.sign > 0:    # σ(t + Δ) - σ(t), its peak at t = -Δ/2
+        worst = min(max(-delta / 2, t1), t2)
+        slope_t = _sigmoid_slope(worst + delta) - _sigmoid_slope(worst)
+        slope_delta = _sigmoid_slope(worst + delta)
+    else:                # σ(t) - σ(t - Δ), its peak at t = Δ/2
+        worst = min(max(delta / 2, t1), t2)
+        slope_t = _sigmoid_slope(worst) - _sigmoid_slope(worst - delta)
+        slope_delta = _sigmoid_slope(worst - delta)
+    if slope_delta <= 0 or abs(slope_t) < 1e-12:
+        return 1.0
+    tilt = -slope_t / slope_delta
+    cap, _ = relax.solve(node.phases, sol.basis, tilt=tilt)
+    if cap is None or cap == -math.inf:
+        return 1.0
+    return capped_change(node.sign, t1, t2, delta, cap, tilt)
+
+
+def capped_change(sign: int, t1: float, t2: float, delta: float, cap: float, tilt: float) -> float:
+    """Upper bound of the σ-change in direction `sign` where t1 <= z0 <= t2 and the logit moves by at most
+    min(Δ, cap + tilt·z0): on each of TILT_PIECES parts [a, b] the line's larger end (exact, rounded up)."""
+    ends = [t1] + [t1 + (t2 - t1) * i / TILT_PIECES for i in range(1, TILT_PIECES)] + [t2]
+    out = 0.0
+    for a, b in zip(ends, ends[1:]):
+        moved = float_up(Q(cap) + max(Q(tilt) * Q(a), Q(tilt) * Q(b)))
+        out = max(out, change_bound(sign, a, b, max(min(delta, moved), 0.0)))
+    return out
 
 
 def _children(node: _Node) -> list[_Node]:
