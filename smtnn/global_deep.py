@@ -19,6 +19,10 @@ t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows wi
 
     max over the node of σ(z_max) - σ(z0) <= max over t in [t1, t2] of σ(t + Δ*) - σ(t).
 
+Where that maximum sits at an end of [t1, t2], Δ and z0 are correlated over the box: a second LP, its objective
+tilted along the σ-change's level line there (z0 is a column, c0 + v0·r2), bounds Δ - λ·z0 by M, and the logit
+then moves by at most min(Δ*, M + λ·z0) on each part of [t1, t2].
+
 Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
 spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
 scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
