@@ -19,6 +19,10 @@ t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows wi
 
     max over the node of σ(z_max) - σ(z0) <= max over t in [t1, t2] of σ(t + Δ*) - σ(t).
 
+Where that maximum sits at an end of [t1, t2], Δ and z0 are correlated over the box: a second LP, its objective
+tilted along the σ-change's level line there (z0 is a column, c0 + v0·r2), bounds Δ - λ·z0 by M, and the logit
+then moves by at most min(Δ*, M + λ·z0) on each part of [t1, t2].
+
 Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
 spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
 scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
@@ -57,6 +61,8 @@ INPUT_FIRST = 0.125
 """Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
 SEARCH_SHARE = 0.2
 """The most of the search's time spent on lower ends (scoring the LPs' optima, certifying the best)."""
+TILT_PIECES = 8
+"""Parts of the node's z0 range on which the tilted LP's line caps Δ (see :func:`_tilted`)."""
 MEANING = "|f_p(x) - f_p0(x)|, f the sigmoid confidence"
 
 
@@ -178,43 +184,54 @@ class _Relaxation:
         self.r1 = m.add_cols(np.zeros(n1), np.maximum(nominal.pre[0][1], 0.0))
         self.q2 = m.add_cols(*nominal.pre[1])
         self.r2 = m.add_cols(np.zeros(n2), np.maximum(nominal.pre[1][1], 0.0))
+        self.z0 = m.add_cols([self.t[0]], [self.t[1]])[0]   # the nominal logit c0 + v0·r2 (its bounds from above)
         self.base_lo, self.base_hi = np.array(m.col_lo), np.array(m.col_hi)
         self.units = {}   # (group, j) -> (pre col, post col, row post - pre, its free bounds)
-        x_cols = list(self.x)
-        for j in range(n1):
-            m.add_row(x_cols + [self.l[j]], np.append(-lc[j], 1.0), first.blo[j], first.blo[j])
-            m.add_row(x_cols + [self.u[j]], np.append(-uc[j], 1.0), first.bhi[j], first.bhi[j])
-            m.add_row(x_cols + [self.q1[j]], np.append(-p.w1[j], 1.0), p.b1[j], p.b1[j])
-        h_cols, r1_cols = list(self.h), list(self.r1)
-        for k in range(n2):
-            m.add_row(h_cols + [self.z[k]], np.append(-self.layer.wlo[k], 1.0), self.layer.blo[k], self.layer.blo[k])
-            m.add_row(r1_cols + [self.q2[k]], np.append(-p.w2[k], 1.0), p.b2[k], p.b2[k])
+        # rows are built per block of equal length (interleaved as the units' order) and added in one pass
+        ones1, ones2 = np.ones((n1, 1)), np.ones((n2, 1))
+        x_cols = np.broadcast_to(self.x, (n1, p.d))
+        first_rows = np.stack([np.hstack([x_cols, cols[:, None]]) for cols in (self.l, self.u, self.q1)], axis=1)
+        first_vals = np.stack([np.hstack([-w, ones1]) for w in (lc, uc, p.w1)], axis=1)
+        first_rhs = np.stack([first.blo, first.bhi, p.b1], axis=1)
+        m.add_rows(first_rows.reshape(3 * n1, -1), first_vals.reshape(3 * n1, -1), first_rhs.ravel(), first_rhs.ravel())
+        second_rows = np.stack([np.hstack([np.broadcast_to(ins, (n2, n1)), outs[:, None]])
+                                for ins, outs in ((self.h, self.z), (self.r1, self.q2))], axis=1)
+        second_vals = np.stack([np.hstack([-self.layer.wlo, ones2]), np.hstack([-p.w2, ones2])], axis=1)
+        second_rhs = np.stack([self.layer.blo, p.b2], axis=1)
+        m.add_rows(second_rows.reshape(2 * n2, -1), second_vals.reshape(2 * n2, -1), second_rhs.ravel(),
+                  second_rhs.ravel())
         for group, pre, post, rng, pushed_down in (("u", self.u, self.h, u_range, np.zeros(n1, bool)),
                                                    ("r1", self.q1, self.r1, nominal.pre[0], np.zeros(n1, bool)),
                                                    ("y", self.z, self.y, z_range, self.a < 0),
                                                    ("r2", self.q2, self.r2, nominal.pre[1], self.r2_coef < 0)):
             _, slope, intercept = _relu_lines(*rng)
-            for j in range(len(pre)):
-                m.add_row([post[j], pre[j]], [1.0, -slope[j]], -np.inf, intercept[j])
-                # "u": h1 - u is free (h1 >= L(x) is its own row); others: post >= pre always holds
-                free = (-np.inf, np.inf) if group == "u" else (0.0, np.inf)
-                row = m.add_row([post[j], pre[j]], [1.0, -1.0], *free)
-                self.units[(group, j)] = (pre[j], post[j], row, free, float(rng[0][j]), float(rng[1][j]),
-                                          bool(pushed_down[j]))
+            n = len(pre)
+            # per unit its chord row and the row post - pre: "u": free (h1 >= L(x) is its own row); others:
+            # post >= pre always holds
+            free = (-np.inf, np.inf) if group == "u" else (0.0, np.inf)
+            pair_cols = np.repeat(np.stack([post, pre], axis=1), 2, axis=0)
+            pair_vals = np.stack([np.stack([np.ones(n), -slope], axis=1), np.tile([1.0, -1.0], (n, 1))], axis=1)
+            pair_lo = np.stack([np.full(n, -np.inf), np.full(n, free[0])], axis=1)
+            pair_hi = np.stack([intercept, np.full(n, free[1])], axis=1)
+            rows = m.add_rows(pair_cols, pair_vals.reshape(2 * n, 2), pair_lo.ravel(), pair_hi.ravel())
+            for j in range(n):
+                self.units[(group, j)] = (pre[j], post[j], int(rows[2 * j + 1]), free, float(rng[0][j]),
+                                          float(rng[1][j]), bool(pushed_down[j]))
+        # h1 >= L(x), and the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
+        pair, side = np.array([1.0, -1.0]), np.array([1.0, -1.0, -1.0, 1.0])
         for j in range(n1):
-            m.add_row([self.h[j], self.l[j]], [1.0, -1.0], 0.0, np.inf)
-            # the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
-            m.add_row([self.h[j], self.r1[j], self.u[j], self.q1[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
-            m.add_row([self.r1[j], self.h[j], self.q1[j], self.l[j]], [1.0, -1.0, -1.0, 1.0], -np.inf, 0.0)
+            m.add_row(np.array([self.h[j], self.l[j]], np.int32), pair, 0.0, np.inf)
+            m.add_row(np.array([self.h[j], self.r1[j], self.u[j], self.q1[j]], np.int32), side, -np.inf, 0.0)
+            m.add_row(np.array([self.r1[j], self.h[j], self.q1[j], self.l[j]], np.int32), side, -np.inf, 0.0)
         # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
         gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
         for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
             _, slope, intercept = _relu_lines(lo_k, hi_k)
             first_, second_ = (self.y, self.r2) if k == 0 else (self.r2, self.y)
             pre_a, pre_b = (self.z, self.q2) if k == 0 else (self.q2, self.z)
-            for j in range(n2):
-                m.add_row([first_[j], second_[j], pre_a[j], pre_b[j]], [1.0, -1.0, -slope[j], slope[j]], -np.inf,
-                          intercept[j])
+            m.add_rows(np.stack([first_, second_, pre_a, pre_b], axis=1),
+                      np.stack([np.ones(n2), -np.ones(n2), -slope, slope], axis=1), np.full(n2, -np.inf), intercept)
+        m.add_row([self.z0] + list(self.r2), np.append(1.0, -p.v0), p.c0, p.c0)
         self.cost = np.zeros(m.n_cols)
         self.cost[self.y] = -self.a
         self.cost[self.r2] = -self.r2_coef
@@ -248,8 +265,10 @@ class _Relaxation:
         lo, hi = self.units[key][4:6]
         return 1 if lo >= 0 else (-1 if hi <= 0 else 0)
 
-    def solve(self, phases: dict, basis=None):
-        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified."""
+    def solve(self, phases: dict, basis=None, tilt: float = 0.0):
+        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified.
+
+        With a tilt λ the LP bounds Δ - λ·z0 instead (so Δ <= that bound + λ·z0 on the node)."""
         col_lo, col_hi = self.base_lo.copy(), self.base_hi.copy()
         rows = {}
         for key, active in phases.items():
@@ -263,7 +282,11 @@ class _Relaxation:
         if (col_lo > col_hi).any():
             return -math.inf, None      # a fixed phase contradicts the box's sound bounds: no point here
         cols = {i: (col_lo[i], col_hi[i]) for i in np.nonzero((col_lo != self.base_lo) | (col_hi != self.base_hi))[0]}
-        sol = self.model.minimize(self.cost, cols, rows, basis)
+        cost = self.cost
+        if tilt:
+            cost = cost.copy()
+            cost[self.z0] = tilt
+        sol = self.model.minimize(cost, cols, rows, basis)
         if sol.infeasible:
             return -math.inf, sol
         if sol.bound is None:
@@ -341,6 +364,8 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     node.bound = min(node.bound, change_bound(node.sign, t1, t2, delta))
     if not sol.ok:
         return True
+    if node.bound > 0:
+        node.bound = min(node.bound, _tilted(node, relax, delta, sol))
     point = sol.point
     x = np.clip(point[relax.x], node.lo, node.hi)
     node.point = x
@@ -357,6 +382,45 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     else:
         node.split = None
     return True
+
+
+def _sigmoid_slope(z: float) -> float:
+    value = _sigmoid(z)
+    return value * (1 - value)
+
+
+def _tilted(node: _Node, relax: _Relaxation, delta: float, sol) -> float:
+    """A second bound of the node where its worst z0 is an end of [t1, t2]: the LP tilted along the σ-change's level
+    line there bounds Δ - λ·z0 by M, so on each part [a, b] of [t1, t2] the logit moves by at most
+    min(Δ*, M + max(λa, λb)) (Δ and z0 are correlated over the box; the plain bound pairs the largest Δ with the
+    worst z0).  1 when the worst z0 is the σ-change's peak (no tilt helps there) or the LP gives no bound."""
+    t1, t2 = relax.t
+    if node.sign > 0:    # σ(t + Δ) - σ(t), its peak at t = -Δ/2
+        worst = min(max(-delta / 2, t1), t2)
+        slope_t = _sigmoid_slope(worst + delta) - _sigmoid_slope(worst)
+        slope_delta = _sigmoid_slope(worst + delta)
+    else:                # σ(t) - σ(t - Δ), its peak at t = Δ/2
+        worst = min(max(delta / 2, t1), t2)
+        slope_t = _sigmoid_slope(worst) - _sigmoid_slope(worst - delta)
+        slope_delta = _sigmoid_slope(worst - delta)
+    if slope_delta <= 0 or abs(slope_t) < 1e-12:
+        return 1.0
+    tilt = -slope_t / slope_delta
+    cap, _ = relax.solve(node.phases, sol.basis, tilt=tilt)
+    if cap is None or cap == -math.inf:
+        return 1.0
+    return capped_change(node.sign, t1, t2, delta, cap, tilt)
+
+
+def capped_change(sign: int, t1: float, t2: float, delta: float, cap: float, tilt: float) -> float:
+    """Upper bound of the σ-change in direction `sign` where t1 <= z0 <= t2 and the logit moves by at most
+    min(Δ, cap + tilt·z0): on each of TILT_PIECES parts [a, b] the line's larger end (exact, rounded up)."""
+    ends = [t1] + [t1 + (t2 - t1) * i / TILT_PIECES for i in range(1, TILT_PIECES)] + [t2]
+    out = 0.0
+    for a, b in zip(ends, ends[1:]):
+        moved = float_up(Q(cap) + max(Q(tilt) * Q(a), Q(tilt) * Q(b)))
+        out = max(out, change_bound(sign, a, b, max(min(delta, moved), 0.0)))
+    return out
 
 
 def _children(node: _Node) -> list[_Node]:

@@ -164,3 +164,61 @@ def test_global_epsilon_dispatches_two_hidden_layers_and_keeps_its_deadline():
     assert oracle(net, pert, 6) <= float(est.upper) + SLACK
     checked = replay(json.loads(to_json(est)), net)     # the saved witness replays on its own
     assert checked.ok, checked.failures
+
+
+def _tilted_case(seed: int):
+    """A small network, one box on which the tilted bound applies (its worst z0 an end of the box's z0 range),
+    the node's LP and the σ-changes sampled at inputs of the box (each the exact reduction's maximum there)."""
+    net = deep_net(2, 6, seed)
+    pert = P.uniform(net, Q(1, 40))
+    problem = global_deep._Problem(net, pert, D2)
+    rng = np.random.default_rng(seed)
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    for _ in range(50):
+        lo = rng.uniform(0, 0.7, 2)
+        hi = lo + 0.3
+        for sign in (1, -1):
+            relax = global_deep._Relaxation(problem, sign, lo, hi)
+            delta, sol = relax.solve({})
+            node = global_deep._Node(sign, lo, hi)
+            tilted = global_deep._tilted(node, relax, max(delta, 0.0), sol)
+            plain = global_deep.change_bound(sign, *relax.t, max(delta, 0.0))
+            if tilted < plain - 1e-3:
+                changes = []
+                for x in lo + (hi - lo) * rng.random((60, 2)):
+                    reduced = local_reduction.reduce(problem.boxes, x, x, np.array([float(sign)]))
+                    z = sign * local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=5).value
+                    z0 = problem.nominal_logit(x)
+                    changes.append(sig(z) - sig(z0) if sign > 0 else sig(z0) - sig(z))
+                return node, relax, delta, sol, max(changes)
+    raise AssertionError("no box where the tilt applies")
+
+
+@pytest.mark.parametrize("seed", [7, 9, 11])
+def test_tilted_bound_encloses_the_sampled_change_and_a_lowered_line_does_not(seed):
+    """The tilted LP's line Δ <= M + λ·z0 caps the node's bound below the plain one; the sampled σ-changes stay under
+    it, and the same bound from a line lowered by 0.1 logit (a planted unsound M) falls below a sampled change."""
+    node, relax, delta, sol, sampled = _tilted_case(seed)
+    assert sampled <= global_deep._tilted(node, relax, max(delta, 0.0), sol) + SLACK
+    solve = relax.solve
+
+    def lowered(phases, basis=None, tilt=0.0):
+        cap, found = solve(phases, basis, tilt)
+        return (cap - 0.1 if tilt else cap), found
+
+    relax.solve = lowered
+    assert sampled > global_deep._tilted(node, relax, max(delta, 0.0), sol) + SLACK
+
+
+def test_capped_change_encloses_the_sigmoid_change_under_the_line():
+    rng = np.random.default_rng(9)
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    for _ in range(300):
+        t1 = rng.uniform(-4, 4)
+        t2 = t1 + rng.uniform(0, 3)
+        delta, cap, tilt = rng.uniform(0, 3), rng.uniform(-1, 3), rng.uniform(-2, 2)
+        ts = np.linspace(t1, t2, 2001)
+        moved = np.clip(np.minimum(delta, cap + tilt * ts), 0, None)
+        for sign in (1, -1):
+            change = sig(ts + moved) - sig(ts) if sign > 0 else sig(ts) - sig(ts - moved)
+            assert change.max() <= global_deep.capped_change(sign, t1, t2, delta, cap, tilt) + 1e-12

@@ -77,6 +77,15 @@ class LinearModel:
         self._csr = None
         return self.n_rows - 1
 
+    def add_rows(self, cols: np.ndarray, vals: np.ndarray, lo, hi) -> np.ndarray:
+        """Rows of equal length at once (row i has entries vals[i] in columns cols[i]); their indices."""
+        start = self.n_rows
+        self._entries.extend(zip(np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=float)))
+        self.row_lo += [float(v) for v in lo]
+        self.row_hi += [float(v) for v in hi]
+        self._csr = None
+        return np.arange(start, self.n_rows)
+
     def transposes(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """A^T and |A|^T (cached until the model grows)."""
         a = self.matrix()
