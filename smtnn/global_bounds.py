@@ -33,7 +33,7 @@ shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, 
 exact), whichever loses most at the LP optimum (input-box splits weighted up: they narrow every unit's
 range at once, and at 8-12 inputs they lower the bound faster per LP than phase splits).  Every LP coefficient is a float rounded so that each point
 of the real problem (x, |x|, exact activations) is feasible and its objective is not undervalued.
-Lower ends come from exact corner replay (:func:`smtnn.search.certify_epsilon_at`) of the best inputs found:
+Lower ends come from exact replay of each direction's optimal parameter corner at the best inputs found:
 coordinate ascent from the best corners and samples, then from the LP optima of the nodes.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .domain import Box
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
-from .search import certify_epsilon_at
+from .search import epsilon_at
 from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
 from .twins.lp import certified_min, quiet_highs
 
@@ -632,8 +632,15 @@ class EpsilonBounds:
 
 
 def _certify(problem: _Problem, x_float: np.ndarray) -> tuple[Fraction, Witness]:
-    """The exact ε at an input: corner witnesses of both directions, replayed exactly (as in input-box search)."""
-    return certify_epsilon_at(problem.network, problem.perturbation, problem.domain, x_float)
+    """The exact ε at an input (x clamped into D): each direction's optimal parameter corner, replayed exactly.
+
+    With one hidden layer every unit's parameters are its own, so the corner that maximises (or minimises) the logit
+    at x is the closed form of the module docstring (:func:`smtnn.bounds.extreme_at`), not a float attack's guess.
+    """
+    domain = problem.domain
+    x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    change = epsilon_at(problem.network, problem.perturbation, x, corners=True)
+    return max(change.lower, Q(0)), change.witness
 
 
 def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 60) -> tuple[np.ndarray, float]:

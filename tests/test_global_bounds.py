@@ -331,3 +331,24 @@ def test_slabs_enclose_sampling_and_ascent_on_random_nets(d, width, seed, kind):
     found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=2)
     assert found.lower <= found.upper
     assert enclosure_problems(found, net, pert, lo, hi, seed) == []
+
+
+@pytest.mark.parametrize("d,width,seed", [(4, 48, 7), (6, 40, 9)])
+def test_the_lower_end_at_an_input_is_the_exact_change_there(d, width, seed):
+    """Wide units (where a float parameter attack stops short of the best corner): the replayed change at an input equals
+    the oracle's vertex enumeration there, in both directions' worst case, and its witness replays to that value."""
+    net = relu_net(d, width, seed)
+    pert = P.uniform(net, Q(1, 50))
+    box = Box(tuple([-1.0] * d), tuple([1.0] * d))
+    problem = global_bounds._Problem(net, pert, box)
+    rng = np.random.default_rng(seed)
+    for x in np.where(rng.random((12, d)) < 0.4, np.sign(rng.normal(size=(12, d))), rng.uniform(-1, 1, (12, d))):
+        lower, witness = global_bounds._certify(problem, x)
+        assert abs(float(lower) - oracle_change(net, pert, x)) <= SLACK
+        names = [str(net.parameter_name(i)) for i in range(net.n_parameters)]
+        params = np.array([float(witness.parameters.get(name, v)) for name, v in zip(names, net.parameter_vector())])
+        assert set(witness.parameters) <= set(names)
+        assert np.allclose(np.array(witness.input, dtype=float), x)
+        sig = lambda z: 1 / (1 + np.exp(-z))
+        replayed = abs(sig(net.with_parameters(params).logits(x)[0]) - sig(net.logits(x)[0]))
+        assert abs(replayed - float(lower)) <= SLACK
