@@ -16,6 +16,9 @@ nominal logit is bounded through one number, the largest logit change Δ in the 
 
 Δ* is the certified optimum (weak duality from HiGHS's duals, :func:`smtnn.twins.lp.certified_min`)
 of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs.
+The same duals, with the slab's row pinned to one value of the nominal logit, bound Δ along the slab by a line
+(:meth:`_Search._slab_line`); where the LP's optimum presses on one end of the slab the bound follows that line
+(:func:`slab_bound`) instead of taking Δ* at the σ-change's peak.
 Each unit's pair of pre-activations differs by a gap e >= 0 (U - a or a - L), so with l the lower of the
 pair its contribution to Δ is T = c_u·relu(l + e) + c_l·relu(l): zero for l <= -e, a ramp up to the kink
 at 0, a slope of order δ beyond.  Besides each relu's chord the relaxation carries two cuts through
@@ -107,6 +110,7 @@ class _Node:
     point: np.ndarray | None = None    # the LP's optimal point
     guide: np.ndarray | None = None    # the parent's LP point (where the relu cuts are separated)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
+    line: tuple | None = None          # Δ* along the slab from the LP's duals (see _Search._slab_line)
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -223,6 +227,49 @@ def change_bound(sign: int, t1: float, t2: float, delta: float) -> float:
     return _peak_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
 
 
+def _line_upper(line, c0: float, p: float, q: float) -> float:
+    """An upper bound over z0 in [p, q] of the interpolation r -> Δ_lo + (Δ_hi - Δ_lo)(r - r_lo)/(r_hi - r_lo) at r = z0 - c0
+    (outward-rounded: the fraction is taken at the end where the line is highest and rounded toward it)."""
+    r_lo, r_hi, d_lo, d_hi = line
+    width = round_down(r_hi - r_lo)
+    if not width > 0:
+        return max(d_lo, d_hi)
+    if d_hi >= d_lo:
+        frac = min(1.0, max(0.0, round_up(round_up(round_up(q - c0) - r_lo) / width)))
+        return round_up(d_lo + round_up(round_up(d_hi - d_lo) * frac))
+    frac = min(1.0, max(0.0, round_down(round_down(round_down(p - c0) - r_lo) / round_up(r_hi - r_lo))))
+    return round_up(d_lo - round_down(round_down(d_lo - d_hi) * frac))
+
+
+SLAB_PIECES, SLAB_REFINES = 8, 32
+
+
+def slab_bound(sign: int, t1: float, t2: float, delta: float, line, c0: float) -> float:
+    """Upper bound of the σ-change on a slab t1 <= z0 <= t2 where Δ <= delta and, if ``line`` is given, Δ <= the line at z0.
+
+    The slab is cut into pieces, each bounded by :func:`change_bound` with the line's largest value on it; the highest
+    piece is bisected SLAB_REFINES times, so the bound follows the line near the peak instead of taking Δ* everywhere.
+    """
+    if line is None or not (math.isfinite(t1) and math.isfinite(t2)) or not t2 > t1:
+        return change_bound(sign, t1, t2, delta)
+
+    def piece(p: float, q: float) -> float:
+        return change_bound(sign, p, q, max(min(delta, _line_upper(line, c0, p, q)), 0.0))
+
+    cuts = [t1 + (t2 - t1) * k / SLAB_PIECES for k in range(1, SLAB_PIECES)]
+    ends = [t1] + [c for c in cuts if t1 < c < t2] + [t2]
+    heap = [(-piece(p, q), p, q) for p, q in zip(ends, ends[1:])]
+    heapq.heapify(heap)
+    for _ in range(SLAB_REFINES):
+        _, p, q = heap[0]
+        mid = (p + q) / 2
+        if not p < mid < q:
+            break
+        heapq.heapreplace(heap, (-piece(p, mid), p, mid))
+        heapq.heappush(heap, (-piece(mid, q), mid, q))
+    return -heap[0][0]
+
+
 def _interval(coef, lo, hi):
     """Sound float bounds of sum coef_i·v_i over v in [lo, hi] per row of coef."""
     a, b = coef * lo, coef * hi
@@ -257,7 +304,8 @@ class _HighsLP:
         self.h.setOptionValue("presolve", "off")
 
     def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None, transposes=None):
-        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis).
+        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis,
+        row duals or None).
 
         ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex; ``transposes``
         is (A^T, |A|^T) when the caller has them.
@@ -280,7 +328,7 @@ class _HighsLP:
         if status == hs.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
-            return "optimal", bound, np.array(sol.col_value), h.getBasis()
+            return "optimal", bound, np.array(sol.col_value), h.getBasis(), np.array(sol.row_dual)
         if status == hs.HighsModelStatus.kInfeasible:
             has, ray = h.getDualRay()[1:]
             if has:
@@ -288,8 +336,8 @@ class _HighsLP:
                 for y in (ray, -ray):
                     proof = certified_min(transposes, np.zeros(n), y, row_lo, row_hi, col_lo, col_hi)
                     if proof is not None and proof > 0:
-                        return "infeasible", None, None, None
-        return h.modelStatusToString(status), None, None, None
+                        return "infeasible", None, None, None, None
+        return h.modelStatusToString(status), None, None, None, None
 
 
 class _Search:
@@ -365,13 +413,35 @@ class _Search:
         cost[self.G] = -dr.coef
         cost[self.H] = dr.sign * self.p.v0
         self.lps += 1
-        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis,
-                                                                transposes)
+        status, bound, point, node.basis, duals = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis,
+                                                                       transposes)
         if status == "infeasible":
             return -math.inf, None
         if bound is None:
             return None, None
-        return float_up(-bound + Q(dr.constant)), point
+        delta = float_up(-bound + Q(dr.constant))
+        node.line = self._slab_line(duals, delta, dr, transposes, cost, col_lo, col_hi, row_lo, row_hi)
+        return delta, point
+
+    def _slab_line(self, duals, delta, dr, transposes, cost, col_lo, col_hi, row_lo, row_hi):
+        """Δ* as a function of the nominal logit inside the slab, from the LP's own duals: (r_lo, r_hi, Δ_lo, Δ_hi) or None.
+
+        The slab is the last row, r_lo <= v0·relu(a) <= r_hi (r = z0 - c0).  The duals stay feasible when that row is
+        pinned to one value r, and their weak-duality bound is affine in r; so its certified values at both ends give
+        Δ_lo, Δ_hi with max Δ over the relaxation's points at v0·relu(a) = r at most their interpolation (each capped by
+        Δ*: the minimum of the line and Δ* is concave, so it lies above its own chord).  None where the row is slack."""
+        r_lo, r_hi = row_lo[-1], row_hi[-1]
+        if duals is None or duals[-1] == 0 or not (math.isfinite(r_lo) and math.isfinite(r_hi) and r_lo < r_hi):
+            return None
+        ends = []
+        for r in (r_lo, r_hi):
+            lo, hi = row_lo.copy(), row_hi.copy()
+            lo[-1] = hi[-1] = r
+            certified = certified_min(transposes, cost, duals, lo, hi, col_lo, col_hi)
+            if certified is None:
+                return None
+            ends.append(min(float_up(-certified + Q(dr.constant)), delta))
+        return float(r_lo), float(r_hi), ends[0], ends[1]
 
     def _static_rows(self, k: int):
         """The rows of direction k that every node shares (columns, values, row bounds per block)."""
@@ -712,8 +782,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             return False
         node.delta, node.point = delta, point
         if delta is not None:
-            node.bound = min(node.bound, 1.0, change_bound(problem.directions[node.direction].sign, node.t1, node.t2,
-                                                          max(delta, 0.0)))
+            node.bound = min(node.bound, 1.0, slab_bound(problem.directions[node.direction].sign, node.t1, node.t2,
+                                                        max(delta, 0.0), node.line, problem.c0))
         elif math.isinf(node.bound):
             node.bound = 1.0
         return True
