@@ -420,27 +420,23 @@ class _Search:
         if bound is None:
             return None, None
         delta = float_up(-bound + Q(dr.constant))
-        node.line = self._slab_line(duals, delta, dr, transposes, cost, col_lo, col_hi, row_lo, row_hi)
+        node.line = self._slab_line(duals, bound, delta, dr, row_lo, row_hi)
         return delta, point
 
-    def _slab_line(self, duals, delta, dr, transposes, cost, col_lo, col_hi, row_lo, row_hi):
+    def _slab_line(self, duals, bound: Fraction, delta: float, dr: _Direction, row_lo, row_hi):
         """Δ* as a function of the nominal logit inside the slab, from the LP's own duals: (r_lo, r_hi, Δ_lo, Δ_hi) or None.
 
         The slab is the last row, r_lo <= v0·relu(a) <= r_hi (r = z0 - c0).  The duals stay feasible when that row is
-        pinned to one value r, and their weak-duality bound is affine in r; so its certified values at both ends give
-        Δ_lo, Δ_hi with max Δ over the relaxation's points at v0·relu(a) = r at most their interpolation (each capped by
-        Δ*: the minimum of the line and Δ* is concave, so it lies above its own chord).  None where the row is slack."""
+        pinned to one value r, and their weak-duality bound is exactly affine in r: it is the certified ``bound`` at the
+        end the row's dual y presses on (r_lo where y > 0, else r_hi) and that plus y·(r - end) elsewhere.  So max Δ over
+        the relaxation's points at v0·relu(a) = r is at most the interpolation of Δ_lo and Δ_hi (each capped by Δ*: the
+        minimum of the line and Δ* is concave, so it lies above its own chord).  None where the row is slack."""
         r_lo, r_hi = row_lo[-1], row_hi[-1]
         if duals is None or duals[-1] == 0 or not (math.isfinite(r_lo) and math.isfinite(r_hi) and r_lo < r_hi):
             return None
-        ends = []
-        for r in (r_lo, r_hi):
-            lo, hi = row_lo.copy(), row_hi.copy()
-            lo[-1] = hi[-1] = r
-            certified = certified_min(transposes, cost, duals, lo, hi, col_lo, col_hi)
-            if certified is None:
-                return None
-            ends.append(min(float_up(-certified + Q(dr.constant)), delta))
+        y = Q(float(duals[-1]))
+        end = Q(float(r_lo if y > 0 else r_hi))
+        ends = [min(float_up(-(bound + y * (Q(float(r)) - end)) + Q(dr.constant)), delta) for r in (r_lo, r_hi)]
         return float(r_lo), float(r_hi), ends[0], ends[1]
 
     def _static_rows(self, k: int):
