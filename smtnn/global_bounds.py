@@ -16,6 +16,9 @@ nominal logit is bounded through one number, the largest logit change Δ in the 
 
 Δ* is the certified optimum (weak duality from HiGHS's duals, :func:`smtnn.twins.lp.certified_min`)
 of a linear relaxation over x, |x|, the nominal and the perturbed pre-activations and their ReLUs.
+The same duals, with the slab's row pinned to one value of the nominal logit, bound Δ along the slab by a line
+(:meth:`_Search._slab_line`); where the LP's optimum presses on one end of the slab the bound follows that line
+(:func:`slab_bound`) instead of taking Δ* at the σ-change's peak.
 Each unit's pair of pre-activations differs by a gap e >= 0 (U - a or a - L), so with l the lower of the
 pair its contribution to Δ is T = c_u·relu(l + e) + c_l·relu(l): zero for l <= -e, a ramp up to the kink
 at 0, a slope of order δ beyond.  Besides each relu's chord the relaxation carries two cuts through
@@ -33,7 +36,7 @@ shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, 
 exact), whichever loses most at the LP optimum (input-box splits weighted up: they narrow every unit's
 range at once, and at 8-12 inputs they lower the bound faster per LP than phase splits).  Every LP coefficient is a float rounded so that each point
 of the real problem (x, |x|, exact activations) is feasible and its objective is not undervalued.
-Lower ends come from exact corner replay (:func:`smtnn.search.certify_epsilon_at`) of the best inputs found:
+Lower ends come from exact replay of each direction's optimal parameter corner at the best inputs found:
 coordinate ascent from the best corners and samples, then from the LP optima of the nodes.
 """
 from __future__ import annotations
@@ -52,7 +55,7 @@ from .domain import Box
 from .network import Network
 from .perturbation import Perturbation
 from .result import Witness
-from .search import certify_epsilon_at
+from .search import epsilon_at
 from .rounding import UNIT, float_down, float_up, round_down, round_up, sum_error
 from .twins.lp import certified_min, quiet_highs
 
@@ -107,6 +110,7 @@ class _Node:
     point: np.ndarray | None = None    # the LP's optimal point
     guide: np.ndarray | None = None    # the parent's LP point (where the relu cuts are separated)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
+    line: tuple | None = None          # Δ* along the slab from the LP's duals (see _Search._slab_line)
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -223,6 +227,49 @@ def change_bound(sign: int, t1: float, t2: float, delta: float) -> float:
     return _peak_bound(round_down(t1 - delta), round_up(t2 - delta), delta)
 
 
+def _line_upper(line, c0: float, p: float, q: float) -> float:
+    """An upper bound over z0 in [p, q] of the interpolation r -> Δ_lo + (Δ_hi - Δ_lo)(r - r_lo)/(r_hi - r_lo) at r = z0 - c0
+    (outward-rounded: the fraction is taken at the end where the line is highest and rounded toward it)."""
+    r_lo, r_hi, d_lo, d_hi = line
+    width = round_down(r_hi - r_lo)
+    if not width > 0:
+        return max(d_lo, d_hi)
+    if d_hi >= d_lo:
+        frac = min(1.0, max(0.0, round_up(round_up(round_up(q - c0) - r_lo) / width)))
+        return round_up(d_lo + round_up(round_up(d_hi - d_lo) * frac))
+    frac = min(1.0, max(0.0, round_down(round_down(round_down(p - c0) - r_lo) / round_up(r_hi - r_lo))))
+    return round_up(d_lo - round_down(round_down(d_lo - d_hi) * frac))
+
+
+SLAB_PIECES, SLAB_REFINES = 8, 32
+
+
+def slab_bound(sign: int, t1: float, t2: float, delta: float, line, c0: float) -> float:
+    """Upper bound of the σ-change on a slab t1 <= z0 <= t2 where Δ <= delta and, if ``line`` is given, Δ <= the line at z0.
+
+    The slab is cut into pieces, each bounded by :func:`change_bound` with the line's largest value on it; the highest
+    piece is bisected SLAB_REFINES times, so the bound follows the line near the peak instead of taking Δ* everywhere.
+    """
+    if line is None or not (math.isfinite(t1) and math.isfinite(t2)) or not t2 > t1:
+        return change_bound(sign, t1, t2, delta)
+
+    def piece(p: float, q: float) -> float:
+        return change_bound(sign, p, q, max(min(delta, _line_upper(line, c0, p, q)), 0.0))
+
+    cuts = [t1 + (t2 - t1) * k / SLAB_PIECES for k in range(1, SLAB_PIECES)]
+    ends = [t1] + [c for c in cuts if t1 < c < t2] + [t2]
+    heap = [(-piece(p, q), p, q) for p, q in zip(ends, ends[1:])]
+    heapq.heapify(heap)
+    for _ in range(SLAB_REFINES):
+        _, p, q = heap[0]
+        mid = (p + q) / 2
+        if not p < mid < q:
+            break
+        heapq.heapreplace(heap, (-piece(p, mid), p, mid))
+        heapq.heappush(heap, (-piece(mid, q), mid, q))
+    return -heap[0][0]
+
+
 def _interval(coef, lo, hi):
     """Sound float bounds of sum coef_i·v_i over v in [lo, hi] per row of coef."""
     a, b = coef * lo, coef * hi
@@ -257,7 +304,8 @@ class _HighsLP:
         self.h.setOptionValue("presolve", "off")
 
     def minimize(self, matrix: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi, basis=None, transposes=None):
-        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis).
+        """("optimal" | "infeasible" | other status, certified lower bound of min cost·v or None, point or None, basis,
+        row duals or None).
 
         ``basis`` (of an LP of the same shape, e.g. the parent node's) warm-starts the simplex; ``transposes``
         is (A^T, |A|^T) when the caller has them.
@@ -280,7 +328,7 @@ class _HighsLP:
         if status == hs.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             bound = certified_min(transposes, cost, np.array(sol.row_dual), row_lo, row_hi, col_lo, col_hi)
-            return "optimal", bound, np.array(sol.col_value), h.getBasis()
+            return "optimal", bound, np.array(sol.col_value), h.getBasis(), np.array(sol.row_dual)
         if status == hs.HighsModelStatus.kInfeasible:
             has, ray = h.getDualRay()[1:]
             if has:
@@ -288,8 +336,8 @@ class _HighsLP:
                 for y in (ray, -ray):
                     proof = certified_min(transposes, np.zeros(n), y, row_lo, row_hi, col_lo, col_hi)
                     if proof is not None and proof > 0:
-                        return "infeasible", None, None, None
-        return h.modelStatusToString(status), None, None, None
+                        return "infeasible", None, None, None, None
+        return h.modelStatusToString(status), None, None, None, None
 
 
 class _Search:
@@ -365,13 +413,31 @@ class _Search:
         cost[self.G] = -dr.coef
         cost[self.H] = dr.sign * self.p.v0
         self.lps += 1
-        status, bound, point, node.basis = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis,
-                                                                transposes)
+        status, bound, point, node.basis, duals = self.lp.minimize(matrix, cost, col_lo, col_hi, row_lo, row_hi, node.basis,
+                                                                       transposes)
         if status == "infeasible":
             return -math.inf, None
         if bound is None:
             return None, None
-        return float_up(-bound + Q(dr.constant)), point
+        delta = float_up(-bound + Q(dr.constant))
+        node.line = self._slab_line(duals, bound, delta, dr, row_lo, row_hi)
+        return delta, point
+
+    def _slab_line(self, duals, bound: Fraction, delta: float, dr: _Direction, row_lo, row_hi):
+        """Δ* as a function of the nominal logit inside the slab, from the LP's own duals: (r_lo, r_hi, Δ_lo, Δ_hi) or None.
+
+        The slab is the last row, r_lo <= v0·relu(a) <= r_hi (r = z0 - c0).  The duals stay feasible when that row is
+        pinned to one value r, and their weak-duality bound is exactly affine in r: it is the certified ``bound`` at the
+        end the row's dual y presses on (r_lo where y > 0, else r_hi) and that plus y·(r - end) elsewhere.  So max Δ over
+        the relaxation's points at v0·relu(a) = r is at most the interpolation of Δ_lo and Δ_hi (each capped by Δ*: the
+        minimum of the line and Δ* is concave, so it lies above its own chord).  None where the row is slack."""
+        r_lo, r_hi = row_lo[-1], row_hi[-1]
+        if duals is None or duals[-1] == 0 or not (math.isfinite(r_lo) and math.isfinite(r_hi) and r_lo < r_hi):
+            return None
+        y = Q(float(duals[-1]))
+        end = Q(float(r_lo if y > 0 else r_hi))
+        ends = [min(float_up(-(bound + y * (Q(float(r)) - end)) + Q(dr.constant)), delta) for r in (r_lo, r_hi)]
+        return float(r_lo), float(r_hi), ends[0], ends[1]
 
     def _static_rows(self, k: int):
         """The rows of direction k that every node shares (columns, values, row bounds per block)."""
@@ -632,8 +698,15 @@ class EpsilonBounds:
 
 
 def _certify(problem: _Problem, x_float: np.ndarray) -> tuple[Fraction, Witness]:
-    """The exact ε at an input: corner witnesses of both directions, replayed exactly (as in input-box search)."""
-    return certify_epsilon_at(problem.network, problem.perturbation, problem.domain, x_float)
+    """The exact ε at an input (x clamped into D): each direction's optimal parameter corner, replayed exactly.
+
+    With one hidden layer every unit's parameters are its own, so the corner that maximises (or minimises) the logit
+    at x is the closed form of the module docstring (:func:`smtnn.bounds.extreme_at`), not a float attack's guess.
+    """
+    domain = problem.domain
+    x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
+    change = epsilon_at(problem.network, problem.perturbation, x, corners=True)
+    return max(change.lower, Q(0)), change.witness
 
 
 def _ascend(problem: _Problem, x: np.ndarray, value: float, steps: int = 60) -> tuple[np.ndarray, float]:
@@ -705,8 +778,8 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             return False
         node.delta, node.point = delta, point
         if delta is not None:
-            node.bound = min(node.bound, 1.0, change_bound(problem.directions[node.direction].sign, node.t1, node.t2,
-                                                          max(delta, 0.0)))
+            node.bound = min(node.bound, 1.0, slab_bound(problem.directions[node.direction].sign, node.t1, node.t2,
+                                                        max(delta, 0.0), node.line, problem.c0))
         elif math.isinf(node.bound):
             node.bound = 1.0
         return True

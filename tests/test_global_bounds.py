@@ -331,3 +331,71 @@ def test_slabs_enclose_sampling_and_ascent_on_random_nets(d, width, seed, kind):
     found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=2)
     assert found.lower <= found.upper
     assert enclosure_problems(found, net, pert, lo, hi, seed) == []
+
+
+@pytest.mark.parametrize("d,width,seed", [(4, 48, 7), (6, 40, 9)])
+def test_the_lower_end_at_an_input_is_the_exact_change_there(d, width, seed):
+    """Wide units (where a float parameter attack stops short of the best corner): the replayed change at an input equals
+    the oracle's vertex enumeration there, in both directions' worst case, and its witness replays to that value."""
+    net = relu_net(d, width, seed)
+    pert = P.uniform(net, Q(1, 50))
+    box = Box(tuple([-1.0] * d), tuple([1.0] * d))
+    problem = global_bounds._Problem(net, pert, box)
+    rng = np.random.default_rng(seed)
+    for x in np.where(rng.random((12, d)) < 0.4, np.sign(rng.normal(size=(12, d))), rng.uniform(-1, 1, (12, d))):
+        lower, witness = global_bounds._certify(problem, x)
+        assert abs(float(lower) - oracle_change(net, pert, x)) <= SLACK
+        names = [str(net.parameter_name(i)) for i in range(net.n_parameters)]
+        params = np.array([float(witness.parameters.get(name, v)) for name, v in zip(names, net.parameter_vector())])
+        assert set(witness.parameters) <= set(names)
+        assert np.allclose(np.array(witness.input, dtype=float), x)
+        sig = lambda z: 1 / (1 + np.exp(-z))
+        replayed = abs(sig(net.with_parameters(params).logits(x)[0]) - sig(net.logits(x)[0]))
+        assert abs(replayed - float(lower)) <= SLACK
+
+
+@pytest.mark.parametrize("d,width,seed,kind", [(4, 6, 31, "uniform"), (5, 8, 12, "ragged")])
+def test_the_slab_line_bounds_the_change_at_real_points(d, width, seed, kind):
+    """Sub-boxes and slabs around sampled nominal logits: at every sampled input of the box whose nominal logit lies in the
+    slab, the logit change (vertex enumeration) is at most the node's Δ* and the line of its LP's duals at that logit."""
+    net, pert, box, lo, hi = _case(d, width, seed, kind)
+    problem = global_bounds._Problem(net, pert, box)
+    search = global_bounds._Search(problem, 1e-4)
+    rng = np.random.default_rng(seed)
+    lines = checked = 0
+    for trial in range(30):
+        cut = lo + (hi - lo) * rng.random((2, d))
+        sub = np.sort(np.where(rng.random((2, d)) < 0.5, np.stack([lo, hi]), cut), axis=0)
+        xs = sub[0] + (sub[1] - sub[0]) * rng.random((300, d))
+        z0s = net.logits(xs)[:, 0]
+        t1, t2 = np.sort(rng.choice(z0s, 2, replace=False))
+        node = global_bounds._Node(trial % 2, float(t1), float(t2), np.zeros(width, np.int8), np.zeros(width, np.int8), sub)
+        delta, _ = search.solve(node)
+        if delta is None or delta == -math.inf:
+            continue
+        lines += node.line is not None
+        for x, z0 in zip(xs, z0s):
+            if not t1 <= z0 <= t2:
+                continue
+            z_min, z_max = oracle_extremes(net, pert, x)
+            change = z_max - z0 if trial % 2 == 0 else z0 - z_min
+            assert change <= delta + SLACK
+            if node.line is not None:
+                assert change <= global_bounds._line_upper(node.line, problem.c0, z0, z0) + SLACK
+            checked += 1
+    assert lines >= 5 and checked >= 500, (lines, checked)
+
+
+def test_a_planted_steep_slab_line_is_caught(monkeypatch):
+    """A line from the duals with its falling end halved cuts under real changes: the oracle beats the upper end."""
+    _centre_seed_only(monkeypatch)
+    net, pert, box, lo, hi = _case(4, 5, 3, "uniform")
+    honest = global_bounds._Search._slab_line
+
+    def steeper(self, *args):
+        line = honest(self, *args)
+        return None if line is None else (line[0], line[1], min(line[2], 0.5 * line[3]), min(line[3], 0.5 * line[2]))
+
+    monkeypatch.setattr(global_bounds._Search, "_slab_line", steeper)
+    found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
+    assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, lo, hi))
