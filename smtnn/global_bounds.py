@@ -429,8 +429,9 @@ class _Search:
         The slab is the last row, r_lo <= v0·relu(a) <= r_hi (r = z0 - c0).  The duals stay feasible when that row is
         pinned to one value r, and their weak-duality bound is exactly affine in r: it is the certified ``bound`` at the
         end the row's dual y presses on (r_lo where y > 0, else r_hi) and that plus y·(r - end) elsewhere.  So max Δ over
-        the relaxation's points at v0·relu(a) = r is at most the interpolation of Δ_lo and Δ_hi (each capped by Δ*: the
-        minimum of the line and Δ* is concave, so it lies above its own chord).  None where the row is slack."""
+        the relaxation's points at v0·relu(a) = r is at most the interpolation of Δ_lo and Δ_hi.  The line equals Δ* at
+        the end the dual presses on and falls away from it, so capping each end by Δ* removes only rounding.  None where
+        the row is slack."""
         r_lo, r_hi = row_lo[-1], row_hi[-1]
         if duals is None or duals[-1] == 0 or not (math.isfinite(r_lo) and math.isfinite(r_hi) and r_lo < r_hi):
             return None
