@@ -15,6 +15,7 @@ from smtnn import Network
 from smtnn.twins import ball, decisions, difference, generate, screen
 from smtnn.twins.optimize import Analysis
 from smtnn.twins.pair import Twins, exact_class
+from smtnn.twins import relaxation as relaxation_module
 from smtnn.twins.relaxation import Relaxation
 
 
@@ -58,6 +59,63 @@ def test_relu_chords_enclose_the_difference_exactly_and_a_planted_tightening_is_
     shave = max(abs(d_lo), abs(d_hi), 1e-3) / 4
     assert chord_violations((s_up, c_up - shave, s_low, c_low), d_lo, d_hi) > 0
     assert chord_violations((s_up, c_up, s_low, c_low + shave), d_lo, d_hi) > 0
+
+
+# -- the convex hull of (a1, a2, relu(a1), relu(a2)) over the pair's polygon ---------------------------
+def hull_violations(rows, ends, points: int = 40) -> int:
+    """How many exact grid points (a1, a2) of the polygon put (a1, a2, relu(a1), relu(a2)) outside some row."""
+    l1, u1, l2, u2, dl, du = (Fraction(v) for v in ends)
+    exact = [([Fraction(v) for v in n], Fraction(c)) for n, c in rows]
+    bad = 0
+    for i in range(points + 1):
+        a1 = l1 + (u1 - l1) * Fraction(i, points)
+        for k in range(points + 1):
+            a2 = l2 + (u2 - l2) * Fraction(k, points)
+            if dl <= a1 - a2 <= du:
+                p = (a1, a2, max(a1, 0), max(a2, 0))
+                bad += sum(sum(e * v for e, v in zip(n, p)) > c for n, c in exact)
+    return bad
+
+
+HULL_CASES = [(-1.0, 2.0, -1.1, 1.9, -0.2, 0.3), (-0.5, 0.3, -0.52, 0.31, -0.03, 0.02), (-0.3, 0.4, -0.35, 0.45, 0.0, 0.1),
+              (-2.0, 0.5, -1.5, 1.0, -1.0, 0.25), (-1 / 3, 1 / 7, -2 / 7, 1 / 5, -1 / 9, 1 / 11)]
+
+
+@pytest.mark.parametrize("ends", HULL_CASES)
+def test_the_pair_hull_encloses_both_relus_exactly_and_a_planted_tightening_is_caught(ends):
+    rows = difference.relu_pair_hull(*ends)
+    assert rows and hull_violations(rows, ends) == 0
+    shave = (ends[1] - ends[0]) / 4
+    for i in range(len(rows)):   # every row is tight somewhere: lowered, it cuts off true points
+        planted = [(n, c - shave if j == i else c) for j, (n, c) in enumerate(rows)]
+        assert hull_violations(planted, ends) > 0
+
+
+def test_the_pair_hull_is_never_looser_than_the_chords_and_triangles_and_sometimes_tighter():
+    """LP maxima of random directions over (a1, a2, h1, h2): with the hull rows no larger, some much smaller."""
+    from smtnn.twins.lp import LinearModel
+
+    ends = HULL_CASES[0]
+    l1, u1, l2, u2, dl, du = ends
+    directions = np.random.default_rng(0).normal(size=(40, 4))
+    maxima = []
+    for hull in (True, False):
+        m = LinearModel()
+        a1, a2, h1, h2 = m.add_cols([l1, l2, 0.0, 0.0], [u1, u2, max(u1, 0), max(u2, 0)])
+        m.add_row([a1, a2], [1.0, -1.0], dl, du)
+        for a, h, lo, hi in ((a1, h1, l1, u1), (a2, h2, l2, u2)):
+            m.add_row([h, a], [1.0, -1.0], 0.0, np.inf)
+            m.add_row([h, a], [1.0, -hi / (hi - lo)], -np.inf, -hi * lo / (hi - lo) + 1e-12)
+        s_up, c_up, s_low, c_low = difference.relu_chords(dl, du)
+        m.add_row([h1, h2, a1, a2], [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
+        m.add_row([h1, h2, a1, a2], [1.0, -1.0, -s_low, s_low], c_low, np.inf)
+        if hull:
+            for n, c in difference.relu_pair_hull(*ends):
+                m.add_row([a1, a2, h1, h2], n, -np.inf, c)
+        maxima.append(np.array([-float(m.minimize(-w).bound) for w in directions]))
+    with_hull, without = maxima
+    assert (with_hull <= without + 1e-9).all()
+    assert (with_hull < without - 0.05).any()
 
 
 # -- the LP relaxation contains the true network values -------------------------------------------
@@ -124,8 +182,20 @@ def test_a_planted_unsound_chord_is_caught(monkeypatch):
         s_up, c_up, s_low, c_low = sound(d_lo, d_hi)
         return s_up, c_up - max(abs(d_lo), abs(d_hi)) / 2, s_low, c_low
     monkeypatch.setattr(difference, "relu_chords", shaved)
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", False)
     relax = Relaxation((twin, reference), box, tighten=False)
     assert relaxation_violations(relax, samples(box, 400)) > 0
+
+
+def test_a_planted_unsound_pair_hull_is_caught(monkeypatch):
+    twin, reference, box = twin_case(*CASES[0])
+    sound = difference.relu_pair_hull
+
+    def shaved(*ends):   # every hull row lowered by a quarter of the first unit's range: false at its touching points
+        return [(n, c - (ends[1] - ends[0]) / 4) for n, c in sound(*ends)]
+    monkeypatch.setattr(difference, "relu_pair_hull", shaved)
+    relax = Relaxation((twin, reference), box, tighten=False)
+    assert relax.hull_rows and relaxation_violations(relax, samples(box, 400)) > 0
 
 
 # -- linear bounds: the pre-activation bounds and the decision screen ------------------------------

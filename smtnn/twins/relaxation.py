@@ -27,6 +27,8 @@ from ..semantics import walk
 from .lp import LinearModel, Solution
 
 Key = tuple[int, int, int]   # (network, hidden layer, unit)
+PAIR_HULLS = True
+"""Paired twins' relu units get the rows of their joint convex hull (:func:`.difference.relu_pair_hull`), not only chords."""
 KINKED = ("relu", "leaky_relu")
 """Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
@@ -99,6 +101,7 @@ class Relaxation:
         self.logits: list[np.ndarray] = []
         self.layer_cols: list[list[tuple[np.ndarray, np.ndarray]]] = []   # per network, per hidden layer: (a, h)
         self.lp_calls = 0
+        self.hull_rows: dict[Key, list[tuple[int, float]]] = {}   # per relu unit: (row, |its h coefficient|) of pair hulls
         for t, net in enumerate(self.networks):
             self._add_network(t, net, tighten)
         self.seconds = time.perf_counter() - start
@@ -295,6 +298,14 @@ class RowDomain:
         a0, a = self.pending["pre"]
         fixed = ((l0 >= 0) & (lo >= 0)) | ((u0 <= 0) & (hi <= 0))
         for j in np.flatnonzero(~fixed):
+            hull = difference.relu_pair_hull(l0[j], u0[j], lo[j], hi[j], d_lo[j], d_hi[j]) if PAIR_HULLS else []
+            for normal, rhs in hull:
+                row = m.add_row([a0[j], a[j], h0[j], h[j]], normal, -np.inf, rhs)
+                for t, weight in ((0, normal[2]), (self.t, normal[3])):
+                    if weight:
+                        self.relax.hull_rows.setdefault((t, k, j), []).append((row, abs(float(weight))))
+            if hull:
+                continue
             s_up, c_up, s_low, c_low = difference.relu_chords(d_lo[j], d_hi[j])
             cols = [h0[j], h[j], a0[j], a[j]]
             m.add_row(cols, [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
