@@ -78,14 +78,15 @@ def hull_violations(rows, ends, points: int = 40) -> int:
 
 
 HULL_CASES = [(-1.0, 2.0, -1.1, 1.9, -0.2, 0.3), (-0.5, 0.3, -0.52, 0.31, -0.03, 0.02), (-0.3, 0.4, -0.35, 0.45, 0.0, 0.1),
-              (-2.0, 0.5, -1.5, 1.0, -1.0, 0.25), (-1 / 3, 1 / 7, -2 / 7, 1 / 5, -1 / 9, 1 / 11)]
+              (-2.0, 0.5, -1.5, 1.0, -1.0, 0.25), (-1 / 3, 1 / 7, -2 / 7, 1 / 5, -1 / 9, 1 / 11),
+              (0.1, 0.5, -0.02, 0.52, -0.03, 0.12), (-1.0, 0.0, -1.1, 1.9, -0.2, 0.3)]   # one unit's phase fixed
 
 
 @pytest.mark.parametrize("ends", HULL_CASES)
 def test_the_pair_hull_encloses_both_relus_exactly_and_a_planted_tightening_is_caught(ends):
     rows = difference.relu_pair_hull(*ends)
     assert rows and hull_violations(rows, ends) == 0
-    shave = (ends[1] - ends[0]) / 4
+    shave = max(ends[1] - ends[0], ends[3] - ends[2]) / 4
     for i in range(len(rows)):   # every row is tight somewhere: lowered, it cuts off true points
         planted = [(n, c - shave if j == i else c) for j, (n, c) in enumerate(rows)]
         assert hull_violations(planted, ends) > 0
@@ -156,10 +157,13 @@ def twin_case(seed, sizes, maker, radius):
     return twin, reference, box
 
 
+@pytest.mark.parametrize("hulls", [False, True])
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
-def test_twin_relaxation_contains_the_sampled_networks(seed, sizes, maker, radius):
+def test_twin_relaxation_contains_the_sampled_networks(seed, sizes, maker, radius, hulls, monkeypatch):
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", hulls)
     twin, reference, box = twin_case(seed, sizes, maker, radius)
     relax = Relaxation((twin, reference), box)
+    assert bool(relax.hull_rows) == hulls
     assert relaxation_violations(relax, samples(box, 400, seed)) == 0
 
 
@@ -194,6 +198,7 @@ def test_a_planted_unsound_pair_hull_is_caught(monkeypatch):
     def shaved(*ends):   # every hull row lowered by a quarter of the first unit's range: false at its touching points
         return [(n, c - (ends[1] - ends[0]) / 4) for n, c in sound(*ends)]
     monkeypatch.setattr(difference, "relu_pair_hull", shaved)
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", True)
     relax = Relaxation((twin, reference), box, tighten=False)
     assert relax.hull_rows and relaxation_violations(relax, samples(box, 400)) > 0
 
@@ -239,6 +244,24 @@ def test_the_screen_never_claims_a_class_that_a_sample_refutes():
     assert len(labels) > 1
     assert not any(screen.robust_class(reference, box, c) for c in range(3))
 
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])
+def test_the_search_on_pair_hulls_finds_the_same_exact_minimum_below_every_sample(seed, sizes, maker, radius, monkeypatch):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    twins = Twins(twin, reference)
+    ci = exact_class(reference, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])
+    form = twins.margin_coeffs(ci, (ci + 1) % twins.n_classes)
+    found = []
+    for hulls in (False, True):
+        monkeypatch.setattr(relaxation_module, "PAIR_HULLS", hulls)
+        analysis = Analysis(twins.networks, box)
+        assert bool(analysis.relaxation.hull_rows) == hulls
+        found.append(analysis.extreme([form], "min", "exact", timeout=30))
+    assert all(e.converged and e.lower == e.upper for e in found)
+    assert found[0].lower == found[1].lower
+    xs = samples(box, 300, seed)
+    sampled = twin.logits(xs) @ np.array(form[0], float) + reference.logits(xs) @ np.array(form[1], float)
+    assert sampled.min() >= float(found[1].lower) - 1e-9
 
 # -- the tolerance of the exact search -------------------------------------------------------------
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])

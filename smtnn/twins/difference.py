@@ -7,7 +7,8 @@ active, 0 when both are inactive).  Twins that differ little (int8) get tight d 
 the relaxation adds as rows linking the two copies.  Since d is itself a linear expression of
 the LP's columns (a1 - a2), :func:`relu_chords` also gives the relaxation the chords of max(d, 0)
 above δ and of min(d, 0) below it over [d_lo, d_hi] (the triangle relaxation of the difference,
-as in ReluDiff/NeuroDiff), which keeps δ tied to x where a box would forget it.
+as in ReluDiff/NeuroDiff), which keeps δ tied to x where a box would forget it, and
+:func:`relu_pair_hull` the exact convex hull of both units jointly (tighter still).
 Float rounding is bounded outward.
 """
 from __future__ import annotations
@@ -84,13 +85,17 @@ def relu_pair_hull(lo1: float, hi1: float, lo2: float, hi2: float, d_lo: float, 
             if l1 <= a1 <= u1 and l2 <= a2 <= u2 and dl <= a1 - a2 <= du:
                 points.add((a1, a2, max(a1, zero), max(a2, zero)))
     points = sorted(points)
-    if len(points) < 5:
+    # a unit whose phase P fixes has relu(a) = a or 0 there: the hull lives in the other coordinates
+    free = [0, 1] + [2 + i for i, (lo, hi) in enumerate(((l1, u1), (l2, u2))) if lo < 0 < hi]
+    if len(free) == 2 or len(points) <= len(free):
         return []
-    floats = np.array([[float(v) for v in p] for p in points])
+    floats = np.array([[float(p[i]) for i in free] for p in points])
     try:
-        normals = ConvexHull(floats).equations[:, :4]
-    except QhullError:   # flat: a phase is fixed on all of P, and the chords say as much
+        facets = ConvexHull(floats).equations[:, :len(free)]
+    except QhullError:   # flat or nearly so: the chords in d stand in
         return []
+    normals = np.zeros((len(facets), 4))
+    normals[:, free] = facets
     rows = []
     for n in np.unique(np.round(normals / np.abs(normals).max(axis=1, keepdims=True), 12), axis=0):
         n = np.where(np.abs(n) < 1e-9, 0.0, n)
