@@ -5,9 +5,10 @@ logits z.  Rows: a = W h_prev + b, z = W_out h_last + b_out (exact float data), 
 unit by its certified bounds [lo, hi]: h = 0 (hi <= 0), h = a (lo >= 0) or the triangle
 h >= 0, h >= a, h <= s (a - lo) with s = hi / (hi - lo) rounded up.  Leading layers the
 second network shares exactly with the first share their columns (identical twins cancel);
-same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2 and, per pair of relu units, the
-rows of the convex hull of (a1, a2, relu(a1), relu(a2)) over their bounds (:mod:`.difference`; fixing a
-unit's phase, h = a or h = 0, cuts a face of that hull, so a node's rows are still the pair's hull).  Bounds come
+same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2, per pair of relu units the chords
+in d or (``PAIR_HULLS``) the rows of the convex hull of (a1, a2, relu(a1), relu(a2)) over their bounds
+(:mod:`.difference`; fixing a unit's phase, h = a or h = 0, cuts a face of that hull, so a node's rows
+are still the pair's hull).  Bounds come
 from sound interval propagation intersected with outward-rounded linear (CROWN-style) bounds
 (:mod:`.screen`), tightened (``tighten=True``) by certified LP bounds layer by layer where a
 unit stays open.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
