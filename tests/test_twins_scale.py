@@ -15,6 +15,7 @@ from smtnn import Network
 from smtnn.twins import ball, decisions, difference, generate, screen
 from smtnn.twins.optimize import Analysis
 from smtnn.twins.pair import Twins, exact_class
+from smtnn.twins import relaxation as relaxation_module
 from smtnn.twins.relaxation import Relaxation
 
 
@@ -60,6 +61,64 @@ def test_relu_chords_enclose_the_difference_exactly_and_a_planted_tightening_is_
     assert chord_violations((s_up, c_up, s_low, c_low + shave), d_lo, d_hi) > 0
 
 
+# -- the convex hull of (a1, a2, relu(a1), relu(a2)) over the pair's polygon ---------------------------
+def hull_violations(rows, ends, points: int = 40) -> int:
+    """How many exact grid points (a1, a2) of the polygon put (a1, a2, relu(a1), relu(a2)) outside some row."""
+    l1, u1, l2, u2, dl, du = (Fraction(v) for v in ends)
+    exact = [([Fraction(v) for v in n], Fraction(c)) for n, c in rows]
+    bad = 0
+    for i in range(points + 1):
+        a1 = l1 + (u1 - l1) * Fraction(i, points)
+        for k in range(points + 1):
+            a2 = l2 + (u2 - l2) * Fraction(k, points)
+            if dl <= a1 - a2 <= du:
+                p = (a1, a2, max(a1, 0), max(a2, 0))
+                bad += sum(sum(e * v for e, v in zip(n, p)) > c for n, c in exact)
+    return bad
+
+
+HULL_CASES = [(-1.0, 2.0, -1.1, 1.9, -0.2, 0.3), (-0.5, 0.3, -0.52, 0.31, -0.03, 0.02), (-0.3, 0.4, -0.35, 0.45, 0.0, 0.1),
+              (-2.0, 0.5, -1.5, 1.0, -1.0, 0.25), (-1 / 3, 1 / 7, -2 / 7, 1 / 5, -1 / 9, 1 / 11),
+              (0.1, 0.5, -0.02, 0.52, -0.03, 0.12), (-1.0, 0.0, -1.1, 1.9, -0.2, 0.3)]   # one unit's phase fixed
+
+
+@pytest.mark.parametrize("ends", HULL_CASES)
+def test_the_pair_hull_encloses_both_relus_exactly_and_a_planted_tightening_is_caught(ends):
+    rows = difference.relu_pair_hull(*ends)
+    assert rows and hull_violations(rows, ends) == 0
+    shave = max(ends[1] - ends[0], ends[3] - ends[2]) / 4
+    for i in range(len(rows)):   # every row is tight somewhere: lowered, it cuts off true points
+        planted = [(n, c - shave if j == i else c) for j, (n, c) in enumerate(rows)]
+        assert hull_violations(planted, ends) > 0
+
+
+def test_the_pair_hull_is_never_looser_than_the_chords_and_triangles_and_sometimes_tighter():
+    """LP maxima of random directions over (a1, a2, h1, h2): with the hull rows no larger, some much smaller."""
+    from smtnn.twins.lp import LinearModel
+
+    ends = HULL_CASES[0]
+    l1, u1, l2, u2, dl, du = ends
+    directions = np.random.default_rng(0).normal(size=(40, 4))
+    maxima = []
+    for hull in (True, False):
+        m = LinearModel()
+        a1, a2, h1, h2 = m.add_cols([l1, l2, 0.0, 0.0], [u1, u2, max(u1, 0), max(u2, 0)])
+        m.add_row([a1, a2], [1.0, -1.0], dl, du)
+        for a, h, lo, hi in ((a1, h1, l1, u1), (a2, h2, l2, u2)):
+            m.add_row([h, a], [1.0, -1.0], 0.0, np.inf)
+            m.add_row([h, a], [1.0, -hi / (hi - lo)], -np.inf, -hi * lo / (hi - lo) + 1e-12)
+        s_up, c_up, s_low, c_low = difference.relu_chords(dl, du)
+        m.add_row([h1, h2, a1, a2], [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
+        m.add_row([h1, h2, a1, a2], [1.0, -1.0, -s_low, s_low], c_low, np.inf)
+        if hull:
+            for n, c in difference.relu_pair_hull(*ends):
+                m.add_row([a1, a2, h1, h2], n, -np.inf, c)
+        maxima.append(np.array([-float(m.minimize(-w).bound) for w in directions]))
+    with_hull, without = maxima
+    assert (with_hull <= without + 1e-9).all()
+    assert (with_hull < without - 0.05).any()
+
+
 # -- the LP relaxation contains the true network values -------------------------------------------
 def relaxation_violations(relax: Relaxation, xs: np.ndarray) -> int:
     """Rows and column bounds of the relaxation that the true values at some sampled input break."""
@@ -98,10 +157,13 @@ def twin_case(seed, sizes, maker, radius):
     return twin, reference, box
 
 
+@pytest.mark.parametrize("hulls", [False, True])
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
-def test_twin_relaxation_contains_the_sampled_networks(seed, sizes, maker, radius):
+def test_twin_relaxation_contains_the_sampled_networks(seed, sizes, maker, radius, hulls, monkeypatch):
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", hulls)
     twin, reference, box = twin_case(seed, sizes, maker, radius)
     relax = Relaxation((twin, reference), box)
+    assert bool(relax.hull_rows) == hulls
     assert relaxation_violations(relax, samples(box, 400, seed)) == 0
 
 
@@ -124,8 +186,21 @@ def test_a_planted_unsound_chord_is_caught(monkeypatch):
         s_up, c_up, s_low, c_low = sound(d_lo, d_hi)
         return s_up, c_up - max(abs(d_lo), abs(d_hi)) / 2, s_low, c_low
     monkeypatch.setattr(difference, "relu_chords", shaved)
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", False)
     relax = Relaxation((twin, reference), box, tighten=False)
     assert relaxation_violations(relax, samples(box, 400)) > 0
+
+
+def test_a_planted_unsound_pair_hull_is_caught(monkeypatch):
+    twin, reference, box = twin_case(*CASES[0])
+    sound = difference.relu_pair_hull
+
+    def shaved(*ends):   # every hull row lowered by a quarter of the first unit's range: false at its touching points
+        return [(n, c - (ends[1] - ends[0]) / 4) for n, c in sound(*ends)]
+    monkeypatch.setattr(difference, "relu_pair_hull", shaved)
+    monkeypatch.setattr(relaxation_module, "PAIR_HULLS", True)
+    relax = Relaxation((twin, reference), box, tighten=False)
+    assert relax.hull_rows and relaxation_violations(relax, samples(box, 400)) > 0
 
 
 # -- linear bounds: the pre-activation bounds and the decision screen ------------------------------
@@ -169,6 +244,24 @@ def test_the_screen_never_claims_a_class_that_a_sample_refutes():
     assert len(labels) > 1
     assert not any(screen.robust_class(reference, box, c) for c in range(3))
 
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])
+def test_the_search_on_pair_hulls_finds_the_same_exact_minimum_below_every_sample(seed, sizes, maker, radius, monkeypatch):
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    twins = Twins(twin, reference)
+    ci = exact_class(reference, [(a + b) / 2 for a, b in zip(box.lower, box.upper)])
+    form = twins.margin_coeffs(ci, (ci + 1) % twins.n_classes)
+    found = []
+    for hulls in (False, True):
+        monkeypatch.setattr(relaxation_module, "PAIR_HULLS", hulls)
+        analysis = Analysis(twins.networks, box)
+        assert bool(analysis.relaxation.hull_rows) == hulls
+        found.append(analysis.extreme([form], "min", "exact", timeout=30))
+    assert all(e.converged and e.lower == e.upper for e in found)
+    assert found[0].lower == found[1].lower
+    xs = samples(box, 300, seed)
+    sampled = twin.logits(xs) @ np.array(form[0], float) + reference.logits(xs) @ np.array(form[1], float)
+    assert sampled.min() >= float(found[1].lower) - 1e-9
 
 # -- the tolerance of the exact search -------------------------------------------------------------
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])

@@ -82,6 +82,7 @@ class Search:
         # instance, whose basis fits every objective) instead of a copy that would start cold
         shared = len(self.forms) == 1 and not self.constraints
         self.model = relaxation.model if shared else relaxation.model.copy()
+        self.model.branching()
         self.cost = np.zeros(0)
         self.t_col = None
         self._objective_rows()
@@ -174,15 +175,19 @@ class Search:
         return LeafLP(tuple(lower + [self.t_bounds[0]]), tuple(upper + [self.t_bounds[1]]), tuple(rows), zero + (Fraction(1),), Fraction(0))
 
     def _branch_unit(self, phases: dict[Key, bool], point: np.ndarray | None, duals: np.ndarray | None) -> Key | None:
-        """The open unit whose triangle costs the bound most: |dual of its upper row| x its height."""
+        """The open unit whose relaxation costs the bound most: |duals of its upper rows| (its triangle's and its
+        pair hull's, weighted by the hull row's coefficient on its output) x its height."""
         free = [u for u in self.relax.unstable() if u.key not in phases]
         if not free:
             return None
         if point is None or duals is None:
             return max(free, key=lambda u: u.height).key
 
+        hulls = self.relax.hull_rows
+
         def score(u):
-            return (abs(duals[u.tri]) * u.height, point[u.h] - max(point[u.a], 0.0), u.height)
+            weight = abs(duals[u.tri]) + sum(abs(duals[r]) * w for r, w in hulls.get(u.key, ()))
+            return (weight * u.height, point[u.h] - max(point[u.a], 0.0), u.height)
         return max(free, key=score).key
 
     # -- the search -------------------------------------------------------------------------

@@ -7,11 +7,13 @@ active, 0 when both are inactive).  Twins that differ little (int8) get tight d 
 the relaxation adds as rows linking the two copies.  Since d is itself a linear expression of
 the LP's columns (a1 - a2), :func:`relu_chords` also gives the relaxation the chords of max(d, 0)
 above δ and of min(d, 0) below it over [d_lo, d_hi] (the triangle relaxation of the difference,
-as in ReluDiff/NeuroDiff), which keeps δ tied to x where a box would forget it.
+as in ReluDiff/NeuroDiff), which keeps δ tied to x where a box would forget it, and
+:func:`relu_pair_hull` the exact convex hull of both units jointly (tighter still).
 Float rounding is bounded outward.
 """
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -58,6 +60,51 @@ def relu_chords(d_lo: float, d_hi: float) -> tuple[float, float, float, float]:
     c_up = float_up(max(max(lo, 0) - su * lo, max(hi, 0) - su * hi))
     c_low = float_down(min(min(lo, 0) - sl * lo, min(hi, 0) - sl * hi))
     return s_up, c_up, s_low, c_low
+
+
+def relu_pair_hull(lo1: float, hi1: float, lo2: float, hi2: float, d_lo: float, d_hi: float) -> list[tuple[np.ndarray, float]]:
+    """Rows n·(a1, a2, h1, h2) <= c of the convex hull of {(a1, a2, relu(a1), relu(a2))} over the polygon
+    P = {lo1 <= a1 <= hi1, lo2 <= a2 <= hi2, d_lo <= a1 - a2 <= d_hi} (the two twins' units jointly).
+
+    The lines a1 = 0 and a2 = 0 cut P into pieces on which both relus are affine, so the graph is the
+    convex hull of its points over the pieces' vertices (computed exactly).  Qhull proposes the facet
+    normals in floats; each right-hand side is the exact maximum of n·p over those points, rounded up, so
+    every row is valid whatever the normal.  Tighter than the chords in d and the two triangles alone.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    ends = [Fraction(v) for v in (lo1, hi1, lo2, hi2, d_lo, d_hi)]
+    l1, u1, l2, u2, dl, du = ends
+    zero = Fraction(0)
+    lines = [(1, 0, l1), (1, 0, u1), (0, 1, l2), (0, 1, u2), (1, -1, dl), (1, -1, du), (1, 0, zero), (0, 1, zero)]
+    points = set()
+    for (p1, q1, c1), (p2, q2, c2) in itertools.combinations(lines, 2):
+        det = p1 * q2 - q1 * p2
+        if det:
+            a1, a2 = (c1 * q2 - c2 * q1) / det, (p1 * c2 - p2 * c1) / det
+            if l1 <= a1 <= u1 and l2 <= a2 <= u2 and dl <= a1 - a2 <= du:
+                points.add((a1, a2, max(a1, zero), max(a2, zero)))
+    points = sorted(points)
+    # a unit whose phase P fixes has relu(a) = a or 0 there: the hull lives in the other coordinates
+    free = [0, 1] + [2 + i for i, (lo, hi) in enumerate(((l1, u1), (l2, u2))) if lo < 0 < hi]
+    if len(free) == 2 or len(points) <= len(free):
+        return []
+    floats = np.array([[float(p[i]) for i in free] for p in points])
+    try:
+        facets = ConvexHull(floats).equations[:, :len(free)]
+    except QhullError:   # flat or nearly so: the chords in d stand in
+        return []
+    normals = np.zeros((len(facets), 4))
+    normals[:, free] = facets
+    rows = []
+    for n in np.unique(np.round(normals / np.abs(normals).max(axis=1, keepdims=True), 12), axis=0):
+        n = np.where(np.abs(n) < 1e-9, 0.0, n)
+        if not np.isfinite(n).all() or not (n[[0, 2]].any() and n[[1, 3]].any()) or not n[2:].any():
+            continue   # a row of one unit alone, or on a1 - a2 alone: the relaxation has it already
+        exact = [Fraction(v) for v in n]
+        c = max(sum((e * v for e, v in zip(exact, p) if e), zero) for p in points)
+        rows.append((n, float_up(c)))
+    return rows
 
 
 def compatible(a, b) -> bool:

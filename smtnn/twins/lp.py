@@ -54,6 +54,7 @@ class LinearModel:
         self._synced = (0, 0)
         self._pushed = None   # the costs and bounds HiGHS holds now (after _push)
         self._time_limit = math.inf   # HiGHS's time_limit option now
+        self.devex = False   # dual simplex pricing: HiGHS's default (steepest edge) or Devex (see branching)
 
     @property
     def n_cols(self) -> int:
@@ -143,6 +144,16 @@ class LinearModel:
                 return True
         return False
 
+    def branching(self) -> None:
+        """Prepare for many re-solves from given bases that differ by a few bounds (branch and bound nodes).
+
+        HiGHS's default dual pricing (steepest edge) recomputes its weights after every setBasis, which costs
+        more than the few dozen simplex iterations a child node needs; Devex pricing starts at once.
+        """
+        self.devex = True
+        if self._highs is not None:
+            self._highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+
     def release(self) -> None:
         """Drop the HiGHS instance (its memory); the next solve rebuilds it from the model."""
         self._highs, self._synced, self._pushed, self._time_limit = None, (0, 0), None, math.inf
@@ -150,6 +161,7 @@ class LinearModel:
     def copy(self) -> "LinearModel":
         """An independent copy (its HiGHS instance is rebuilt on the first solve)."""
         other = LinearModel(self.backend)
+        other.devex = self.devex
         other.col_lo, other.col_hi = list(self.col_lo), list(self.col_hi)
         other.row_lo, other.row_hi = list(self.row_lo), list(self.row_hi)
         other._entries = list(self._entries)
@@ -203,6 +215,8 @@ class LinearModel:
             self._highs = quiet_highs()
             self._highs.setOptionValue("output_flag", False)
             self._highs.setOptionValue("presolve", "off")
+            if self.devex:
+                self._highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
         h = self._highs
         n0, m0 = self._synced
         if self.n_cols > n0:

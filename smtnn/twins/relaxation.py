@@ -5,7 +5,10 @@ logits z.  Rows: a = W h_prev + b, z = W_out h_last + b_out (exact float data), 
 unit by its certified bounds [lo, hi]: h = 0 (hi <= 0), h = a (lo >= 0) or the triangle
 h >= 0, h >= a, h <= s (a - lo) with s = hi / (hi - lo) rounded up.  Leading layers the
 second network shares exactly with the first share their columns (identical twins cancel);
-same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2 (:mod:`.difference`).  Bounds come
+same-shaped twins are linked by rows bounding a1 - a2 and h1 - h2, per pair of relu units the chords
+in d or (``PAIR_HULLS``) the rows of the convex hull of (a1, a2, relu(a1), relu(a2)) over their bounds
+(:mod:`.difference`; fixing a unit's phase, h = a or h = 0, cuts a face of that hull, so a node's rows
+are still the pair's hull).  Bounds come
 from sound interval propagation intersected with outward-rounded linear (CROWN-style) bounds
 (:mod:`.screen`), tightened (``tighten=True``) by certified LP bounds layer by layer where a
 unit stays open.  Any linear objective in the logits is then bounded rigorously (:mod:`.lp`).
@@ -27,6 +30,10 @@ from ..semantics import walk
 from .lp import LinearModel, Solution
 
 Key = tuple[int, int, int]   # (network, hidden layer, unit)
+PAIR_HULLS = False
+"""Paired twins' relu units get the rows of their joint convex hull (:func:`.difference.relu_pair_hull`) instead of
+the chords in d.  Off: the hull tightens the root bound (mnist-net 256x2 image 0: -0.0168 to -0.0158) and, with
+branching scores counting its duals, the search on image 0, but the same scores slow image 1 several-fold."""
 KINKED = ("relu", "leaky_relu")
 """Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
@@ -99,6 +106,7 @@ class Relaxation:
         self.logits: list[np.ndarray] = []
         self.layer_cols: list[list[tuple[np.ndarray, np.ndarray]]] = []   # per network, per hidden layer: (a, h)
         self.lp_calls = 0
+        self.hull_rows: dict[Key, list[tuple[int, float]]] = {}   # per relu unit: (row, |its h coefficient|) of pair hulls
         for t, net in enumerate(self.networks):
             self._add_network(t, net, tighten)
         self.seconds = time.perf_counter() - start
@@ -270,8 +278,9 @@ class RowDomain:
     def _finish(self, k: int, a: np.ndarray, h: np.ndarray, difference_bounds, chords: bool = False) -> np.ndarray:
         """Record the layer's columns and, for paired twins, the rows bounding h_first - h_second.
 
-        ``chords`` (relu): also the chord rows of :func:`difference.relu_chords` in d = a_first - a_second,
-        for the pairs whose difference is not fixed by both phases.
+        ``chords`` (relu): also the rows of :func:`difference.relu_pair_hull` (or, where the hull is flat, the
+        chords of :func:`difference.relu_chords` in d = a_first - a_second), for the pairs whose difference is
+        not fixed by both phases.
         """
         r, m = self.relax, self.model
         r.layer_cols[self.t].append((a, h))
@@ -295,6 +304,14 @@ class RowDomain:
         a0, a = self.pending["pre"]
         fixed = ((l0 >= 0) & (lo >= 0)) | ((u0 <= 0) & (hi <= 0))
         for j in np.flatnonzero(~fixed):
+            hull = difference.relu_pair_hull(l0[j], u0[j], lo[j], hi[j], d_lo[j], d_hi[j]) if PAIR_HULLS else []
+            for normal, rhs in hull:
+                row = m.add_row([a0[j], a[j], h0[j], h[j]], normal, -np.inf, rhs)
+                for t, weight in ((0, normal[2]), (self.t, normal[3])):
+                    if weight:
+                        self.relax.hull_rows.setdefault((t, k, j), []).append((row, abs(float(weight))))
+            if hull:
+                continue
             s_up, c_up, s_low, c_low = difference.relu_chords(d_lo[j], d_hi[j])
             cols = [h0[j], h[j], a0[j], a[j]]
             m.add_row(cols, [1.0, -1.0, -s_up, s_up], -np.inf, c_up)
