@@ -175,8 +175,9 @@ class Search:
         return LeafLP(tuple(lower + [self.t_bounds[0]]), tuple(upper + [self.t_bounds[1]]), tuple(rows), zero + (Fraction(1),), Fraction(0))
 
     def _branch_unit(self, phases: dict[Key, bool], point: np.ndarray | None, duals: np.ndarray | None) -> Key | None:
-        """The open unit whose relaxation costs the bound most: |duals of its upper rows| (its triangle's and its
-        pair hull's, weighted by the hull row's coefficient on its output) x its height."""
+        """The open unit whose relaxation costs the bound most, estimated as |duals of its upper rows| (its
+        triangle's and its pair hull's, weighted by the hull row's coefficient on its output) x how far the LP
+        point's output lies above the relu of its input (what a split on it removes); ties by dual mass x height."""
         free = [u for u in self.relax.unstable() if u.key not in phases]
         if not free:
             return None
@@ -187,7 +188,8 @@ class Search:
 
         def score(u):
             weight = abs(duals[u.tri]) + sum(abs(duals[r]) * w for r, w in hulls.get(u.key, ()))
-            return (weight * u.height, point[u.h] - max(point[u.a], 0.0), u.height)
+            excess = max(point[u.h] - max(point[u.a], 0.0), 0.0)
+            return (weight * excess, weight * u.height, u.height)
         return max(free, key=score).key
 
     # -- the search -------------------------------------------------------------------------
