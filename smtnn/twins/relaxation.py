@@ -32,8 +32,8 @@ from .lp import LinearModel, Solution
 Key = tuple[int, int, int]   # (network, hidden layer, unit)
 PAIR_HULLS = True
 """Paired twins' relu units get the rows of their joint convex hull (:func:`.difference.relu_pair_hull`) instead of
-the chords in d.  Off: the hull tightens the root bound (mnist-net 256x2 image 0: -0.0168 to -0.0158) and, with
-branching scores counting its duals, the search on image 0, but the same scores slow image 1 several-fold."""
+the chords in d: a tighter root bound (mnist-net 256x2 image 0: -0.0168 to -0.0158) that the search keeps when it
+branches where the LP point lies furthest above the relu (:meth:`.bnb.Search._branch_unit`)."""
 KINKED = ("relu", "leaky_relu")
 """Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
