@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from smtnn.twins import bnb
+from smtnn.twins.exactnet import ExactNetwork
 from smtnn.twins.lp import LinearModel
 from smtnn.twins.optimize import Analysis
 from smtnn.twins.pair import Twins, exact_class
@@ -104,3 +105,32 @@ def test_an_lrsm_stopped_at_a_tolerance_encloses_the_worst_minimum_within_it(see
                   tolerance=tolerance)
     assert report.lower <= worst <= report.upper
     assert report.upper - report.lower <= tolerance
+
+
+def test_a_search_out_of_time_skips_its_attacks_and_still_encloses_the_minimum(monkeypatch):
+    """Past its deadline a search neither attacks (PGD and its exact replays) nor solves root LPs; the ends it
+    reports still enclose the true minimum."""
+    twins, box, forms = setup(*CASES[1])
+    analysis = Analysis(twins.networks, box)
+    truth = min(analysis.extreme([f], "min", "exact", timeout=30).upper for f in forms)
+    attacked = []
+    honest = bnb.Search._attack_points
+
+    def recorded(self):
+        attacked.append(self)
+        return honest(self)
+    monkeypatch.setattr(bnb.Search, "_attack_points", recorded)
+    late = analysis.minima_together(forms, "exact", timeout=1e-9)
+    assert attacked == []
+    assert min(e.lower for e in late) <= truth <= min(e.upper for e in late)
+    analysis.minima_together(forms, "exact", timeout=30)
+    assert attacked                                    # with time, the same call does attack
+
+
+def test_exact_logits_are_remembered_without_sharing_the_list():
+    twins, box, _ = setup(*CASES[0])
+    exact = ExactNetwork(twins.networks[0])
+    x = [(a + b) / 2 for a, b in zip(box.lower, box.upper)]
+    first = exact.logits(x)
+    first[0] += 1
+    assert exact.logits(x) == ExactNetwork(twins.networks[0]).logits(x) != first

@@ -205,14 +205,21 @@ class Search:
     def _start(self, seeds: Sequence[Sequence[Fraction]], attack: bool, deadline: float | None) -> "_State":
         """The incumbent from the seeds, PGD candidates (``attack``) and the box centre, and the root node."""
         box = self.box
-        candidates = [tuple(s) for s in seeds] + (self._attack_points() if attack else [])
+        candidates = [tuple(s) for s in seeds] + (self._attack_points() if attack and not _past(deadline) else [])
         candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
-        best_x = max(candidates, key=self.value)
-        state = _State(self, self.value(best_x), best_x, deadline)
-        upper, point, infeasible = self.bound({})
+        best, best_x = None, None
+        for x in candidates:      # each replayed exactly once; the first of equal values wins
+            value = self.value(x)
+            if best is None or value > best:
+                best, best_x = value, x
+        state = _State(self, best, best_x, deadline)
+        upper, point, infeasible, duals, basis = None, None, False, None, None
+        if not _past(deadline):
+            upper, point, infeasible = self.bound({})
+            duals, basis = self._duals, self._basis
         if upper is None:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
-        state.root = None if infeasible else _Node(-float(upper), 0, upper, {}, point, self._duals, self._basis)
+        state.root = None if infeasible else _Node(-float(upper), 0, upper, {}, point, duals, basis)
         return state
 
     def _attack_points(self) -> list[tuple[Fraction, ...]]:
@@ -290,6 +297,10 @@ class _State:
         self.dropped_bound = max(self.dropped_bound, bound)
 
 
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
 def run_together(searches: Sequence[Search], *, timeout: float | None = None, target: Fraction | None = None,
                  floor: Fraction | None = None, max_nodes: int = 100000, seeds: Sequence[Sequence] = (),
                  attack: bool = True, tolerance: Fraction | float = 0) -> list[SearchOutcome]:
@@ -311,6 +322,8 @@ def run_together(searches: Sequence[Search], *, timeout: float | None = None, ta
     states = [s._start(seed, attack and alone, deadline) for s, seed in zip(searches, seeds)]
     if attack and not alone:   # attack the most promising roots first; a root below the incumbent needs none
         for st in sorted(states, key=lambda st: -math.inf if st.root is None else -st.root.upper):
+            if _past(deadline):
+                break
             if st.root is not None and st.root.upper > max(max(o.best for o in states), -math.inf if floor is None else floor):
                 st.search._attack(st)
     counter = itertools.count(1)

@@ -18,6 +18,9 @@ from ..semantics.integers import AffineForms, IntegerDomain, IntegerValue, Patte
 
 __all__ = ["AffineForms", "ExactNetwork"]
 
+RECENT = 64
+"""Inputs whose exact logits an :class:`ExactNetwork` keeps."""
+
 
 class ExactNetwork:
     """A network's layers as integer matrices over powers of two (:class:`ScaledLayer`)."""
@@ -25,10 +28,19 @@ class ExactNetwork:
     def __init__(self, network: Network):
         self.network = network
         self.layers = [ScaledLayer(layer) for layer in network.layers]
+        self._recent: dict[tuple, tuple[Fraction, ...]] = {}
 
     def logits(self, x: Sequence[Fraction]) -> list[Fraction]:
-        """Exact logits at an exact input."""
-        return walk(self.network, IntegerDomain(self.layers), IntegerValue.of(x)).fractions()
+        """Exact logits at an exact input (the last RECENT inputs remembered: every class's search starts at the
+        same box centre and replays the same attack points)."""
+        key = tuple(x)
+        found = self._recent.get(key)
+        if found is None:
+            found = tuple(walk(self.network, IntegerDomain(self.layers), IntegerValue.of(key)).fractions())
+            if len(self._recent) >= RECENT:
+                del self._recent[next(iter(self._recent))]
+            self._recent[key] = found
+        return list(found)
 
     def forms(self, layer: int, rows: np.ndarray, masks: Sequence[np.ndarray] | Callable[[int], np.ndarray]) -> AffineForms:
         """rows · a_layer(x) as an affine form in x on the region of the activation pattern `masks`.
