@@ -4,7 +4,8 @@ Rows: random ReLU MLPs 2 -> width^4 -> 1 (sigmoid; He-normal weights, N(0, 0.1) 
 ``numpy.random.default_rng([0, width])``), every parameter within δ (chosen so that neither the float bounds
 nor the attack decide at once, so each query reaches its slow phases), x0 = (0.9, 0.9), D = [-1, 1]^2; the
 four public calls ``verify_local_label``, ``local_epsilon``, ``verify_global_label`` and ``global_epsilon``
-of :mod:`smtnn.properties`, each with a timeout T and no memory cap (so it runs in this process under the
+of :mod:`smtnn.properties`, and the twins' exact LRSM of mnist-net 256x2 against its int8 twin, each with a
+timeout T and no memory cap (so it runs in this process under the
 cooperative deadline of :mod:`smtnn.budget`).  Target: every call ends within T + grace(T) (grace = max(2 s,
 0.1 T)), the margin a capped call gets before it is killed.  Seconds are ``time.perf_counter`` around the
 call; building the network and the perturbation is not timed.
@@ -66,6 +67,31 @@ def run() -> list[dict]:
                        "answer": _answer(result), "reason": result.reason, "method": result.provenance.method}
                 print(json.dumps(row), file=sys.stderr)
                 rows.append(row)
+    return rows + _timed_twins()
+
+
+def _timed_twins() -> list[dict]:
+    """The exact LRSM of mnist-net 256x2 against its int8 twin on image 0's ball (r = 0.01), the worst class of all."""
+    from fractions import Fraction
+
+    from smtnn.twins import ball, generate, lrsm
+
+    from .published import DATA, load_chain, mnist_images
+
+    reference = load_chain(DATA / "mnistfc" / "mnist-net_256x2.onnx")
+    twin = generate.quantize(reference, "int", 8)
+    box = ball([Fraction(float(v)) for v in mnist_images()[0]], "0.01", (0, 1))
+    rows = []
+    for timeout in TIMEOUTS:
+        start = time.perf_counter()
+        result = lrsm(twin, reference, box=box, engine="exact", compare=(), ends=("min",), timeout=timeout)
+        seconds = time.perf_counter() - start
+        row = {"network": f"{reference.name} vs int8", "parameters": reference.n_parameters, "delta": "–",
+               "call": "twins.lrsm (r = 0.01)", "timeout": timeout, "seconds": round(seconds, 3),
+               "within": seconds <= timeout + grace(timeout), "answer": _answer(result), "reason": result.reason,
+               "method": result.provenance.method}
+        print(json.dumps(row), file=sys.stderr)
+        rows.append(row)
     return rows
 
 

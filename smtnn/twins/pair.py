@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..bounds import replay_logits
+from .. import float_first
 from ..domain import Box
 from ..errors import InvalidInputError, UnsupportedModelError
 from ..exact import to_fraction
@@ -94,8 +94,8 @@ def ball(center: Sequence, radius, clip: tuple | None = None) -> Box:
 
 
 def exact_logits(network: Network, x: Sequence[Fraction]) -> list[Fraction]:
-    """The logits at an exact input in exact rational arithmetic (relu/linear networks)."""
-    out = replay_logits(network, list(x), network.exact_parameters())
+    """The logits at an exact input in exact rational arithmetic (relu/linear networks; integer matrix products)."""
+    out = float_first.exact_logits(network, list(x), network.exact_vector)
     return [z.lo for z in out]
 
 
