@@ -763,6 +763,18 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
     Returns None when the LPs cannot be certified, the pieces grow too many or the deadline passes (then use the
     solver path).
     """
+    return maximize_jointly(network, perturbation, lower, upper, [(derive, replay, tolerance)], deadline)[0]
+
+
+def maximize_jointly(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction],
+                     problems: Sequence[tuple[Callable, Callable, Fraction]],
+                     deadline: float | None = None) -> list[PieceOptimum | None]:
+    """:func:`maximize_over_pieces` for several (derive, replay, tolerance) over the same box at once.
+
+    The pieces, the nominal logits, the extremes and the hidden ranges are derived once for all problems
+    (:func:`derive_jointly`); each problem keeps the pieces it would get alone.  One answer per problem,
+    None where that problem falls back.
+    """
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
     lps = _LinearPrograms(lower, upper)
 
@@ -781,15 +793,18 @@ def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper
                 programs += [(objective, list(rows)) for rows in _product(choices)]
         return programs
 
-    try:
-        leaves = derive_on_pieces(network, perturbation, lower, upper,
-                                  lambda nominal, extreme, arith: programs_of(derive(nominal, extreme, arith), arith),
-                                  deadline, lps=lps)
-        if leaves is None:
-            return None
-        return _optimize(leaves, replay, tolerance, lps, deadline)
-    except (NotCertified, _TooMany):
-        return None
+    def programs(derive):
+        return lambda nominal, extreme, arith: programs_of(derive(nominal, extreme, arith), arith)
+
+    derived = derive_jointly(network, perturbation, lower, upper, [programs(derive) for derive, _, _ in problems],
+                             deadline, lps=lps)
+    out = []
+    for leaves, (_, replay, tolerance) in zip(derived, problems):
+        try:
+            out.append(None if leaves is None else _optimize(leaves, replay, tolerance, lps, deadline))
+        except (NotCertified, _TooMany):
+            out.append(None)
+    return out
 
 
 def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction], derive: Callable,
@@ -801,6 +816,18 @@ def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Se
     (piece, what derive returned), or None when the pieces grow beyond ``max_pieces``, an LP cannot be
     certified or the deadline passes.  On 2-D boxes a piece is a :class:`_PolygonPiece` (exact ``vertices``).
     """
+    return derive_jointly(network, perturbation, lower, upper, [derive], deadline, max_pieces, lps)[0]
+
+
+def derive_jointly(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction],
+                   derives: Sequence[Callable], deadline: float | None = None, max_pieces: int = MAX_PIECES,
+                   lps: "_LinearPrograms | None" = None) -> list:
+    """:func:`derive_on_pieces` for several derivations at once: one list of leaves (or None) per derivation.
+
+    A piece is derived once (nominal logits, hidden ranges, each extreme) for every derivation still open on it;
+    the derivations that need the same split share the two halves, others get their own, so each derivation
+    ends with the very pieces (in the same order) it would get alone.
+    """
     n_vars = len(lower)
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
     d = network.n_inputs
@@ -811,31 +838,56 @@ def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Se
         root = _LinearPiece(lps or _LinearPrograms(lower, upper), [], {})
     inputs = [Alternatives([tuple(Q(1) if i == j else ZERO for i in range(n_vars)) + (ZERO,)]) for j in range(d)]
     split = max(len(network.layers) - 2, 0)
-    leaves = []
-    stack = [root]
+    count = len(derives)
+    leaves: list = [[] for _ in derives]
+    pending = [1] * count   # pieces on the stack that each derivation still has to visit
+    stack = [(root, tuple(range(count)))]
     try:
         while stack:
             if deadline is not None and time.perf_counter() > deadline:
-                return None
-            piece = stack.pop()
+                return [None] * count
+            piece, open_here = stack.pop()
+            open_here = tuple(i for i in open_here if leaves[i] is not None)
+            for i in open_here:
+                pending[i] -= 1
+            if not open_here:
+                continue
             arith = _PieceArithmetic(network, nominal_params, n_vars, lower, upper, piece, MAX_ALTERNATIVES, deadline)
+            needs: dict = {}   # split function -> the derivations asking for it, in order
             try:
                 nominal = walk(network, arith, inputs)
                 hidden = walk(network, arith, inputs, stop=split) if split else inputs
-
-                def extreme(coeffs, arith=arith, hidden=hidden):
-                    return corner_extreme(arith, network, perturbation, coeffs, hidden, hidden)
-
-                derived = derive(nominal, extreme, arith)
             except _Split as need:
-                stack += piece.split(need.function)
-                if len(stack) + len(leaves) > max_pieces:
-                    return None
-                continue
-            leaves.append((piece, derived))
+                needs[need.function] = list(open_here)
+            else:
+                extremes, ranges = {}, {}
+
+                def extreme(coeffs, arith=arith, hidden=hidden, extremes=extremes, ranges=ranges):
+                    key = tuple(coeffs)
+                    if key not in extremes:
+                        extremes[key] = corner_extreme(arith, network, perturbation, coeffs, hidden, hidden, ranges)
+                    return extremes[key]
+
+                for i in open_here:
+                    try:
+                        derived = derives[i](nominal, extreme, arith)
+                    except _Split as need:
+                        needs.setdefault(need.function, []).append(i)
+                        continue
+                    except (NotCertified, _TooMany):
+                        leaves[i] = None
+                        continue
+                    leaves[i].append((piece, derived))
+            for function, which in needs.items():
+                children = piece.split(function)
+                stack += [(child, tuple(which)) for child in children]
+                for i in which:
+                    pending[i] += len(children)
+                    if pending[i] + len(leaves[i]) > max_pieces:
+                        leaves[i] = None
         return leaves
     except (NotCertified, _TooMany):
-        return None
+        return [None] * count
 
 
 MAX_ALTERNATIVES = 256

@@ -702,11 +702,15 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
     backend = get_backend(solver)
     out = {}
     classes = (1, 0) if network.binary else tuple(range(network.n_outputs))
+    by_pieces = by_pieces and pieces.applies(network, perturbation)
+    fast = _sigma_by_pieces(network, perturbation, domain, classes, tol, clock, clock.share(1)) \
+        if by_pieces and network.binary else {}
     for done, c in enumerate(classes):
-        fast = _sigma_by_pieces(network, perturbation, domain, c, tol, clock, clock.share(len(classes) - done)) \
-            if by_pieces and pieces.applies(network, perturbation) else None
-        if fast is not None:
-            out[c] = fast
+        if by_pieces and not network.binary:
+            fast.update(_sigma_by_pieces(network, perturbation, domain, (c,), tol, clock,
+                                         clock.share(len(classes) - done)))
+        if fast.get(c) is not None:
+            out[c] = fast[c]
             continue
         problem = _GlobalProblem(network, perturbation, domain, backend)
         out[c] = _sigma_for_class(problem, c, tol, clock.share(len(classes) - done), clock)
@@ -718,9 +722,46 @@ PIECES_SECONDS = 2.0
 """At most this long (and half the class's share of the budget) for the piece LPs before the solver path takes over."""
 
 
-def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, c: int, tol: Fraction,
-                     clock: _Clock, share: float | None = None) -> Estimate | None:
-    """Eq. 13 for class c as one certified LP per linear piece of D (see :mod:`smtnn.pieces`); None to fall back.
+def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, classes: Sequence[int],
+                     tol: Fraction, clock: _Clock, share: float | None = None) -> dict[int, Estimate | None]:
+    """Eq. 13 for each class as one certified LP per linear piece of D (see :mod:`smtnn.pieces`); None to fall back.
+
+    Classes over the same box of LP variables (both classes of a binary network) share one derivation of the
+    pieces, the nominal logits and the hidden ranges (:func:`smtnn.pieces.maximize_jointly`).
+    """
+    out, groups = {}, {}
+    for c in classes:
+        problem = _sigma_problem(network, perturbation, domain, c, tol, clock)
+        if isinstance(problem, Estimate):
+            out[c] = problem
+        else:
+            groups.setdefault((tuple(problem.lower), tuple(problem.upper)), []).append(problem)
+    seconds = PIECES_SECONDS * len(classes) if share is None else min(PIECES_SECONDS * len(classes), share / 2)
+    deadline = time.perf_counter() + seconds
+    for (lower, upper), problems in groups.items():
+        found = pieces.maximize_jointly(network, perturbation, lower, upper,
+                                        [(p.derive, p.replay, p.tolerance) for p in problems], deadline)
+        for problem, optimum in zip(problems, found):
+            out[problem.c] = None if optimum is None else problem.estimate(optimum)
+    return out
+
+
+@dataclass
+class _SigmaProblem:
+    """Eq. 13 for class c as a :func:`smtnn.pieces.maximize_jointly` problem, and its answer as an Estimate."""
+
+    c: int
+    lower: list
+    upper: list
+    derive: object
+    replay: object
+    tolerance: Fraction
+    estimate: object
+
+
+def _sigma_problem(network: Network, perturbation: Perturbation, domain: Box, c: int, tol: Fraction,
+                   clock: _Clock) -> _SigmaProblem | Estimate:
+    """Eq. 13 for class c over the pieces, or the Estimate when an interval bound already answers it.
 
     The region is the solver path's region(0) (outward at the level t = logit(l)); the objective
     is z0 (class 1), -z0 (class 0) or the nominal margin μ <= s_c - s_j for every j != c (an extra
@@ -792,23 +833,22 @@ def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, 
                 return objective, (flip, value)
         return None
 
-    seconds = PIECES_SECONDS if share is None else min(PIECES_SECONDS, share / 2)
-    found = pieces.maximize_over_pieces(net, perturbation, lower, upper, derive, replay,
-                                        4 * tol if net.binary else tol, time.perf_counter() + seconds)
-    if found is None:
-        return None
-    method = (f"decoupled parameters: {found.pieces} linear piece(s) of D, {found.linear_programs} LPs (HiGHS, "
-              "bounds certified from the duals in exact rationals) + exact replay")
-    prov = clock.provenance("highs", "exact", method)
-    if found.upper is None:
-        return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
-    if found.lower is None:
-        upper_value = max(Q(0), _objective_to_value(net, c, found.upper).hi)
-        return Estimate(prop, Q(0), upper_value, tol, prov, None, "no replayed witness", meta)
-    flip, value = found.payload
-    witness = Witness(flip.parameters, flip.input, value.lo, value.hi, MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
-    upper_value = max(_objective_to_value(net, c, found.upper).hi, value.lo)
-    return Estimate(prop, value.lo, upper_value, tol, prov, witness, "", meta)
+    def estimate(found: pieces.PieceOptimum) -> Estimate:
+        method = (f"decoupled parameters: {found.pieces} linear piece(s) of D, {found.linear_programs} LPs (HiGHS, "
+                  "bounds certified from the duals in exact rationals) + exact replay")
+        prov = clock.provenance("highs", "exact", method)
+        if found.upper is None:
+            return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
+        if found.lower is None:
+            upper_value = max(Q(0), _objective_to_value(net, c, found.upper).hi)
+            return Estimate(prop, Q(0), upper_value, tol, prov, None, "no replayed witness", meta)
+        flip, value = found.payload
+        witness = Witness(flip.parameters, flip.input, value.lo, value.hi,
+                          MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
+        upper_value = max(_objective_to_value(net, c, found.upper).hi, value.lo)
+        return Estimate(prop, value.lo, upper_value, tol, prov, witness, "", meta)
+
+    return _SigmaProblem(c, lower, upper, derive, replay, 4 * tol if net.binary else tol, estimate)
 
 
 def _objective_bound_on(net: Network, perturbation: Perturbation, domain: Box, c: int) -> Fraction:

@@ -20,9 +20,14 @@ from .enclosures import activate, mul
 ZERO = Fraction(0)
 
 
-def corner_extreme(arith, network, perturbation, coeffs: Sequence[int], hidden: Sequence, signs: Sequence):
+def corner_extreme(arith, network, perturbation, coeffs: Sequence[int], hidden: Sequence, signs: Sequence,
+                   ranges: dict | None = None):
     """max over the parameter box of c·z, given the last hidden layer's inputs `hidden` (their `signs`:
-    enclosures whose sign fixes which end of a weight is the larger product)."""
+    enclosures whose sign fixes which end of a weight is the larger product).
+
+    ``ranges``: a dict shared by calls with other coefficients on the same `hidden` and `arith`; the ranges
+    [h_lo, h_hi] of the last hidden layer do not depend on c, so they are derived once and kept there.
+    """
     lower, upper = perturbation.lower, perturbation.upper
     slices = network.layer_slices()
     out_ws, out_bs = slices[-1]
@@ -31,27 +36,29 @@ def corner_extreme(arith, network, perturbation, coeffs: Sequence[int], hidden: 
     for c, a in enumerate(coeffs):
         if a:
             i = out_bs.start + c
-            constant += max(a * lower[i], a * upper[i])
+            constant += _scaled_range(a, lower[i], upper[i])[1]
             arith.pick(i, upper[i] if a > 0 else lower[i])
     parts = []
     for k in range(n_hidden):
         columns = [(out_ws.start + c * n_hidden + k, a) for c, a in enumerate(coeffs) if a]
-        g_lo = sum((min(a * lower[i], a * upper[i]) for i, a in columns), ZERO)
-        g_hi = sum((max(a * lower[i], a * upper[i]) for i, a in columns), ZERO)
+        g_lo = g_hi = None
+        for i, a in columns:
+            lo, hi = _scaled_range(a, lower[i], upper[i])
+            g_lo, g_hi = (lo, hi) if g_lo is None else (g_lo + lo, g_hi + hi)
+        if g_lo is None:
+            g_lo = g_hi = ZERO
         if len(network.layers) == 1:
             choice = arith.product_max(g_lo, g_hi, hidden[k], hidden[k], None, signs[k])
             ends = None
         else:
             layer = network.layers[-2]
-            hws, hbs = slices[-2]
-            high, low = [], []
-            for j in range(layer.inputs):
-                i = hws.start + k * layer.inputs + j
-                high.append(arith.weighted_max(i, lower[i], upper[i], hidden[j], signs[j]))
-                low.append(arith.weighted_min(i, lower[i], upper[i], hidden[j], signs[j]))
-            ib = hbs.start + k
-            h_hi = arith.activation(layer, arith.total(high, upper[ib]))
-            h_lo = arith.activation(layer, arith.total(low, lower[ib]))
+            ib = slices[-2][1].start + k
+            known = None if ranges is None else ranges.get(k)
+            if known is None:
+                known = _hidden_range(arith, network, perturbation, k, hidden, signs)
+                if ranges is not None:
+                    ranges[k] = known
+            low, high, h_lo, h_hi = known
             choice = arith.product_max(g_lo, g_hi, h_lo, h_hi, layer, None)
             ends = (low, high)
         parts.append(choice.value)
@@ -60,6 +67,31 @@ def corner_extreme(arith, network, perturbation, coeffs: Sequence[int], hidden: 
         if ends is not None:
             arith.take(ends[1] if choice.h_high else ends[0], ib, upper[ib] if choice.h_high else lower[ib])
     return arith.result(constant, parts)
+
+
+def _scaled_range(a: int, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
+    """(min, max) of a·w over w in [lo, hi]; the coefficients are mostly ±1, which need no multiplication."""
+    if a == 1:
+        return lo, hi
+    if a == -1:
+        return -hi, -lo
+    return min(a * lo, a * hi), max(a * lo, a * hi)
+
+
+def _hidden_range(arith, network, perturbation, k: int, hidden: Sequence, signs: Sequence):
+    """Hidden unit k of the last hidden layer over the parameter box: (low terms, high terms, h_lo, h_hi)."""
+    lower, upper = perturbation.lower, perturbation.upper
+    layer = network.layers[-2]
+    hws, hbs = network.layer_slices()[-2]
+    high, low = [], []
+    for j in range(layer.inputs):
+        i = hws.start + k * layer.inputs + j
+        high.append(arith.weighted_max(i, lower[i], upper[i], hidden[j], signs[j]))
+        low.append(arith.weighted_min(i, lower[i], upper[i], hidden[j], signs[j]))
+    ib = hbs.start + k
+    h_hi = arith.activation(layer, arith.total(high, upper[ib]))
+    h_lo = arith.activation(layer, arith.total(low, lower[ib]))
+    return low, high, h_lo, h_hi
 
 
 class Choice:
