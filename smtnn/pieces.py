@@ -25,6 +25,7 @@ and the caller falls back to the solver path.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -135,6 +136,11 @@ def _float_sign(f: Affine, points) -> int | None:
     return None
 
 
+def _to_float(q: Fraction) -> float:
+    """float(q), without the generic number protocol (int / int is correctly rounded, as float(q) is)."""
+    return q.numerator / q.denominator
+
+
 class _FloatCache:
     """binary64 copies of affine functions (each coefficient rounded once), keyed by identity."""
 
@@ -144,7 +150,7 @@ class _FloatCache:
     def __call__(self, f: Affine) -> tuple[float, ...]:
         entry = self.entries.get(id(f))
         if entry is None or entry[0] is not f:
-            entry = (f, tuple(float(v) for v in f))
+            entry = (f, tuple(_to_float(v) for v in f))
             self.entries[id(f)] = entry
         return entry[1]
 
@@ -337,8 +343,12 @@ class _PolygonPiece:
 
     def __init__(self, vertices: list[tuple[Fraction, ...]], lines: list[Affine], lower, upper):
         self.vertices, self.lines, self.lower, self.upper = vertices, lines, lower, upper
-        self.points = [(tuple(float(c) for c in v), v) for v in vertices]
+        self.points = [(tuple(_to_float(c) for c in v), v) for v in vertices]
         self.floats = _FloatCache()
+        self.guides: dict = {}
+        # per coordinate: the box ends in binary64 and the larger magnitude, padded by one rounding
+        self.box_floats = [(_to_float(lo), _to_float(hi), max(abs(_to_float(lo)), abs(_to_float(hi))) * (1 + 2 * UNIT))
+                           for lo, hi in zip(lower, upper)]
 
     @classmethod
     def box(cls, lower, upper) -> "_PolygonPiece":
@@ -363,6 +373,49 @@ class _PolygonPiece:
         vertices = _clip(self.vertices, f)
         return _PolygonPiece(vertices, self.lines + [f], self.lower, self.upper) if vertices else None
 
+    def _float_optimum(self, objective: Affine, rows: Sequence[Affine]):
+        """(lines, float polygon, its optimal vertex and the two lines through it), remembered for :meth:`solve`."""
+        key = (id(objective), id(rows))
+        known = self.guides.get(key)
+        if known is not None and known[0] is objective and known[1] is rows:
+            return known[2]
+        lines = self.lines + list(rows)
+        polygon = _float_clip([self.floats(f) for f in lines])
+        top = None
+        if polygon:
+            o = self.floats(objective)
+            top = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
+        self.guides[key] = (objective, rows, (lines, polygon, top))
+        return lines, polygon, top
+
+    def float_bound(self, objective: Affine, rows: Sequence[Affine]) -> float:
+        """A certified upper bound of the leaf LP in binary64 (inf when floats cannot give one).
+
+        Weak duality with the float vertex's multipliers y_a, y_b >= 0 (any non-negative ones are valid):
+        objective <= objective + y_a a + y_b b on the polygon, whose maximum over the box is evaluated in
+        binary64 and padded by :func:`smtnn.rounding.sum_error` (the coefficients' and box ends' conversions,
+        the products and sums: at most 8 roundings on any path, counted as 16 terms).
+        """
+        lines, polygon, top = self._float_optimum(objective, rows)
+        if top is None:
+            return math.inf
+        o, a, b = self.floats(objective), self.floats(lines[top[1][0]]), self.floats(lines[top[1][1]])
+        det = a[0] * b[1] - a[1] * b[0]
+        if not det or not math.isfinite(det):
+            return math.inf
+        y_a = max((b[0] * o[1] - o[0] * b[1]) / det, 0.0)
+        y_b = max((o[0] * a[1] - a[0] * o[1]) / det, 0.0)
+        if not (math.isfinite(y_a) and math.isfinite(y_b)):
+            return math.inf
+        value = o[2] + y_a * a[2] + y_b * b[2]
+        magnitude = abs(o[2]) + y_a * abs(a[2]) + y_b * abs(b[2])
+        for i in (0, 1):
+            c = o[i] + y_a * a[i] + y_b * b[i]
+            value += max(c * self.box_floats[i][0], c * self.box_floats[i][1])
+            magnitude += (abs(o[i]) + y_a * abs(a[i]) + y_b * abs(b[i])) * self.box_floats[i][2]
+        bound = value + _error_slope(16) * magnitude + UNDERFLOW
+        return bound if math.isfinite(bound) else math.inf
+
     def solve(self, objective: Affine, rows: Sequence[Affine]):
         """(exact maximum or None when empty, candidate witness points best first).
 
@@ -370,11 +423,9 @@ class _PolygonPiece:
         exactly, certify the bound by weak duality (it is then the exact optimum).  When floats
         cannot (an empty or degenerate polygon), the polygon is clipped in exact arithmetic.
         """
-        lines = self.lines + list(rows)
-        polygon = _float_clip([self.floats(f) for f in lines])
+        lines, polygon, chosen = self._float_optimum(objective, rows)
         if polygon:
-            o = [float(v) for v in objective]
-            (top, (a, b)) = max(polygon, key=lambda v: o[0] * v[0][0] + o[1] * v[0][1])
+            (top, (a, b)) = chosen
             bound = _vertex_bound(objective, lines[a], lines[b])
             if bound is not None:
                 centre = [sum(v[0][i] for v in polygon) / len(polygon) for i in (0, 1)]
@@ -499,6 +550,10 @@ class _LinearPiece:
         minus = _scale(Q(-1), f)
         return [_LinearPiece(self.lps, self.rows + [f], {**self.known, f: 1}),
                 _LinearPiece(self.lps, self.rows + [minus], {**self.known, f: -1})]
+
+    def float_bound(self, objective: Affine, rows: Sequence[Affine]) -> float:
+        """No cheap bound: every leaf LP is solved and certified by :meth:`solve`."""
+        return math.inf
 
     def solve(self, objective: Affine, rows: Sequence[Affine]):
         """(certified maximum or None when certainly empty, candidate points best first).
@@ -902,33 +957,49 @@ def _product(choices):
 
 
 def _optimize(leaves, replay, tolerance, lps, deadline: float | None) -> PieceOptimum:
-    """Certified upper end over every leaf program; the lower end from replayed points, best programs first."""
-    solved = []
+    """Certified upper end over every leaf program; the lower end from replayed points, best programs first.
+
+    Float first: each program's certified binary64 bound (``float_bound``) orders them, and a program whose
+    bound cannot exceed the exact upper end found so far is not solved exactly unless a replay needs its points.
+    """
+    programs = [(piece, objective, rows) for piece, found in leaves for objective, rows in found]
+    estimates = [piece.float_bound(objective, rows) for piece, objective, rows in programs]
+    order = sorted(range(len(programs)), key=lambda i: -estimates[i])
+    solved, deferred = [], []
     upper = None
-    count = 0
-    for piece, programs in leaves:
-        for objective, rows in programs:
-            if deadline is not None and time.perf_counter() > deadline:
-                raise _TooMany()
-            bound, points = piece.solve(objective, rows)
-            count += 1
-            if bound is None:
-                continue
-            upper = bound if upper is None else max(upper, bound)
-            solved.append((bound, points))
+    for i in order:
+        if upper is not None and estimates[i] <= upper:
+            deferred.append(i)   # certified not above the upper end: its exact LP is only needed for a replay
+            continue
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _TooMany()
+        piece, objective, rows = programs[i]
+        bound, points = piece.solve(objective, rows)
+        if bound is None:
+            continue
+        upper = bound if upper is None else max(upper, bound)
+        solved.append((bound, points))
     if upper is None:
-        return PieceOptimum(None, None, None, len(leaves), count)
+        return PieceOptimum(None, None, None, len(leaves), len(programs))
+
+    # the solved programs by their exact bounds, then the deferred ones by their float bounds (solved when reached)
+    ranked = sorted(solved, key=lambda item: item[0], reverse=True) + [(estimates[i], i) for i in deferred]
     best, payload = None, None
-    for bound, points in sorted(solved, key=lambda item: item[0], reverse=True):
+    for bound, points in ranked:
         if best is not None and (bound <= best or upper - best <= tolerance / 1000):
             break
+        if isinstance(points, int):
+            piece, objective, rows = programs[points]
+            bound, points = piece.solve(objective, rows)
+            if bound is None or (best is not None and bound <= best):
+                continue
         for point in points:
             got = replay([min(max(v, lo), hi) for v, lo, hi in zip(point, lps.lower, lps.upper)])
             if got is not None:
                 if best is None or got[0] > best:
                     best, payload = got
                 break
-    return PieceOptimum(upper, best, payload, len(leaves), count)
+    return PieceOptimum(upper, best, payload, len(leaves), len(programs))
 
 
 def shift(f: Affine, value: Fraction) -> Affine:
