@@ -109,7 +109,7 @@ def _float_sign(f: Affine, points) -> int | None:
     counting the conversions of f's coefficients and of the points as roundings too); a point
     the float error leaves undecided is evaluated exactly.
     """
-    coefficients = [float(v) for v in f]
+    coefficients = [_to_float(v) for v in f]
     constant = coefficients.pop()
     slope = _error_slope(3 * len(f))
     signs = set()
@@ -445,15 +445,28 @@ class _PolygonPiece:
 def _vertex_bound(objective: Affine, f: Affine, g: Affine) -> Fraction | None:
     """max objective over {f >= 0, g >= 0} in the plane when the multipliers y_f, y_g >= 0 of the vertex f = g = 0
     exist (None otherwise): y_f f + y_g g = -objective on the two coordinates (Cramer's rule, exact), so
-    objective <= objective + y_f f + y_g g, a constant (weak duality; it is the exact optimum)."""
-    det = f[0] * g[1] - f[1] * g[0]
+    objective <= objective + y_f f + y_g g, a constant (weak duality; it is the exact optimum).
+
+    In integers: each function scaled by the common denominator of its coefficients (a positive factor, which
+    scales its multiplier inversely), one Fraction at the end.
+    """
+    (o0, o1, o2), lo = _integer_row(objective)
+    (f0, f1, f2), _ = _integer_row(f)
+    (g0, g1, g2), _ = _integer_row(g)
+    det = f0 * g1 - f1 * g0
     if not det:
         return None
-    y_f = (g[0] * objective[1] - objective[0] * g[1]) / det
-    y_g = (objective[0] * f[1] - f[0] * objective[1]) / det
-    if y_f < 0 or y_g < 0:
+    n_f = g0 * o1 - o0 * g1   # y_f = n_f / det for the scaled f
+    n_g = o0 * f1 - f0 * o1
+    if (n_f < 0 < det) or (n_f > 0 > det) or (n_g < 0 < det) or (n_g > 0 > det):
         return None
-    return objective[2] + y_f * f[2] + y_g * g[2]
+    return Fraction(o2 * det + n_f * f2 + n_g * g2, det * lo)
+
+
+def _integer_row(f: Affine) -> tuple[tuple[int, ...], int]:
+    """(f·L as integers, L) for L the least common denominator of f's coefficients."""
+    scale = math.lcm(*(v.denominator for v in f))
+    return tuple(v.numerator * (scale // v.denominator) for v in f), scale
 
 
 def _inside(top, centre):
@@ -963,7 +976,8 @@ def _optimize(leaves, replay, tolerance, lps, deadline: float | None) -> PieceOp
     bound cannot exceed the exact upper end found so far is not solved exactly unless a replay needs its points.
     """
     programs = [(piece, objective, rows) for piece, found in leaves for objective, rows in found]
-    estimates = [piece.float_bound(objective, rows) for piece, objective, rows in programs]
+    estimates = [piece.float_bound(objective, rows) for piece, objective, rows in programs] \
+        if len(programs) > 1 else [math.inf] * len(programs)
     order = sorted(range(len(programs)), key=lambda i: -estimates[i])
     solved, deferred = [], []
     upper = None
@@ -1041,13 +1055,13 @@ class _CornerGuess:
         self.witness[bias_index] = bias
 
     def weighted_max(self, index, lo, hi, u, sign):
-        return (index, hi if u >= 0 else lo, max(float(lo) * u, float(hi) * u))
+        return (index, hi if u >= 0 else lo, max(_to_float(lo) * u, _to_float(hi) * u))
 
     def weighted_min(self, index, lo, hi, u, sign):
-        return (index, lo if u >= 0 else hi, min(float(lo) * u, float(hi) * u))
+        return (index, lo if u >= 0 else hi, min(_to_float(lo) * u, _to_float(hi) * u))
 
     def total(self, weighted, bias):
-        return sum(w[2] for w in weighted) + float(bias)
+        return sum(w[2] for w in weighted) + _to_float(bias)
 
     def activation(self, layer, value: float) -> float:
         if layer.activation == "relu":
@@ -1057,18 +1071,18 @@ class _CornerGuess:
         return value
 
     def product_max(self, g_lo, g_hi, h_lo, h_hi, layer, sign) -> Choice:
-        best = max(((float(g) * h, g_high, h_high) for g_high, g in ((False, g_lo), (True, g_hi))
+        best = max(((_to_float(g) * h, g_high, h_high) for g_high, g in ((False, g_lo), (True, g_hi))
                     for h_high, h in ((False, h_lo), (True, h_hi))), key=lambda item: item[0])
         return Choice(best[0], best[1], best[2])
 
     def result(self, constant, parts):
-        return float(constant) + sum(parts)
+        return _to_float(constant) + sum(parts)
 
 
 def corner_witness(network, perturbation, x: Sequence[Fraction], coeffs: Sequence[int]) -> tuple[Fraction, ...]:
     """Parameters at a corner of the box that (up to rounding) maximize c·z(x, p), for a decoupled network."""
     split = max(len(network.layers) - 2, 0)
-    inputs = [float(v) for v in x]
+    inputs = [_to_float(v) for v in x]
     if split:   # the nominal prefix, on a batch of one row
         inputs = [float(v) for v in walk(network, FloatDomain(), np.array([inputs]), stop=split)[0]]
     guess = _CornerGuess(perturbation.nominal)
