@@ -133,17 +133,21 @@ def sigmoid_enclosure(z: Fraction) -> Enclosure:
     ``mpi_add`` with their directed roundings), called directly: the same enclosure at a third of the
     cost (it is on the path of every replay).
     """
+    return Enclosure(sigmoid_end(z, upper=False), sigmoid_end(z, upper=True))
+
+
+def sigmoid_end(z: Fraction, upper: bool) -> Fraction:
+    """One end of :func:`sigmoid_enclosure` (the same number), for callers that need only that end (one exp)."""
     prec, n, d = _IV.prec, z.numerator, z.denominator
-    n_lo, n_hi = from_int(n, prec, round_floor), from_int(n, prec, round_ceiling)
-    d_lo, d_hi = from_int(d, prec, round_floor), from_int(d, prec, round_ceiling)
-    if n >= 0:   # z = n / d as an interval, as mpi_div forms it for each sign of n
-        z_lo, z_hi = mpf_div(n_lo, d_hi, prec, round_floor), mpf_div(n_hi, d_lo, prec, round_ceiling)
-    else:
-        z_lo, z_hi = mpf_div(n_lo, d_lo, prec, round_floor), mpf_div(n_hi, d_hi, prec, round_ceiling)
-    e_lo, e_hi = mpf_exp(mpf_neg(z_hi), prec, round_floor), mpf_exp(mpf_neg(z_lo), prec, round_ceiling)
-    lo = mpf_div(fone, mpf_add(fone, e_hi, prec, round_ceiling), prec, round_floor)
-    hi = mpf_div(fone, mpf_add(fone, e_lo, prec, round_floor), prec, round_ceiling)
-    return Enclosure(_endpoint(lo, down=True), _endpoint(hi, down=False))
+    if upper:   # 1 / (1 + exp(-z_hi)) from below in the denominator, rounded up
+        z_hi = mpf_div(from_int(n, prec, round_ceiling), from_int(d, prec, round_floor if n >= 0 else round_ceiling),
+                       prec, round_ceiling)
+        e_lo = mpf_exp(mpf_neg(z_hi), prec, round_floor)
+        return _endpoint(mpf_div(fone, mpf_add(fone, e_lo, prec, round_floor), prec, round_ceiling), down=False)
+    z_lo = mpf_div(from_int(n, prec, round_floor), from_int(d, prec, round_ceiling if n >= 0 else round_floor),
+                   prec, round_floor)
+    e_hi = mpf_exp(mpf_neg(z_lo), prec, round_ceiling)
+    return _endpoint(mpf_div(fone, mpf_add(fone, e_hi, prec, round_ceiling), prec, round_floor), down=True)
 
 
 def tanh_enclosure(z: Fraction) -> Enclosure:

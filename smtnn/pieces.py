@@ -846,25 +846,7 @@ def maximize_jointly(network, perturbation, lower: Sequence[Fraction], upper: Se
     lower, upper = [Q(v) for v in lower], [Q(v) for v in upper]
     lps = _LinearPrograms(lower, upper)
 
-    def programs_of(derived, arith):
-        programs = []
-        for region in (derived if isinstance(derived, list) else [derived]):
-            objectives = region.objective.items if region.objective.kind > 0 else \
-                (arith.resolve(region.objective),)
-            choices = [arith.row_alternatives(row) for row in region.rows]
-            count = len(objectives)
-            for options in choices:
-                count *= len(options)
-            if len(programs) + count > MAX_ALTERNATIVES:
-                raise _TooMany()
-            for objective in objectives:
-                programs += [(objective, list(rows)) for rows in _product(choices)]
-        return programs
-
-    def programs(derive):
-        return lambda nominal, extreme, arith: programs_of(derive(nominal, extreme, arith), arith)
-
-    derived = derive_jointly(network, perturbation, lower, upper, [programs(derive) for derive, _, _ in problems],
+    derived = derive_jointly(network, perturbation, lower, upper, [leaf_programs(derive) for derive, _, _ in problems],
                              deadline, lps=lps)
     out = []
     for leaves, (_, replay, tolerance) in zip(derived, problems):
@@ -873,6 +855,28 @@ def maximize_jointly(network, perturbation, lower: Sequence[Fraction], upper: Se
         except (NotCertified, _TooMany):
             out.append(None)
     return out
+
+
+def leaf_programs(derive: Callable) -> Callable:
+    """A derivation of :class:`PieceDerivation` regions as one of leaf programs: (objective, rows) per choice of
+    an alternative of the objective and of every row (a row "maximum >= 0" is a disjunction)."""
+    def derive_programs(nominal, extreme, arith):
+        out = []
+        derived = derive(nominal, extreme, arith)
+        for region in (derived if isinstance(derived, list) else [derived]):
+            objectives = region.objective.items if region.objective.kind > 0 else \
+                (arith.resolve(region.objective),)
+            choices = [arith.row_alternatives(row) for row in region.rows]
+            count = len(objectives)
+            for options in choices:
+                count *= len(options)
+            if len(out) + count > MAX_ALTERNATIVES:
+                raise _TooMany()
+            for objective in objectives:
+                out += [(objective, list(rows)) for rows in _product(choices)]
+        return out
+
+    return derive_programs
 
 
 def derive_on_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction], derive: Callable,

@@ -31,7 +31,7 @@ from .bounds import decouples, extreme_at, linear_value, propagate
 from .domain import Box
 from .encoder import Encoder, Query
 from .errors import InvalidInputError
-from .exact import Enclosure, differ, logit_bracket, sigmoid_enclosure, to_fraction
+from .exact import Enclosure, differ, logit_bracket, sigmoid_end, sigmoid_enclosure, to_fraction
 from .network import Network
 from .perturbation import Perturbation
 from .result import Estimate, Provenance, Verdict, VerificationResult, Witness
@@ -840,12 +840,12 @@ def _sigma_problem(network: Network, perturbation: Perturbation, domain: Box, c:
         if found.upper is None:
             return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
         if found.lower is None:
-            upper_value = max(Q(0), _objective_to_value(net, c, found.upper).hi)
+            upper_value = max(Q(0), _objective_to_upper(net, c, found.upper))
             return Estimate(prop, Q(0), upper_value, tol, prov, None, "no replayed witness", meta)
         flip, value = found.payload
         witness = Witness(flip.parameters, flip.input, value.lo, value.hi,
                           MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
-        upper_value = max(_objective_to_value(net, c, found.upper).hi, value.lo)
+        upper_value = max(_objective_to_upper(net, c, found.upper), value.lo)
         return Estimate(prop, value.lo, upper_value, tol, prov, witness, "", meta)
 
     return _SigmaProblem(c, lower, upper, derive, replay, 4 * tol if net.binary else tol, estimate)
@@ -915,11 +915,11 @@ def _sigma_for_class(problem: _GlobalProblem, c: int, tol: Fraction, timeout, cl
     if hi_obj is None:   # no flip at all
         return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
     if best is None:
-        upper = max(Q(0), _objective_to_value(net, c, hi_obj).hi)   # σ is 0 when nothing can flip
+        upper = max(Q(0), _objective_to_upper(net, c, hi_obj))   # σ is 0 when nothing can flip
         return Estimate(prop, Q(0), upper, tol, prov, None, reason or "no replayed witness", meta)
     flip, value = best
     witness = Witness(flip.parameters, flip.input, value.lo, value.hi, MEANING_SIGMA_BINARY if net.binary else MEANING_SIGMA_MULTI)
-    upper = max(_objective_to_value(net, c, hi_obj).hi, value.lo)
+    upper = max(_objective_to_upper(net, c, hi_obj), value.lo)
     return Estimate(prop, value.lo, upper, tol, prov, witness, reason, meta)
 
 
@@ -934,13 +934,14 @@ def _objective_bound(problem: _GlobalProblem, c: int) -> Fraction:
     return min(s[c].hi - s[j].lo for j in range(net.n_outputs) if j != c)
 
 
-def _objective_to_value(net: Network, c: int, objective_bound: Fraction) -> Enclosure:
-    """Enclosure of σ for a bound on the maximized objective (z0 for class 1, -z0 for class 0, margin for multi-class)."""
+def _objective_to_upper(net: Network, c: int, objective_bound: Fraction) -> Fraction:
+    """An upper bound of σ for a bound on the maximized objective (z0 for class 1, -z0 for class 0, margin for
+    multi-class): the upper end of σ's certified enclosure there (one sigmoid end)."""
     if not net.binary:
-        return Enclosure.point(objective_bound)
+        return objective_bound
     if c == 1:
-        return sigmoid_enclosure(objective_bound) - Enclosure.point(net.threshold)
-    return Enclosure.point(net.threshold) - sigmoid_enclosure(-objective_bound)
+        return sigmoid_end(objective_bound, upper=True) - net.threshold
+    return net.threshold - sigmoid_end(-objective_bound, upper=False)
 
 
 @budgeted(_stopped_estimate("global epsilon", _one))
