@@ -13,7 +13,10 @@ label is c" and "some p in the box flips it".
 On 2-D domains a piece is an exact polygon: signs are read off its vertices (in binary64 with an
 a-priori rounding bound, exactly where that bound leaves them open), splits clip it exactly, and
 a leaf LP is solved by a float vertex whose two active lines' multipliers are then solved in
-rationals.  In other dimensions HiGHS solves every LP in floats.  Nothing a float computation
+rationals; float first, a leaf whose binary64 weak-duality bound (padded by the a-priori rounding
+error) cannot exceed the exact upper end found so far is not solved in rationals at all.  In other
+dimensions HiGHS solves every LP in floats.  Several derivations over the same box (both classes
+of a binary σ) share the pieces, nominal logits and hidden ranges (:func:`maximize_jointly`).  Nothing a float computation
 returns is trusted as such:
 - an upper end is a weak-duality bound evaluated in exact rationals from the multipliers (any
   non-negative multipliers give a valid bound, so a rounded dual only loosens it);
@@ -812,6 +815,8 @@ class PieceOptimum:
     payload: object
     pieces: int
     linear_programs: int
+    float_bounded: int = 0
+    """How many programs were bounded below ``upper`` by a binary64 certificate only (never solved exactly)."""
 
 
 def maximize_over_pieces(network, perturbation, lower: Sequence[Fraction], upper: Sequence[Fraction],
@@ -1002,13 +1007,14 @@ def _optimize(leaves, replay, tolerance, lps, deadline: float | None) -> PieceOp
 
     # the solved programs by their exact bounds, then the deferred ones by their float bounds (solved when reached)
     ranked = sorted(solved, key=lambda item: item[0], reverse=True) + [(estimates[i], i) for i in deferred]
-    best, payload = None, None
+    best, payload, reached = None, None, 0
     for bound, points in ranked:
         if best is not None and (bound <= best or upper - best <= tolerance / 1000):
             break
         if isinstance(points, int):
             piece, objective, rows = programs[points]
             bound, points = piece.solve(objective, rows)
+            reached += 1
             if bound is None or (best is not None and bound <= best):
                 continue
         for point in points:
@@ -1017,7 +1023,7 @@ def _optimize(leaves, replay, tolerance, lps, deadline: float | None) -> PieceOp
                 if best is None or got[0] > best:
                     best, payload = got
                 break
-    return PieceOptimum(upper, best, payload, len(leaves), len(programs))
+    return PieceOptimum(upper, best, payload, len(leaves), len(programs), len(deferred) - reached)
 
 
 def shift(f: Affine, value: Fraction) -> Affine:

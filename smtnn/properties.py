@@ -834,8 +834,10 @@ def _sigma_problem(network: Network, perturbation: Perturbation, domain: Box, c:
         return None
 
     def estimate(found: pieces.PieceOptimum) -> Estimate:
+        below = f"; {found.float_bounded} of them below the upper end by binary64 duals with outward error bounds" \
+            if found.float_bounded else ""
         method = (f"decoupled parameters: {found.pieces} linear piece(s) of D, {found.linear_programs} LPs (HiGHS, "
-                  "bounds certified from the duals in exact rationals) + exact replay")
+                  f"bounds certified from the duals in exact rationals{below}) + exact replay")
         prov = clock.provenance("highs", "exact", method)
         if found.upper is None:
             return Estimate(prop, Q(0), Q(0), tol, prov, None, "no label of this class can flip on D", meta)
