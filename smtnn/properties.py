@@ -20,7 +20,7 @@ import functools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import float_first, global_bounds, global_deep, pieces, planar_epsilon, search, softmax_local
 from .backends import Backend, Status, get_backend
@@ -719,7 +719,7 @@ def global_sigma(network: Network, perturbation: Perturbation, domain: Box, *, t
 
 
 PIECES_SECONDS = 2.0
-"""At most this long (and half the class's share of the budget) for the piece LPs before the solver path takes over."""
+"""At most this long per class (and half the share of the budget) for the piece LPs before the solver path takes over."""
 
 
 def _sigma_by_pieces(network: Network, perturbation: Perturbation, domain: Box, classes: Sequence[int],
@@ -753,10 +753,10 @@ class _SigmaProblem:
     c: int
     lower: list
     upper: list
-    derive: object
-    replay: object
+    derive: Callable
+    replay: Callable
     tolerance: Fraction
-    estimate: object
+    estimate: Callable[[pieces.PieceOptimum], Estimate]
 
 
 def _sigma_problem(network: Network, perturbation: Perturbation, domain: Box, c: int, tol: Fraction,
