@@ -378,3 +378,28 @@ def test_perturbation_float_box_and_free_match_the_exact_box():
         assert lo.tolist() == floats_outward(box.lower, down=True).tolist(), box.description
         assert hi.tolist() == floats_outward(box.upper, down=False).tolist(), box.description
         assert box.free == tuple(i for i, (a, b) in enumerate(zip(box.lower, box.upper)) if a != b)
+
+
+def test_scaled_layers_are_the_exact_floats():
+    """Integer layers (N / 2^E) equal Fraction(float) on floats of every scale, subnormals and ±0 included."""
+    from smtnn.semantics.integers import scaled
+
+    values = _awkward_floats(np.random.default_rng(4), 300)[:900].reshape(-1, 4)
+    ints, e = scaled(values)
+    assert ints.shape == values.shape
+    assert [Q(int(n), 2 ** e) for n in ints.ravel()] == [Q(float(v)) for v in values.ravel()]
+
+
+def test_twins_exact_logits_from_integer_layers_match_rational_replay():
+    """The class of an exact input comes from the integer layers; the logits equal the rational replay."""
+    from smtnn.network import Network
+    from smtnn.twins.pair import exact_logits
+
+    rng = np.random.default_rng(8)
+    net = Network.from_arrays([rng.normal(size=(6, 3)), rng.normal(size=(5, 6)), rng.normal(size=(4, 5))],
+                              [rng.normal(size=6), rng.normal(size=5), rng.normal(size=4)], ["relu", "leaky_relu", "linear"],
+                              alphas=[None, 0.1, None])
+    for _ in range(5):
+        x = [Q(float(v)) for v in rng.uniform(-1, 1, 3)]
+        expected = replay_logits(net, x, net.exact_parameters())
+        assert exact_logits(net, x) == [z.lo for z in expected] == [z.hi for z in expected]
