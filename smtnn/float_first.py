@@ -68,7 +68,15 @@ def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fract
     """The logits in exact rationals; piecewise-linear networks by integer matrix products (same values as
     :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
     if params is not network.exact_vector:
-        return _exact_logits(network, x, params)
+        if not isinstance(params, tuple):
+            return _exact_logits(network, x, params)
+        key = (id(network), id(params), tuple(x))   # a witness is replayed where it is found and again by its caller
+        entry = _RECENT_LOGITS.get(key)
+        if entry is None or entry[0]() is not network or entry[1] is not params:
+            if len(_RECENT_LOGITS) >= 4:
+                _RECENT_LOGITS.pop(next(iter(_RECENT_LOGITS)))
+            entry = _RECENT_LOGITS[key] = (weakref.ref(network), params, _exact_logits(network, x, params))
+        return list(entry[2])
     key = (id(network), tuple(x))   # the nominal logits: asked for several times per query
     entry = _NOMINAL_LOGITS.get(key)
     if entry is None or entry[0]() is not network:
@@ -79,6 +87,7 @@ def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fract
 
 
 _NOMINAL_LOGITS: dict[tuple, tuple[weakref.ref, list[Enclosure]]] = {}
+_RECENT_LOGITS: dict[tuple, tuple[weakref.ref, tuple, list[Enclosure]]] = {}   # holds its params, so no id is reused
 
 
 def _exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
@@ -251,6 +260,11 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     Returns (extreme, the method that improved it or "")."""
     if not supported(network):
         return extreme, ""
+    deadline = None if timeout is None else time.perf_counter() + timeout
+
+    def left(seconds: float) -> float:   # a phase's seconds, cut to what is left before the deadline
+        return seconds if deadline is None else max(0.0, min(seconds, deadline - time.perf_counter()))
+
     boxes = parameter_box(network, perturbation)
     if all(box.fixed for box in boxes):
         return extreme, ""
@@ -269,11 +283,11 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
             replayed = linear_value(coeffs, exact_logits(network, x, params))
             if replayed.lo > value.lo:
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
-    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network):
+    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network) and left(1.0) > 0:
         reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
         found, name = None, ""
         # both searches are exact at their leaves: worth most of the budget (a solver fallback rarely does better)
-        seconds = 10.0 if timeout is None else 0.8 * timeout
+        seconds = left(10.0 if timeout is None else 0.8 * timeout)
         if reduced is not None and local_reduction.exact_by_lp(reduced):
             found, name = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance,
                                           seconds), REDUCED_METHOD
@@ -286,8 +300,8 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
                 witness, value = found_witness, found_value
             if bound < new_upper or found_witness is not None:
                 new_upper, method = min(bound, new_upper), f"{name} ({nodes} nodes) + replayed witness"
-        if found is None and new_upper - value.lo > tolerance:
-            seconds = _branch_seconds(timeout)
+        if found is None and new_upper - value.lo > tolerance and left(1.0) > 0:
+            seconds = left(_branch_seconds(timeout))
             stop = float(value.lo + tolerance / 2)
             search_boxes, search_lo, search_hi, search_row = boxes, xlo, xhi, row
             if reduced is not None:   # the same maximum with the first layer as a box and the last weights picked

@@ -57,18 +57,6 @@ class LayerBox:
         return self.wlo is self.whi and self.blo is self.bhi
 
 
-def _float_ends(values: Sequence[Fraction], nominal: Sequence[Fraction], floats: np.ndarray, down: bool) -> np.ndarray:
-    """Float ends outward of exact rationals; a parameter at its nominal value keeps its float exactly."""
-    out = floats.copy()
-    # Fractions are kept in lowest terms: comparing numerators and denominators is equality, and fast
-    moved = np.fromiter((v.numerator != p.numerator or v.denominator != p.denominator for v, p in zip(values, nominal)),
-                        dtype=bool, count=len(floats))
-    if moved.any():
-        approx = np.array([v.numerator / v.denominator for v, m in zip(values, moved) if m])   # correctly rounded
-        out[moved] = round_down(approx) if down else round_up(approx)
-    return out
-
-
 _BOX_CACHE: dict[int, tuple[weakref.ref, weakref.ref, list["LayerBox"]]] = {}
 
 
@@ -90,9 +78,7 @@ def parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBox
 
 
 def _parameter_box(network: Network, perturbation: Perturbation) -> list[LayerBox]:
-    p0 = network.parameter_vector()
-    lo = _float_ends(perturbation.lower, perturbation.nominal, p0, down=True)
-    hi = _float_ends(perturbation.upper, perturbation.nominal, p0, down=False)
+    lo, hi = perturbation.float_box()
     boxes = []
     for layer, (ws, bs) in zip(network.layers, network.layer_slices()):
         shape = layer.weights.shape

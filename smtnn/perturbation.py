@@ -17,7 +17,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .exact import differ, to_fraction
 from .network import Network
-from .rounding import floats_outward
+from .rounding import floats_outward, floats_shifted
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class Perturbation:
     @functools.cached_property
     def free(self) -> tuple[int, ...]:
         """Indices of the parameters that may move (computed once: the box is immutable)."""
+        radii = self.__dict__.get("_radii")
+        if radii is not None:   # lower == upper exactly where the radius is 0
+            values, which = radii
+            return tuple(np.flatnonzero(np.array([v != 0 for v in values], dtype=bool)[which]).tolist())
         return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if differ(lo, hi))
 
     def float_box(self) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +46,25 @@ class Perturbation:
 
     @functools.cached_property
     def _float_ends(self) -> tuple[np.ndarray, np.ndarray]:
-        return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
+        radii = self.__dict__.get("_radii")
+        if radii is None:
+            return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
+        return self._shifted_ends(down=True, radii=radii), self._shifted_ends(down=False, radii=radii)
+
+    def _shifted_ends(self, down: bool, radii) -> np.ndarray:
+        """The float ends of p0 -/+ r from the nominal floats, one vectorised pass per distinct radius r; the few
+        entries that pass cannot decide are rounded from the exact end."""
+        values, which = radii
+        nominal = self.__dict__["_nominal_floats"]   # exactly the rationals of self.nominal
+        out = np.empty(len(nominal))
+        ends = self.lower if down else self.upper
+        for k, radius in enumerate(values):
+            chosen = which == k
+            shifted, undecided = floats_shifted(nominal[chosen], radius, down)
+            out[chosen] = shifted
+            rest = np.flatnonzero(chosen)[undecided]
+            out[rest] = floats_outward([ends[i] for i in rest.tolist()], down)
+        return out
 
     def contains(self, params: Sequence[Fraction]) -> bool:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
@@ -76,10 +98,21 @@ def from_radii(network: Network, radii: Iterable[Fraction], description: str, sp
     )
 
 
+def _from_radius_values(network: Network, values: Sequence[Fraction], which: np.ndarray, description: str,
+                        spec: dict) -> Perturbation:
+    """:func:`from_radii` with radius values[which[i]] for parameter i.  The box remembers this shape, so its float
+    ends and its free parameters come from vectorised float arithmetic instead of one rational at a time."""
+    perturbation = from_radii(network, [values[k] for k in which.tolist()], description, spec)
+    object.__setattr__(perturbation, "_radii", (tuple(values), which))
+    object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    return perturbation
+
+
 def uniform(network: Network, delta) -> Perturbation:
     """The paper's box: every parameter within δ of its trained value."""
     d = _checked_delta(delta)
-    return from_radii(network, [d] * network.n_parameters, f"|p - p0| <= {d}", {"model": "uniform", "delta": str(d)})
+    return _from_radius_values(network, [d], np.zeros(network.n_parameters, dtype=np.intp), f"|p - p0| <= {d}",
+                               {"model": "uniform", "delta": str(d)})
 
 
 def per_layer(network: Network, deltas: Sequence) -> Perturbation:
@@ -87,9 +120,9 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
     if len(deltas) != len(network.layers):
         raise InvalidInputError(f"{len(deltas)} per-layer δ values for {len(network.layers)} layers; give one per layer")
     ds = [_checked_delta(d, f"δ of layer {k}") for k, d in enumerate(deltas)]
-    radii = [ds[name.layer] for name in network.parameter_names()]
-    return from_radii(network, radii, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds),
-                      {"model": "per_layer", "deltas": [str(d) for d in ds]})
+    which = np.array([name.layer for name in network.parameter_names()], dtype=np.intp)
+    return _from_radius_values(network, ds, which, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds),
+                               {"model": "per_layer", "deltas": [str(d) for d in ds]})
 
 
 def relative(network: Network, delta) -> Perturbation:
@@ -117,10 +150,11 @@ def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indi
             if not 0 <= i < len(names):
                 raise InvalidInputError(f"parameter index {i} is out of range 0..{len(names) - 1}")
             chosen.add(i)
-    radii = [d if i in chosen else Fraction(0) for i in range(len(names))]
-    return from_radii(network, radii, f"|p - p0| <= {d} on {len(chosen)} chosen parameters",
-                      {"model": "subset", "delta": str(d), "layers": None if layers is None else sorted(wanted),
-                       "indices": None if indices is None else sorted({int(i) for i in indices})})
+    which = np.zeros(len(names), dtype=np.intp)
+    which[sorted(chosen)] = 1
+    return _from_radius_values(network, [Fraction(0), d], which, f"|p - p0| <= {d} on {len(chosen)} chosen parameters",
+                               {"model": "subset", "delta": str(d), "layers": None if layers is None else sorted(wanted),
+                                "indices": None if indices is None else sorted({int(i) for i in indices})})
 
 
 # -- quantization schemes: the exact deviation each parameter suffers -------------------

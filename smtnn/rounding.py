@@ -50,6 +50,41 @@ def float_up(q: Fraction) -> float:
     return f if Fraction(f) >= q else math.nextafter(f, math.inf)
 
 
+def _two_sum(a: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and the exact error e = (a + b) - s (Knuth's TwoSum; exact in round-to-nearest without overflow)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _directed_sum(a: np.ndarray, b: float, down: bool) -> np.ndarray:
+    """The largest float <= a + b (or the smallest >= a + b), elementwise, from the exact error of the rounded sum."""
+    s, e = _two_sum(a, b)
+    out = np.where(e < 0, np.nextafter(s, -np.inf), s) if down else np.where(e > 0, np.nextafter(s, np.inf), s)
+    return np.where(np.isfinite(e), out, np.nan)   # an overflow anywhere in TwoSum leaves e infinite or NaN
+
+
+def floats_shifted(floats: np.ndarray, radius: Fraction, down: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`float_down` of floats - radius (or :func:`float_up` of floats + radius), elementwise, for radius >= 0.
+
+    The rational radius lies in [float_down(radius), float_up(radius)]; the directed sums with both ends
+    bracket the answer (directed rounding is monotone), and where they agree that is the answer.  Returns
+    the values and a mask of the entries left undecided (the two ends disagree, or overflow), which a
+    caller rounds exactly.
+    """
+    try:
+        r_lo, r_hi = float_down(radius), float_up(radius)
+    except OverflowError:   # a radius beyond the float range: all left to the exact rounding
+        return np.full(len(floats), np.nan), np.ones(len(floats), dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if down:
+            near, far = _directed_sum(floats, -r_lo, True), _directed_sum(floats, -r_hi, True)
+        else:
+            near, far = _directed_sum(floats, r_lo, False), _directed_sum(floats, r_hi, False)
+    undecided = ~(near == far) | ~np.isfinite(far)
+    return far, undecided
+
+
 def floats_outward(values, down: bool) -> np.ndarray:
     """:func:`float_down` (or :func:`float_up`) of every rational in `values`, as one array.
 

@@ -285,3 +285,23 @@ def test_global_epsilon_on_a_deep_network_holds_its_timeout():
     x = np.array([float(v) for v in est.witness.input])
     change = abs(_sigmoid(net.with_parameters(p).logits(x)[0]) - _sigmoid(net.logits(x)[0]))
     assert change >= float(est.lower) - 1e-9
+
+
+def test_local_epsilon_on_200k_parameters_holds_a_short_timeout():
+    """2 -> 256^4 -> 1 (198,401 parameters), δ = 3e-4, T = 2 s: local ε took 4.1 s (slow machine state) when the
+    box was converted to floats one rational at a time and the phase searches were given shares of the timeout
+    without counting the time already spent.  The interval it answers encloses sampled changes."""
+    net = _deep_network(256)
+    pert = perturbation.uniform(net, "0.0003")
+    x = ["0.9", "0.9"]
+    start = time.perf_counter()
+    est = properties.local_epsilon(net, pert, x, timeout=2)
+    seconds = time.perf_counter() - start
+    assert seconds < 2 + grace(2), seconds
+    assert 0 <= est.lower <= est.upper
+    rng = np.random.default_rng(5)
+    p0, xf = net.parameter_vector(), np.array([0.9, 0.9])
+    nominal = _sigmoid(net.logits(xf)[0])
+    for _ in range(10):
+        p = p0 + rng.choice([-3e-4, 3e-4], size=p0.shape) * (1 - 1e-9)
+        assert abs(_sigmoid(net.with_parameters(p).logits(xf)[0]) - nominal) <= float(est.upper) + 1e-9

@@ -333,3 +333,73 @@ def test_floats_outward_agrees_with_float_down_and_up():
     values += [Q(0.1) + Q(1, 10 ** 40), Q(0.1) - Q(1, 10 ** 40)]
     assert floats_outward(values, down=True).tolist() == [float_down(v) for v in values]
     assert floats_outward(values, down=False).tolist() == [float_up(v) for v in values]
+
+
+def _awkward_floats(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random floats of every scale: normal over the whole exponent range, subnormals, ±0, the largest finite."""
+    normal = rng.choice([-1.0, 1.0], n) * np.ldexp(rng.uniform(1.0, 2.0, n), rng.integers(-1022, 1023, n))
+    subnormal = rng.choice([-1.0, 1.0], n) * rng.integers(1, 2 ** 52, n) * 2.0 ** -1074
+    weights = rng.normal(0.0, 0.1, n)
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, np.finfo(float).max, -np.finfo(float).max, 1.0, -1.0, 0.5])
+    return np.concatenate([normal, subnormal, weights, special])
+
+
+@pytest.mark.parametrize("radius", [Q(3, 10000), Q(0), Q(1, 3), Q(2) ** -1074, Q(1, 10 ** 320), Q(10) ** 300,
+                                    Q(2) ** 1023 * 3, Q(1, 2 ** 60), Q(0.1)])
+def test_floats_shifted_is_the_exact_directed_rounding(radius):
+    """float_down(p - r) and float_up(p + r) by vectorised TwoSum equal the one-at-a-time exact conversion
+    wherever the fast pass claims to know them (and leaves at most a few undecided on ordinary weights)."""
+    from smtnn.rounding import float_down, float_up, floats_shifted
+
+    floats = _awkward_floats(np.random.default_rng([5, radius.denominator % 1000]), 400)
+    for down in (True, False):
+        shifted, undecided = floats_shifted(floats, radius, down)
+        for f, s, u in zip(floats.tolist(), shifted.tolist(), undecided.tolist()):
+            if not u:
+                exact = float_down(Q(f) - radius) if down else float_up(Q(f) + radius)
+                assert s == exact, (f, radius, down)
+
+
+def test_perturbation_float_box_and_free_match_the_exact_box():
+    """uniform, per_layer and subset boxes take the vectorised path; their float ends and free parameters equal
+    the exact ones computed from the rational tuples, on floats of every scale."""
+    from smtnn.network import Network
+    from smtnn.rounding import floats_outward
+
+    rng = np.random.default_rng(11)
+    floats = rng.permutation(_awkward_floats(rng, 90))
+    floats[np.abs(floats) > 1e290] = 0.75   # p0 ± δ must stay within the float range for either conversion
+    net = Network.from_arrays([floats[:150].reshape(50, 3), floats[200:250].reshape(1, 50)], [floats[150:200], floats[250:251]],
+                              ["relu", "sigmoid"])
+    boxes = [P.uniform(net, "0.0003"), P.uniform(net, 0), P.uniform(net, "1e300"), P.uniform(net, 2.0 ** -1074),
+             P.per_layer(net, ["0.25", "1e-320"]), P.subset(net, "0.01", layers=[1]), P.subset(net, "3", indices=[0, 7])]
+    for box in boxes:
+        lo, hi = box.float_box()
+        assert lo.tolist() == floats_outward(box.lower, down=True).tolist(), box.description
+        assert hi.tolist() == floats_outward(box.upper, down=False).tolist(), box.description
+        assert box.free == tuple(i for i, (a, b) in enumerate(zip(box.lower, box.upper)) if a != b)
+
+
+def test_scaled_layers_are_the_exact_floats():
+    """Integer layers (N / 2^E) equal Fraction(float) on floats of every scale, subnormals and ±0 included."""
+    from smtnn.semantics.integers import scaled
+
+    values = _awkward_floats(np.random.default_rng(4), 300)[:900].reshape(-1, 4)
+    ints, e = scaled(values)
+    assert ints.shape == values.shape
+    assert [Q(int(n), 2 ** e) for n in ints.ravel()] == [Q(float(v)) for v in values.ravel()]
+
+
+def test_twins_exact_logits_from_integer_layers_match_rational_replay():
+    """The class of an exact input comes from the integer layers; the logits equal the rational replay."""
+    from smtnn.network import Network
+    from smtnn.twins.pair import exact_logits
+
+    rng = np.random.default_rng(8)
+    net = Network.from_arrays([rng.normal(size=(6, 3)), rng.normal(size=(5, 6)), rng.normal(size=(4, 5))],
+                              [rng.normal(size=6), rng.normal(size=5), rng.normal(size=4)], ["relu", "leaky_relu", "linear"],
+                              alphas=[None, 0.1, None])
+    for _ in range(5):
+        x = [Q(float(v)) for v in rng.uniform(-1, 1, 3)]
+        expected = replay_logits(net, x, net.exact_parameters())
+        assert exact_logits(net, x) == [z.lo for z in expected] == [z.hi for z in expected]

@@ -6,6 +6,7 @@ checks.  The LP's incremental HiGHS updates are checked against cold solves of f
 """
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -62,8 +63,8 @@ def test_a_planted_unsound_node_bound_is_caught(monkeypatch):
     truth = min(analysis.extreme([f], "min", "exact", timeout=30).upper for f in forms)
     honest = bnb.Search.bound
 
-    def shaved(self, phases, basis=None):   # every node's bound (a max of -form) pulled down by 0.05
-        nb = honest(self, phases, basis)
+    def shaved(self, phases, basis=None, **limits):   # every node's bound (a max of -form) pulled down by 0.05
+        nb = honest(self, phases, basis, **limits)
         return nb if nb.upper is None else nb._replace(upper=nb.upper - Fraction(1, 20))
     monkeypatch.setattr(bnb.Search, "bound", shaved)
     together = analysis.minima_together(forms, "exact", timeout=30)
@@ -116,9 +117,9 @@ def test_a_search_out_of_time_skips_its_attacks_and_still_encloses_the_minimum(m
     attacked = []
     honest = bnb.Search._attack_points
 
-    def recorded(self):
+    def recorded(self, *deadline):
         attacked.append(self)
-        return honest(self)
+        return honest(self, *deadline)
     monkeypatch.setattr(bnb.Search, "_attack_points", recorded)
     late = analysis.minima_together(forms, "exact", timeout=1e-9)
     assert attacked == []
@@ -134,3 +135,15 @@ def test_exact_logits_are_remembered_without_sharing_the_list():
     first = exact.logits(x)
     first[0] += 1
     assert exact.logits(x) == ExactNetwork(twins.networks[0]).logits(x) != first
+
+
+def test_pgd_past_its_deadline_takes_no_steps():
+    """The attack of a search out of time returns its start points (replayed exactly later) instead of 40 steps."""
+    from smtnn.twins.attack import pgd
+
+    twins, box, forms = setup(*CASES[0])
+    lo = np.array([float(v) for v in box.lower])
+    hi = np.array([float(v) for v in box.upper])
+    late = pgd(twins.networks, forms[:1], lo, hi, deadline=time.perf_counter() - 1)
+    assert np.array_equal(late, pgd(twins.networks, forms[:1], lo, hi, steps=0))
+    assert not np.array_equal(late, pgd(twins.networks, forms[:1], lo, hi))

@@ -22,11 +22,8 @@ def scaled(values: np.ndarray) -> tuple[np.ndarray, int]:
     shifts = exp.astype(np.int64) - 53
     nonzero = ints != 0
     e = int(max(0, -shifts[nonzero].min())) if nonzero.any() else 0
-    out = np.empty(values.shape, dtype=object)
-    flat_i, flat_s, flat_o = ints.ravel(), shifts.ravel(), out.reshape(-1)
-    for k in range(flat_i.size):
-        flat_o[k] = int(flat_i[k]) << int(flat_s[k] + e) if flat_i[k] else 0
-    return out, e
+    # Python integers shifted elementwise (object arrays: exact, no int64 overflow); zeros shift by 0
+    return ints.astype(object) << np.where(nonzero, shifts + e, 0).astype(object), e
 
 
 class ScaledLayer:

@@ -1,6 +1,7 @@
 """Projected gradient ascent (PGD, sign steps) on max_x min_i form_i(z(x)) over a box: candidates, never proofs."""
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 import numpy as np
@@ -29,8 +30,10 @@ def values_and_gradients(networks: Sequence[Network], forms: Sequence[Form], xs:
 
 
 def pgd(networks: Sequence[Network], forms: Sequence[Form], lower: np.ndarray, upper: np.ndarray, *,
-        starts: int = 16, steps: int = 40, seed: int = 0, extra: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Candidate maximizers (best first): sign-gradient ascent from the centre, `extra` and random points."""
+        starts: int = 16, steps: int = 40, seed: int = 0, extra: Sequence[np.ndarray] = (),
+        deadline: float | None = None) -> np.ndarray:
+    """Candidate maximizers (best first): sign-gradient ascent from the centre, `extra` and random points; fewer
+    steps if the `deadline` (perf_counter) passes."""
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     rng = np.random.default_rng(seed)
     points = [(lower + upper) / 2, *[np.clip(np.asarray(e, dtype=float), lower, upper) for e in extra]]
@@ -39,6 +42,8 @@ def pgd(networks: Sequence[Network], forms: Sequence[Form], lower: np.ndarray, u
     best_x, best_v = xs.copy(), values_and_gradients(networks, forms, xs)[0]
     width = upper - lower
     for s in range(steps):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         step = width * 0.5 * (1 - s / steps) + width * 0.01
         _, grad = values_and_gradients(networks, forms, xs)
         xs = np.clip(xs + step * np.sign(grad), lower, upper)

@@ -125,10 +125,11 @@ class Search:
         return min(lin(f) for f in self.forms)
 
     # -- nodes ------------------------------------------------------------------------------
-    def bound(self, phases: dict[Key, bool], basis=None) -> NodeBound:
-        """The certified upper bound of a node's LP (None if not certified), its LP point, and whether it is infeasible."""
+    def bound(self, phases: dict[Key, bool], basis=None, time_limit: float | None = None) -> NodeBound:
+        """The certified upper bound of a node's LP (None if not certified, or stopped at `time_limit` seconds), its LP
+        point, and whether it is infeasible."""
         cols, rows = self.relax.overrides(phases)
-        sol = self.model.minimize(self.cost, cols, rows, basis)
+        sol = self.model.minimize(self.cost, cols, rows, basis, time_limit=time_limit)
         self.lp_calls += 1
         self._duals, self._basis = sol.duals, sol.basis
         if sol.infeasible:
@@ -205,7 +206,7 @@ class Search:
     def _start(self, seeds: Sequence[Sequence[Fraction]], attack: bool, deadline: float | None) -> "_State":
         """The incumbent from the seeds, PGD candidates (``attack``) and the box centre, and the root node."""
         box = self.box
-        candidates = [tuple(s) for s in seeds] + (self._attack_points() if attack and not _past(deadline) else [])
+        candidates = [tuple(s) for s in seeds] + (self._attack_points(deadline) if attack and not _past(deadline) else [])
         candidates.append(tuple((a + b) / 2 for a, b in zip(box.lower, box.upper)))
         best, best_x = None, None
         for x in candidates:      # each replayed exactly once; the first of equal values wins
@@ -214,23 +215,23 @@ class Search:
                 best, best_x = value, x
         state = _State(self, best, best_x, deadline)
         upper, point, infeasible, duals, basis = None, None, False, None, None
-        if not _past(deadline):
-            upper, point, infeasible = self.bound({})
+        if not _past(deadline):   # the root LP stops at the deadline too (then the interval bound stands)
+            upper, point, infeasible = self.bound({}, time_limit=None if deadline is None else deadline - time.perf_counter())
             duals, basis = self._duals, self._basis
         if upper is None:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
         state.root = None if infeasible else _Node(-float(upper), 0, upper, {}, point, duals, basis)
         return state
 
-    def _attack_points(self) -> list[tuple[Fraction, ...]]:
+    def _attack_points(self, deadline: float | None = None) -> list[tuple[Fraction, ...]]:
         """The best PGD candidates (projected gradient ascent in floats), as exact points of the box."""
         lo_f = np.array([float(v) for v in self.box.lower])
         hi_f = np.array([float(v) for v in self.box.upper])
-        return [self.clip(x) for x in pgd(self.relax.networks, self.forms, lo_f, hi_f)[:4]]
+        return [self.clip(x) for x in pgd(self.relax.networks, self.forms, lo_f, hi_f, deadline=deadline)[:4]]
 
     def _attack(self, state: "_State") -> None:
         """PGD candidates, replayed exactly, may raise the incumbent."""
-        for x in self._attack_points():
+        for x in self._attack_points(state.deadline):
             v = self.value(x)
             if v > state.best:
                 state.best, state.best_x = v, x

@@ -124,7 +124,8 @@ def lrsm(first: Network, second: Network, x0=None, radius=None, *, box: Box | No
     label = lambda c: f"log-RSM(ci={ci}, cj={c})"  # noqa: E731
     minima = {c: {} for c in others}
     screen_end = budget.deadline(SCREEN_SHARE)
-    screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c))
+    screen = {c: analysis.extreme([forms[c]], "min", RELAXATION, quantity=label(c),
+                                  timeout=None if screen_end is None else screen_end - time.perf_counter())
               if screen_end is None or time.perf_counter() < screen_end else interval_extreme(analysis, forms[c], label(c))
               for c in others}
     for c in others:

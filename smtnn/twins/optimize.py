@@ -195,7 +195,7 @@ class Analysis:
         relax = self.relaxation
         search = self.search(forms)
         if not engine.complete:
-            return self._relaxed(search, forms, {"unstable_relus": len(relax.unstable())})
+            return self._relaxed(search, forms, {"unstable_relus": len(relax.unstable())}, timeout)
         if engine.formulas:
             return self._formula(engine.backend, search, forms, timeout)
         out = search.run(timeout=timeout, floor=floor, seeds=[s for s in seeds if s is not None], tolerance=tolerance)
@@ -203,15 +203,16 @@ class Analysis:
                  "unstable_relus": len(relax.unstable()), **out.stats}
         return Found(out.lower, out.upper, out.witness, "branch and bound: certified LP bounds, exact leaf LPs", out.reason, stats)
 
-    def _relaxed(self, search, forms, stats: dict) -> "Found":
-        upper, point, _ = search.bound({})
+    def _relaxed(self, search, forms, stats: dict, timeout: float | None = None) -> "Found":
+        upper, point, _ = search.bound({}, time_limit=timeout)
+        reason = "timeout" if upper is None and timeout is not None else ""   # the LP stopped: the interval bound stands
         interval_upper = min(hi for _, hi in (self.relaxation.interval(f) for f in forms))
         upper = interval_upper if upper is None else min(upper, interval_upper)
         centre = tuple((a + b) / 2 for a, b in zip(self.box.lower, self.box.upper))
         candidates = [centre] + ([search.clip(point[self.relaxation.x])] if point is not None else [])
         wit = max(candidates, key=search.value)
         lower = search.value(wit)
-        return Found(lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", "", stats)
+        return Found(lower, max(upper, lower), wit, "interval bounds + triangle LP (HiGHS), dual certificate", reason, stats)
 
     def _formula(self, backend: Backend, search, forms, timeout) -> "Found":
         """Both networks as one formula and the backend's exact optimizer; the relaxation and PGD if it gives no optimum."""
