@@ -34,6 +34,7 @@ PAIR_HULLS = True
 """Paired twins' relu units get the rows of their joint convex hull (:func:`.difference.relu_pair_hull`) instead of
 the chords in d: a tighter root bound (mnist-net 256x2 image 0: -0.0168 to -0.0158) that the search keeps when it
 branches where the LP point lies furthest above the relu (:meth:`.bnb.Search._branch_unit`)."""
+TIGHTEN_OUTPUT_DIFFERENCES = False
 KINKED = ("relu", "leaky_relu")
 """Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
@@ -293,7 +294,7 @@ class RowDomain:
                 rows = [m.add_row([h0[j], h[j]], [1.0, -1.0], delta[0][j], delta[1][j]) for j in range(len(h))]
                 if chords:
                     self._chord_rows(k, h0, h)
-                if self.tighten and k >= 1:
+                if self.tighten and k >= 1 and TIGHTEN_OUTPUT_DIFFERENCES:
                     delta = r._tighten_rows(rows, [h0, h], self.pending["open"])
                 self.delta = delta
         return h
