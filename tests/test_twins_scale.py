@@ -203,6 +203,44 @@ def test_a_planted_unsound_pair_hull_is_caught(monkeypatch):
     assert relax.hull_rows and relaxation_violations(relax, samples(box, 400)) > 0
 
 
+def test_a_planted_unsound_lp_tightening_is_caught(monkeypatch):
+    twin, reference, box = twin_case(*CASES[2])
+    assert relaxation_violations(Relaxation((twin, reference), box), samples(box, 400)) == 0
+    sound = relaxation_module.LinearModel.minimize
+
+    def raised(self, cost, *args, **kwargs):   # every certified lower bound lifted by 0.2: the ranges cut true values
+        sol = sound(self, cost, *args, **kwargs)
+        if sol.bound is not None:
+            sol.bound += Fraction(1, 5)
+        return sol
+    monkeypatch.setattr(relaxation_module.LinearModel, "minimize", raised)
+    relax = Relaxation((twin, reference), box)
+    assert relax.lp_calls > 0 and relaxation_violations(relax, samples(box, 400)) > 0
+
+
+@pytest.mark.parametrize("seed, sizes, maker, radius", CASES[:3])
+def test_skipping_the_output_difference_lps_keeps_the_relaxation(seed, sizes, maker, radius, monkeypatch):
+    """The bounds of h1 - h2 that LPs would give are implied by the LP they come from: without those LPs the units'
+    ranges and the certified bound of every logit difference stay the same (to float noise), with fewer LPs."""
+    twin, reference, box = twin_case(seed, sizes, maker, radius)
+    built = {}
+    for tighten_differences in (True, False):
+        monkeypatch.setattr(relaxation_module, "TIGHTEN_OUTPUT_DIFFERENCES", tighten_differences)
+        built[tighten_differences] = Relaxation((twin, reference), box)
+    full, lean = built[True], built[False]
+    assert lean.lp_calls < full.lp_calls
+    for key, unit in full.units.items():
+        assert lean.units[key].lo == pytest.approx(unit.lo, abs=1e-9) and lean.units[key].hi == pytest.approx(unit.hi, abs=1e-9)
+    classes = len(full.logits[0])
+    for i in range(classes):
+        for j in range(classes):
+            if i != j:
+                coeffs = [[0] * classes, [0] * classes]
+                coeffs[0][i], coeffs[1][j] = 1, -1
+                assert float(lean.minimize(coeffs).bound) == pytest.approx(float(full.minimize(coeffs).bound), abs=1e-7)
+    assert relaxation_violations(lean, samples(box, 400, seed)) == 0
+
+
 # -- linear bounds: the pre-activation bounds and the decision screen ------------------------------
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
 def test_linear_pre_activation_bounds_enclose_sampling(seed, sizes, maker, radius):
