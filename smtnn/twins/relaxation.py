@@ -35,6 +35,10 @@ PAIR_HULLS = True
 the chords in d: a tighter root bound (mnist-net 256x2 image 0: -0.0168 to -0.0158) that the search keeps when it
 branches where the LP point lies furthest above the relu (:meth:`.bnb.Search._branch_unit`)."""
 TIGHTEN_OUTPUT_DIFFERENCES = False
+"""LP-tighten the rows bounding h1 - h2 too.  Off: an LP bound of a row is implied by the LP it comes from, and every
+later LP contains that LP, so it never cuts the relaxation; it only fed the next layer's interval bounds of a1 - a2,
+which the LP tightening of open pairs improves on anyway (3 × 128 on 32 inputs: the build goes from 20 s to 10 s with
+the same unit ranges and root bounds)."""
 KINKED = ("relu", "leaky_relu")
 """Hidden activations with a phase: the relaxation keeps a triangle for them and the search branches on them."""
 
