@@ -168,7 +168,10 @@ class _Relaxation:
         h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
         self.layer, self.a, self.beta = p.picked[sign]
         z_lo, z_hi = interval_affine(self.layer, *h_range)
-        z_range = (np.maximum(z_lo[0], perturbed.pre[1][0]), np.minimum(z_hi[0], perturbed.pre[1][1]))
+        # the picked layer has point weights: its own linear bounds over the box are tighter than the perturbed network's
+        picked = refined_pre_activations([first, self.layer, p.boxes[2]], lo, hi).pre[1]
+        z_range = (np.maximum(np.maximum(z_lo[0], perturbed.pre[1][0]), picked[0]),
+                   np.minimum(np.minimum(z_hi[0], perturbed.pre[1][1]), picked[1]))
         t1, t2 = objective_bounds(p.network, p.nominal, lo, hi, np.array([[1.0]]), bounds=nominal)
         self.t = (float(t1[0]), float(t2[0]))
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
@@ -218,11 +221,10 @@ class _Relaxation:
                 self.units[(group, j)] = (pre[j], post[j], int(rows[2 * j + 1]), free, float(rng[0][j]),
                                           float(rng[1][j]), bool(pushed_down[j]))
         # h1 >= L(x), and the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
-        pair, side = np.array([1.0, -1.0]), np.array([1.0, -1.0, -1.0, 1.0])
-        for j in range(n1):
-            m.add_row(np.array([self.h[j], self.l[j]], np.int32), pair, 0.0, np.inf)
-            m.add_row(np.array([self.h[j], self.r1[j], self.u[j], self.q1[j]], np.int32), side, -np.inf, 0.0)
-            m.add_row(np.array([self.r1[j], self.h[j], self.q1[j], self.l[j]], np.int32), side, -np.inf, 0.0)
+        side = np.tile([1.0, -1.0, -1.0, 1.0], (n1, 1))
+        m.add_rows(np.stack([self.h, self.l], axis=1), np.tile([1.0, -1.0], (n1, 1)), np.zeros(n1), np.full(n1, np.inf))
+        m.add_rows(np.stack([self.h, self.r1, self.u, self.q1], axis=1), side, np.full(n1, -np.inf), np.zeros(n1))
+        m.add_rows(np.stack([self.r1, self.h, self.q1, self.l], axis=1), side, np.full(n1, -np.inf), np.zeros(n1))
         # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
         gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
         for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
