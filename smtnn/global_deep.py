@@ -162,16 +162,15 @@ class _Relaxation:
         uc = np.where(positive[None, :], first.whi, first.wlo)
         l_lo, l_hi = interval_affine(LayerBox(lc, lc, first.blo, first.blo, "relu"), lo, hi)
         u_lo, u_hi = interval_affine(LayerBox(uc, uc, first.bhi, first.bhi, "relu"), lo, hi)
-        perturbed = refined_pre_activations(p.boxes, lo, hi)
-        nominal = refined_pre_activations(p.nominal, lo, hi)
-        u_range = (np.maximum(u_lo[0], perturbed.pre[0][0]), np.minimum(u_hi[0], perturbed.pre[0][1]))
-        h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
         self.layer, self.a, self.beta = p.picked[sign]
+        # the first layer's box, then the picked second layer (point weights): its linear bounds over the box are
+        # tighter than the whole perturbed network's
+        picked = refined_pre_activations([first, self.layer, p.boxes[2]], lo, hi).pre
+        nominal = refined_pre_activations(p.nominal, lo, hi)
+        u_range = (np.maximum(u_lo[0], picked[0][0]), np.minimum(u_hi[0], picked[0][1]))
+        h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
         z_lo, z_hi = interval_affine(self.layer, *h_range)
-        # the picked layer has point weights: its own linear bounds over the box are tighter than the perturbed network's
-        picked = refined_pre_activations([first, self.layer, p.boxes[2]], lo, hi).pre[1]
-        z_range = (np.maximum(np.maximum(z_lo[0], perturbed.pre[1][0]), picked[0]),
-                   np.minimum(np.minimum(z_hi[0], perturbed.pre[1][1]), picked[1]))
+        z_range = (np.maximum(z_lo[0], picked[1][0]), np.minimum(z_hi[0], picked[1][1]))
         t1, t2 = objective_bounds(p.network, p.nominal, lo, hi, np.array([[1.0]]), bounds=nominal)
         self.t = (float(t1[0]), float(t2[0]))
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
