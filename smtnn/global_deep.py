@@ -240,6 +240,15 @@ class _Relaxation:
         a_reach = np.abs(self.a) @ np.abs(self.layer.wlo)
         r1_reach = np.abs(self.r2_coef) @ np.abs(p.w2)
         self.reach = {"u": a_reach, "y": np.abs(self.a), "r1": r1_reach, "r2": np.abs(self.r2_coef)}
+        # the units as arrays in their order, for phase_losses: keys, columns, reach, relaxed unless fixed
+        self.keys = list(self.units)
+        unit_rows = list(self.units.values())
+        self.pre_cols = np.array([u[0] for u in unit_rows], np.int64)
+        self.post_cols = np.array([u[1] for u in unit_rows], np.int64)
+        self.unit_reach = np.array([self.reach[group][j] for group, j in self.keys])
+        self.is_u = np.array([group == "u" for group, _ in self.keys])
+        self.relaxed = np.array([not pushed and lo < 0 < hi for _, _, _, _, lo, hi, pushed in unit_rows])
+        self.index = {key: i for i, key in enumerate(self.keys)}
 
     def _second_gap(self, lc, uc, h_range):
         """Sound bounds of z - q2 (picked second layer minus nominal) over the box: (G - W2) h1 + W2 (h1 - r1) + e - b2,
@@ -311,15 +320,11 @@ class _Relaxation:
 
     def phase_losses(self, v: np.ndarray, phases: dict) -> dict:
         """Per relaxed unit: what its triangle gains at the LP point v, in logit units (times the unit's reach)."""
-        out = {}
-        for key, (pre, post, _, _, lo, hi, pushed_down) in self.units.items():
-            if pushed_down or self.state(key, phases) != 0:
-                continue
-            over = v[post] - max(v[pre], 0.0)
-            gain = (max(over, 0.0) if key[0] == "u" else abs(over)) * self.reach[key[0]][key[1]]
-            if gain > 0:
-                out[key] = gain
-        return out
+        relaxed = self.relaxed.copy()
+        relaxed[[self.index[key] for key in phases]] = False
+        over = v[self.post_cols] - np.maximum(v[self.pre_cols], 0.0)
+        gain = np.where(self.is_u, np.maximum(over, 0.0), np.abs(over)) * self.unit_reach
+        return {self.keys[i]: float(gain[i]) for i in np.flatnonzero(relaxed & (gain > 0))}
 
 
 # -- the search ------------------------------------------------------------------------------------
