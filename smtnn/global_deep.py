@@ -16,7 +16,8 @@ relaxes the unfixed units by their triangles (bounds from outward-rounded interv
 the box; the picked second layer's from the linear bounds of the first layer's box followed by its point
 weights, narrower than the whole perturbed network's, so fewer of its units cross zero), so its optimum,
 certified from HiGHS's duals (:class:`smtnn.twins.lp.LinearModel`), bounds Δ_s on the node; with every unit
-fixed the LP is exact.  The σ-change then follows from the node's range t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows with Δ):
+fixed the LP is exact.  The σ-change then follows from the node's range t1 <= z0 <= t2 (σ(t + Δ) - σ(t)
+has one peak in t, at t = -Δ/2, and grows with Δ):
 
     max over the node of σ(z_max) - σ(z0) <= max over t in [t1, t2] of σ(t + Δ*) - σ(t).
 
