@@ -13,9 +13,11 @@ is the maximum of one mixed problem in (x, h1) whose only non-linearities are Re
 second layer's relu (where a_k >= 0) and the nominal network z0 (h1 >= relu(L(x)) is convex).  Each node of
 the branch and bound is an input box inside an orthant with some of these units' phases fixed; its LP
 relaxes the unfixed units by their triangles (bounds from outward-rounded interval and linear bounds over
-the box), so its optimum, certified from HiGHS's duals (:class:`smtnn.twins.lp.LinearModel`), bounds Δ_s
-on the node; with every unit fixed the LP is exact.  The σ-change then follows from the node's range
-t1 <= z0 <= t2 (σ(t + Δ) - σ(t) has one peak in t, at t = -Δ/2, and grows with Δ):
+the box; the picked second layer's from the linear bounds of the first layer's box followed by its point
+weights, narrower than the whole perturbed network's, so fewer of its units cross zero), so its optimum,
+certified from HiGHS's duals (:class:`smtnn.twins.lp.LinearModel`), bounds Δ_s on the node; with every unit
+fixed the LP is exact.  The σ-change then follows from the node's range t1 <= z0 <= t2 (σ(t + Δ) - σ(t)
+has one peak in t, at t = -Δ/2, and grows with Δ):
 
     max over the node of σ(z_max) - σ(z0) <= max over t in [t1, t2] of σ(t + Δ*) - σ(t).
 
@@ -162,13 +164,15 @@ class _Relaxation:
         uc = np.where(positive[None, :], first.whi, first.wlo)
         l_lo, l_hi = interval_affine(LayerBox(lc, lc, first.blo, first.blo, "relu"), lo, hi)
         u_lo, u_hi = interval_affine(LayerBox(uc, uc, first.bhi, first.bhi, "relu"), lo, hi)
-        perturbed = refined_pre_activations(p.boxes, lo, hi)
-        nominal = refined_pre_activations(p.nominal, lo, hi)
-        u_range = (np.maximum(u_lo[0], perturbed.pre[0][0]), np.minimum(u_hi[0], perturbed.pre[0][1]))
-        h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
         self.layer, self.a, self.beta = p.picked[sign]
+        # the first layer's box, then the picked second layer (point weights): its linear bounds over the box are
+        # tighter than the whole perturbed network's
+        picked = refined_pre_activations([first, self.layer, p.boxes[2]], lo, hi).pre
+        nominal = refined_pre_activations(p.nominal, lo, hi)
+        u_range = (np.maximum(u_lo[0], picked[0][0]), np.minimum(u_hi[0], picked[0][1]))
+        h_range = (np.maximum(l_lo[0], 0.0), np.maximum(u_range[1], 0.0))
         z_lo, z_hi = interval_affine(self.layer, *h_range)
-        z_range = (np.maximum(z_lo[0], perturbed.pre[1][0]), np.minimum(z_hi[0], perturbed.pre[1][1]))
+        z_range = (np.maximum(z_lo[0], picked[1][0]), np.minimum(z_hi[0], picked[1][1]))
         t1, t2 = objective_bounds(p.network, p.nominal, lo, hi, np.array([[1.0]]), bounds=nominal)
         self.t = (float(t1[0]), float(t2[0]))
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
@@ -218,11 +222,10 @@ class _Relaxation:
                 self.units[(group, j)] = (pre[j], post[j], int(rows[2 * j + 1]), free, float(rng[0][j]),
                                           float(rng[1][j]), bool(pushed_down[j]))
         # h1 >= L(x), and the two networks side by side: h1 - r1 <= relu(U) - relu(q1) <= U - q1, r1 - h1 <= q1 - L
-        pair, side = np.array([1.0, -1.0]), np.array([1.0, -1.0, -1.0, 1.0])
-        for j in range(n1):
-            m.add_row(np.array([self.h[j], self.l[j]], np.int32), pair, 0.0, np.inf)
-            m.add_row(np.array([self.h[j], self.r1[j], self.u[j], self.q1[j]], np.int32), side, -np.inf, 0.0)
-            m.add_row(np.array([self.r1[j], self.h[j], self.q1[j], self.l[j]], np.int32), side, -np.inf, 0.0)
+        side = np.tile([1.0, -1.0, -1.0, 1.0], (n1, 1))
+        m.add_rows(np.stack([self.h, self.l], axis=1), np.tile([1.0, -1.0], (n1, 1)), np.zeros(n1), np.full(n1, np.inf))
+        m.add_rows(np.stack([self.h, self.r1, self.u, self.q1], axis=1), side, np.full(n1, -np.inf), np.zeros(n1))
+        m.add_rows(np.stack([self.r1, self.h, self.q1, self.l], axis=1), side, np.full(n1, -np.inf), np.zeros(n1))
         # and relu(z) - relu(q2) <= relu(z - q2) <= its chord over the range of z - q2 (and the mirror image)
         gap_lo, gap_hi = self._second_gap(lc, uc, h_range)
         for k, (lo_k, hi_k) in enumerate(((gap_lo, gap_hi), (-gap_hi, -gap_lo))):
@@ -238,6 +241,15 @@ class _Relaxation:
         a_reach = np.abs(self.a) @ np.abs(self.layer.wlo)
         r1_reach = np.abs(self.r2_coef) @ np.abs(p.w2)
         self.reach = {"u": a_reach, "y": np.abs(self.a), "r1": r1_reach, "r2": np.abs(self.r2_coef)}
+        # the units as arrays in their order, for phase_losses: keys, columns, reach, relaxed unless fixed
+        self.keys = list(self.units)
+        unit_rows = list(self.units.values())
+        self.pre_cols = np.array([u[0] for u in unit_rows], np.int64)
+        self.post_cols = np.array([u[1] for u in unit_rows], np.int64)
+        self.unit_reach = np.array([self.reach[group][j] for group, j in self.keys])
+        self.is_u = np.array([group == "u" for group, _ in self.keys])
+        self.relaxed = np.array([not pushed and lo < 0 < hi for _, _, _, _, lo, hi, pushed in unit_rows])
+        self.index = {key: i for i, key in enumerate(self.keys)}
 
     def _second_gap(self, lc, uc, h_range):
         """Sound bounds of z - q2 (picked second layer minus nominal) over the box: (G - W2) h1 + W2 (h1 - r1) + e - b2,
@@ -309,15 +321,11 @@ class _Relaxation:
 
     def phase_losses(self, v: np.ndarray, phases: dict) -> dict:
         """Per relaxed unit: what its triangle gains at the LP point v, in logit units (times the unit's reach)."""
-        out = {}
-        for key, (pre, post, _, _, lo, hi, pushed_down) in self.units.items():
-            if pushed_down or self.state(key, phases) != 0:
-                continue
-            over = v[post] - max(v[pre], 0.0)
-            gain = (max(over, 0.0) if key[0] == "u" else abs(over)) * self.reach[key[0]][key[1]]
-            if gain > 0:
-                out[key] = gain
-        return out
+        relaxed = self.relaxed.copy()
+        relaxed[[self.index[key] for key in phases]] = False
+        over = v[self.post_cols] - np.maximum(v[self.pre_cols], 0.0)
+        gain = np.where(self.is_u, np.maximum(over, 0.0), np.abs(over)) * self.unit_reach
+        return {self.keys[i]: float(gain[i]) for i in np.flatnonzero(relaxed & (gain > 0))}
 
 
 # -- the search ------------------------------------------------------------------------------------

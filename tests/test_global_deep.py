@@ -222,3 +222,33 @@ def test_capped_change_encloses_the_sigmoid_change_under_the_line():
         for sign in (1, -1):
             change = sig(ts + moved) - sig(ts) if sign > 0 else sig(ts) - sig(ts - moved)
             assert change.max() <= global_deep.capped_change(sign, t1, t2, delta, cap, tilt) + 1e-12
+
+
+def test_picked_second_layer_columns_enclose_its_extremes_and_a_lowered_end_is_caught():
+    """The node LP's columns of the picked second layer z = G h1 + e: at sampled inputs of the box (corners included)
+    each unit's own extremes (h1_j at relu(U_j(x)) or relu(L_j(x)) by the sign of G_kj, L and U the first layer's
+    extremes over its weight box at x) stay inside them; the upper ends lowered by a twentieth of their width (a
+    planted unsound bound) fall below a sampled extreme."""
+    net = deep_net(2, 8, 12)
+    pert = P.uniform(net, Q(1, 50))
+    problem = global_deep._Problem(net, pert, D2)
+    first = problem.boxes[0]
+    rng = np.random.default_rng(12)
+    lo, hi = np.array([0.2, -0.45]), np.array([0.3, -0.35])
+    xs = np.vstack([np.array([[a, b] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])]),
+                    lo + (hi - lo) * rng.random((400, 2))])
+    caught = False
+    for sign in (1, -1):
+        relax = global_deep._Relaxation(problem, sign, lo, hi)
+        col_lo, col_hi = np.array(relax.model.col_lo)[relax.z], np.array(relax.model.col_hi)[relax.z]
+        g, e = relax.layer.wlo, relax.layer.blo
+        top, bottom = np.full(len(e), -np.inf), np.full(len(e), np.inf)
+        for x in xs:
+            low = np.minimum(first.wlo * x, first.whi * x).sum(axis=1) + first.blo
+            high = np.maximum(first.wlo * x, first.whi * x).sum(axis=1) + first.bhi
+            h_lo, h_hi = np.maximum(low, 0.0), np.maximum(high, 0.0)
+            top = np.maximum(top, np.where(g >= 0, g * h_hi, g * h_lo).sum(axis=1) + e)
+            bottom = np.minimum(bottom, np.where(g >= 0, g * h_lo, g * h_hi).sum(axis=1) + e)
+        assert (top <= col_hi + SLACK).all() and (bottom >= col_lo - SLACK).all()
+        caught |= bool((top > col_hi - (col_hi - col_lo) / 20 + SLACK).any())
+    assert caught
