@@ -807,9 +807,13 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             reason = "a node could not be split further (the relaxation is not exact there)"
             continue
         found = []
+        warm = None
         for child in children:
+            if warm is not None:   # a sibling's optimum is nearer than the parent's: fewer simplex iterations
+                child.basis = warm
             if not bound_node(child):
                 continue
+            warm = child.basis if child.basis is not None else warm
             if child.point is not None:
                 found.append(child.point[search.X])
             if child.bound > float(lower) + search.tol:
