@@ -248,12 +248,12 @@ def _real_point(search, node, x: np.ndarray) -> np.ndarray:
 def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind, form, monkeypatch):
     """Sub-boxes of D with undecided phases: each LP row (|x| chords, relu chords and hulls or cuts, ramp and term cuts,
     slab) holds at inputs sampled in the box with the exact pre-activations of the extreme parameters; the cuts are
-    separated at random points (the parent's LP point in the search)."""
+    separated at random points (the parent's LP point in the search), some units keeping random parent subsets."""
     monkeypatch.setattr(global_bounds, "HULL_SIZE", 10 ** 6 if form == "hull" else 0)
     net, pert, box, lo, hi = _case(d, width, seed, kind)
     problem = global_bounds._Problem(net, pert, box)
     search = global_bounds._Search(problem, 1e-4)
-    rng = np.random.default_rng(seed)
+    rng, subsets = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     checked = 0
     for trial in range(40):
         cut = lo + (hi - lo) * rng.random((2, d))
@@ -261,8 +261,10 @@ def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind, form,
         guide = None if trial < 5 else rng.random(search.cols) * 2 - 1
         if guide is not None and search.cut:
             guide[search.ZC] = rng.random(width)
+        # a parent's Anderson subsets, kept by the units whose old cut is still violated enough at the guide
+        cuts = subsets.random((width, d)) < 0.5 if guide is not None and search.cut and trial % 2 else None
         node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8), sub,
-                                   guide=guide)
+                                   guide=guide, cuts=cuts)
         ranges = search.ranges(node)
         matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, ranges)
         xs = sub[0] + (sub[1] - sub[0]) * rng.random((200, d))
