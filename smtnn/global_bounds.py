@@ -29,7 +29,9 @@ Each nominal relu(a_j), a_j = w_j·x + b_j, is tied to x itself over the node's 
 (units × inputs <= HULL_SIZE) by its exact convex hull in Balas's disjunctive form (a copy x1 of x and a phase weight z:
 relu(a_j) = w_j·x1 + b_j z, x1 in z·box, x - x1 in (1 - z)·box), otherwise by the weight z with big-M rows and one
 inequality of Anderson et al.'s hull family ("Strong mixed-integer programming formulations for trained neural
-networks", 2020), the one most violated at the parent node's LP point.  Both are valid for the real phase indicator z.
+networks", 2020), the one most violated at the parent node's LP point (a unit keeps its parent's inequality while that one
+is still violated at least KEEP_CUT times as much, so the parent's basis fits the child).  Both are valid for the real phase
+indicator z.  The children of one split start their LPs from the previous sibling's optimal basis.
 Branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
 or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
 shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
