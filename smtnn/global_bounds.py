@@ -29,7 +29,9 @@ Each nominal relu(a_j), a_j = w_j·x + b_j, is tied to x itself over the node's 
 (units × inputs <= HULL_SIZE) by its exact convex hull in Balas's disjunctive form (a copy x1 of x and a phase weight z:
 relu(a_j) = w_j·x1 + b_j z, x1 in z·box, x - x1 in (1 - z)·box), otherwise by the weight z with big-M rows and one
 inequality of Anderson et al.'s hull family ("Strong mixed-integer programming formulations for trained neural
-networks", 2020), the one most violated at the parent node's LP point.  Both are valid for the real phase indicator z.
+networks", 2020), the one most violated at the parent node's LP point (a unit keeps its parent's inequality while that one
+is still violated at least KEEP_CUT times as much, so the parent's basis fits the child).  Both are valid for the real phase
+indicator z.  The children of one split start their LPs from the previous sibling's optimal basis.
 Branch and bound splits slabs, one unit's three phase cases (both active, only the outer one, none)
 or the input box along the axis of most influence (the relaxation's violations at the LP optimum,
 shared by the axes' parts of the units' ranges; an axis crossing 0 is cut at 0, where |x_i| becomes
@@ -62,6 +64,7 @@ from .twins.lp import certified_min, quiet_highs
 Q = Fraction
 ASCENTS = 128
 AXIS_WEIGHT = 3.0
+KEEP_CUT = 0.5     # a unit keeps its parent's cut while that cut is violated at least this share as much as the best
 HULL_SIZE = 256   # units × inputs up to which every nominal relu gets its hull (4·d rows each); above, one cut per unit
 METHOD = ("slabs of the nominal logit with branch and bound over ReLU phases and input boxes (HiGHS LPs with relu hulls, certified duals)"
           " + exact corner replay")
@@ -111,6 +114,7 @@ class _Node:
     guide: np.ndarray | None = None    # the parent's LP point (where the relu cuts are separated)
     basis: object = None               # the LP's optimal basis (the parent's, before the node is solved)
     line: tuple | None = None          # Δ* along the slab from the LP's duals (see _Search._slab_line)
+    cuts: np.ndarray | None = None     # the units' Anderson subsets in the LP (the parent's, before the node is solved)
 
 
 def _float_vector(values, round_fn) -> np.ndarray:
@@ -604,7 +608,15 @@ class _Search:
         else:
             x_star = (xl + xu) / 2
             z_star = np.clip(a_hi / np.where(a_hi > a_lo, a_hi - a_lo, 1.0), 0.0, 1.0)
-        take = w * x_star[None] - (1 - z_star[:, None]) * w * low < z_star[:, None] * w * high
+        inside = w * x_star[None] - (1 - z_star[:, None]) * w * low
+        outside = z_star[:, None] * w * high
+        take = inside < outside
+        if node.cuts is not None and node.guide is not None:
+            # keep the parent's subset where its cut still takes most of the violation: the parent's basis then fits
+            h_star = node.guide[self.H]
+            violation = [h_star - np.where(t, inside, outside).sum(axis=1) - b * z_star for t in (node.cuts, take)]
+            take = np.where((violation[0] >= KEEP_CUT * violation[1])[:, None], node.cuts, take)
+        node.cuts = take
         coef = np.where(take, w, 0.0)
         low_part = np.where(take, w * low, 0.0).sum(axis=1)
         high_part = np.where(take, 0.0, w * high).sum(axis=1)
@@ -624,9 +636,9 @@ class _Search:
         p, dr = self.p, self.p.directions[node.direction]
         half = (node.t1 + node.t2) / 2
         slab = [_Node(node.direction, node.t1, half, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis, guide=node.point),
+                      basis=node.basis, guide=node.point, cuts=node.cuts),
                 _Node(node.direction, half, node.t2, node.nominal_phase, node.perturbed_phase, node.box, node.bound,
-                      basis=node.basis, guide=node.point)]
+                      basis=node.basis, guide=node.point, cuts=node.cuts)]
         if point is None:
             return slab if node.t1 < half < node.t2 else []
         x, s = point[self.X], point[self.S]
@@ -670,7 +682,7 @@ class _Search:
             left, right = node.box.copy(), node.box.copy()
             left[1, j] = right[0, j] = cut
             return [_Node(node.direction, node.t1, node.t2, node.nominal_phase, node.perturbed_phase, box, node.bound,
-                          basis=node.basis, guide=node.point) for box in (left, right)]
+                          basis=node.basis, guide=node.point, cuts=node.cuts) for box in (left, right)]
         # one unit's three cases at once (U_j >= a_j >= L_j): both active, only the outer one active, both inactive
         nom_now, per_now = node.nominal_phase[j], node.perturbed_phase[j]
         if dr.upper_unit[j]:
@@ -683,7 +695,7 @@ class _Search:
                 continue
             nom, per = node.nominal_phase.copy(), node.perturbed_phase.copy()
             nom[j], per[j] = nom_phase, per_phase
-            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis, guide=node.point))
+            children.append(_Node(node.direction, node.t1, node.t2, nom, per, node.box, node.bound, basis=node.basis, guide=node.point, cuts=node.cuts))
         return children
 
 
@@ -807,9 +819,13 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             reason = "a node could not be split further (the relaxation is not exact there)"
             continue
         found = []
+        warm = None
         for child in children:
+            if warm is not None:   # a sibling's optimum is nearer than the parent's: fewer simplex iterations
+                child.basis = warm
             if not bound_node(child):
                 continue
+            warm = child.basis if child.basis is not None else warm
             if child.point is not None:
                 found.append(child.point[search.X])
             if child.bound > float(lower) + search.tol:

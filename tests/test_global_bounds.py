@@ -248,12 +248,12 @@ def _real_point(search, node, x: np.ndarray) -> np.ndarray:
 def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind, form, monkeypatch):
     """Sub-boxes of D with undecided phases: each LP row (|x| chords, relu chords and hulls or cuts, ramp and term cuts,
     slab) holds at inputs sampled in the box with the exact pre-activations of the extreme parameters; the cuts are
-    separated at random points (the parent's LP point in the search)."""
+    separated at random points (the parent's LP point in the search), some units keeping random parent subsets."""
     monkeypatch.setattr(global_bounds, "HULL_SIZE", 10 ** 6 if form == "hull" else 0)
     net, pert, box, lo, hi = _case(d, width, seed, kind)
     problem = global_bounds._Problem(net, pert, box)
     search = global_bounds._Search(problem, 1e-4)
-    rng = np.random.default_rng(seed)
+    rng, subsets = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     checked = 0
     for trial in range(40):
         cut = lo + (hi - lo) * rng.random((2, d))
@@ -261,8 +261,10 @@ def test_every_row_of_a_node_lp_holds_at_real_points(d, width, seed, kind, form,
         guide = None if trial < 5 else rng.random(search.cols) * 2 - 1
         if guide is not None and search.cut:
             guide[search.ZC] = rng.random(width)
+        # a parent's Anderson subsets, kept by the units whose old cut is still violated enough at the guide
+        cuts = subsets.random((width, d)) < 0.5 if guide is not None and search.cut and trial % 2 else None
         node = global_bounds._Node(trial % 2, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8), sub,
-                                   guide=guide)
+                                   guide=guide, cuts=cuts)
         ranges = search.ranges(node)
         matrix, _, col_lo, col_hi, row_lo, row_hi = search.model(node, ranges)
         xs = sub[0] + (sub[1] - sub[0]) * rng.random((200, d))
@@ -399,3 +401,37 @@ def test_a_planted_steep_slab_line_is_caught(monkeypatch):
     monkeypatch.setattr(global_bounds._Search, "_slab_line", steeper)
     found = global_bounds.global_epsilon(net, pert, box, Q(1, 10 ** 5), timeout=8)
     assert any("above the upper end" in p for p in enclosure_problems(found, net, pert, lo, hi))
+
+
+@pytest.mark.parametrize("d,width,seed,kind", [(4, 6, 31, "uniform"), (5, 8, 12, "ragged")])
+def test_a_sibling_warm_start_gives_the_same_certified_bound(d, width, seed, kind):
+    """Children of one split start from the previous sibling's optimal basis: each child's certified Δ* equals the Δ*
+    it gets from the parent's basis (the LP optimum does not depend on the starting vertex), at many splits."""
+    net, pert, box, lo, hi = _case(d, width, seed, kind)
+    problem = global_bounds._Problem(net, pert, box)
+    search = global_bounds._Search(problem, 1e-4)
+    compared = 0
+    for direction in range(2):
+        queue = [global_bounds._Node(direction, -math.inf, math.inf, np.zeros(width, np.int8), np.zeros(width, np.int8),
+                                     np.stack([lo, hi]))]
+        queue[0].delta, queue[0].point = search.solve(queue[0])
+        while queue and compared < 40:
+            node = queue.pop(0)
+            if node.point is None:
+                continue
+            children = search.split(node, max(node.delta, 0.0), node.point)
+            warm = None
+            for child in children:
+                from_parent = global_bounds._Node(child.direction, child.t1, child.t2, child.nominal_phase,
+                                                  child.perturbed_phase, child.box, basis=node.basis)
+                expected, _ = search.solve(from_parent)
+                if warm is not None:
+                    child.basis = warm
+                child.delta, child.point = search.solve(child)
+                if expected is None or child.delta is None or expected == -math.inf:
+                    continue
+                assert abs(child.delta - expected) <= 1e-7 * (1 + abs(expected)), (child.delta, expected)
+                compared += warm is not None
+                warm = child.basis
+                queue.append(child)
+    assert compared >= 20, compared
