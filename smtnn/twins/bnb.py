@@ -26,6 +26,7 @@ from ..rounding import float_down as down, float_up as up
 from .attack import pgd
 from .exactnet import ExactNetwork
 from .leaf import LeafLP, solve_leaf
+from .pair import exact_network
 from .relaxation import Key, Relaxation
 
 Form = tuple[tuple[int, ...], ...]
@@ -76,7 +77,7 @@ class Search:
         self.leaf_optimizer = leaf_optimizer
         self.forms = [tuple(tuple(int(v) for v in c) for c in f) for f in forms]
         self.constraints = [tuple(tuple(int(v) for v in c) for c in f) for f in constraints]
-        self.exact = list(exact) if exact is not None else [ExactNetwork(n) for n in relaxation.networks]
+        self.exact = list(exact) if exact is not None else [exact_network(n) for n in relaxation.networks]
         self.box: Box = relaxation.box
         # one objective and no side rows add nothing to the relaxation's LP: solve on it (and its warm HiGHS
         # instance, whose basis fits every objective) instead of a copy that would start cold

@@ -25,8 +25,7 @@ from ..domain import Box
 from ..errors import InvalidInputError
 from ..network import Network
 from ..result import Estimate
-from .exactnet import ExactNetwork
-from .pair import exact_logits
+from .pair import exact_logits, exact_network
 from .result import attained, extreme as make_extreme
 
 Form = tuple[tuple[int, ...], ...]
@@ -94,7 +93,7 @@ class Analysis:
         self.lp = strategy(RELAXATION).backend
         self.leaf_optimizer = select(exact=True, optimization=True, formulas=True)
         self._relaxation = None
-        self.exact_networks = [ExactNetwork(n) for n in self.networks]
+        self.exact_networks = [exact_network(n) for n in self.networks]
 
     @property
     def relaxation(self):
