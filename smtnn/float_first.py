@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import attack, local_reduction
+from .budget import FLOOR, Budget
 from .bounds import Extreme, decouples, extreme_at, linear_value, replay_logits
 from .domain import Box
 from .exact import Enclosure, logit_bracket
@@ -38,6 +39,7 @@ TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack
 ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
 BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
 _MAX_DENOMINATOR_BITS = 1 << 16
+REPLAY_MARGIN = 2.0   # a search's witness (inside the box) replays in up to about twice the attack's (at its corners)
 
 
 def _quiet(function):
@@ -104,12 +106,20 @@ def _exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Frac
 def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: np.ndarray, hi_f: np.ndarray,
                       nominal_f: np.ndarray) -> tuple[Fraction, ...]:
     """A float candidate as exact rationals in the exact box: a value at a float end of the (outward) box
-    becomes that exact end, the nominal float its exact value, anything else is clamped exactly."""
+    becomes that exact end, the nominal float its exact value, anything else is clamped exactly.
+
+    A float strictly between the box's nearest outward floats (:meth:`Perturbation.float_box`) lies strictly
+    inside the exact box (the next float above the largest float <= lower exceeds lower), so it needs no clamp.
+    """
     out = np.array(perturbation.nominal, dtype=object)
     at_hi, at_lo = candidate >= hi_f, candidate <= lo_f
     out[at_hi] = np.array(perturbation.upper, dtype=object)[at_hi]
     out[at_lo & ~at_hi] = np.array(perturbation.lower, dtype=object)[at_lo & ~at_hi]
-    for i in np.flatnonzero(~(at_hi | at_lo) & (candidate != nominal_f)):
+    moved = ~(at_hi | at_lo) & (candidate != nominal_f)
+    nearest_lo, nearest_hi = perturbation.float_box()
+    inside = moved & (candidate > nearest_lo) & (candidate < nearest_hi)
+    out[inside] = list(map(Fraction.from_float, candidate[inside].tolist()))
+    for i in np.flatnonzero(moved & ~inside):
         out[i] = min(max(Fraction(float(candidate[i])), perturbation.lower[i]), perturbation.upper[i])
     return tuple(out)
 
@@ -239,6 +249,13 @@ def _branch_seconds(timeout: float | None) -> float:
     return 10.0 if timeout is None else max(0.0, timeout / 2)
 
 
+def _last_phase_seconds(clock: Budget, replay: float) -> float:
+    """The seconds of a call's last search: all that is left of `clock` but `replay` seconds kept for replaying its
+    witness exactly (10 s without a timeout)."""
+    left = clock.remaining()
+    return 10.0 if left is None else max(left - replay, FLOOR)
+
+
 def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
     """The flat float parameter box (outward) in the order of Network.parameter_vector."""
     lo = np.concatenate([np.concatenate([b.wlo.ravel(), b.blo]) for b in boxes])
@@ -249,22 +266,19 @@ def _float_box(network: Network, boxes) -> tuple[np.ndarray, np.ndarray]:
 @_quiet
 def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fraction], coeffs: Sequence[int],
                     extreme: Extreme, tolerance: Fraction = Fraction(0), timeout: float | None = None,
-                    branch: bool = True) -> tuple[Extreme, str]:
+                    branch: bool = True, solver_follows: bool = True) -> tuple[Extreme, str]:
     """max c·z(x, p) over the box: the given (interval) extreme with its upper end lowered by the float
     linear bound (then, beyond tiny networks, by branch and bound over ReLU phases until the gap is at
-    most `tolerance`, within half of `timeout`, if `branch`) and its witness raised by a replayed attack.
-    Networks with two or more hidden relu layers are searched exactly (:mod:`smtnn.local_reduction`: the
-    reduced problem for two hidden layers, every layer as an interval-valued affine map beyond; LP branch
-    and bound, exact at its leaves, with 80% of `timeout`, which also supplies the witness); other
-    reducible networks branch over phases on the reduced problem.
+    most `tolerance`, if `branch`) and its witness raised by a replayed attack.
+    Relu networks are searched exactly (:mod:`smtnn.local_reduction`: the reduced problem for two hidden
+    layers, every layer as an interval-valued affine map otherwise; LP branch and bound, exact at its leaves,
+    which also supplies the witness); other reducible networks branch over phases on the reduced problem.
+    The last search takes all of `timeout` that is left but the time its witness's replay needs; a phase
+    branch and bound that a solver's search follows (`solver_follows`) takes at most half of `timeout`.
     Returns (extreme, the method that improved it or "")."""
     if not supported(network):
         return extreme, ""
-    deadline = None if timeout is None else time.perf_counter() + timeout
-
-    def left(seconds: float) -> float:   # a phase's seconds, cut to what is left before the deadline
-        return seconds if deadline is None else max(0.0, min(seconds, deadline - time.perf_counter()))
-
+    clock = Budget(timeout=timeout)
     boxes = parameter_box(network, perturbation)
     if all(box.fixed for box in boxes):
         return extreme, ""
@@ -275,19 +289,22 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
     method = TIGHTEN_METHOD if bound < extreme.upper else ""
     new_upper = min(bound, extreme.upper)
     witness, value = extreme.witness, extreme.witness_value
+    replay = 0.0   # seconds kept after the last search for replaying its witness
     if attack.can_attack(network):
         lo_f, hi_f = _float_box(network, boxes)
         candidate, found = attack.vertex_ascent(network, lo_f, hi_f, np.array([float(v) for v in x]), row[0])
         if found > float(value.lo):
+            started = time.perf_counter()
             params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
             replayed = linear_value(coeffs, exact_logits(network, x, params))
+            replay = REPLAY_MARGIN * (time.perf_counter() - started)   # the search's witness is replayed the same way
             if replayed.lo > value.lo:
                 witness, value, method = params, replayed, method or TIGHTEN_METHOD
-    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network) and left(1.0) > 0:
+    if branch and new_upper - value.lo > tolerance and not _exact_is_cheap(network) and not clock.spent():
         reduced = local_reduction.reduce(boxes, xlo, xhi, row[0]) if local_reduction.reducible(boxes) else None
         found, name = None, ""
-        # both searches are exact at their leaves: worth most of the budget (a solver fallback rarely does better)
-        seconds = left(10.0 if timeout is None else 0.8 * timeout)
+        # both searches are exact at their leaves: worth all the budget (a solver fallback rarely does better)
+        seconds = _last_phase_seconds(clock, replay)
         if reduced is not None and local_reduction.exact_by_lp(reduced):
             found, name = _reduced_search(network, perturbation, x, coeffs, boxes, reduced, row[0], value, tolerance,
                                           seconds), REDUCED_METHOD
@@ -300,8 +317,9 @@ def tighten_extreme(network: Network, perturbation: Perturbation, x: Sequence[Fr
                 witness, value = found_witness, found_value
             if bound < new_upper or found_witness is not None:
                 new_upper, method = min(bound, new_upper), f"{name} ({nodes} nodes) + replayed witness"
-        if found is None and new_upper - value.lo > tolerance and left(1.0) > 0:
-            seconds = left(_branch_seconds(timeout))
+        if found is None and new_upper - value.lo > tolerance and not clock.spent():
+            seconds = (min(_branch_seconds(timeout), clock.remaining()) if solver_follows and timeout is not None
+                       else _last_phase_seconds(clock, replay))
             stop = float(value.lo + tolerance / 2)
             search_boxes, search_lo, search_hi, search_row = boxes, xlo, xhi, row
             if reduced is not None:   # the same maximum with the first layer as a box and the last weights picked

@@ -30,7 +30,7 @@ from .child import report as report_to_parent
 from .bounds import decouples, extreme_at, linear_value, propagate
 from .domain import Box
 from .encoder import Encoder, Query
-from .errors import InvalidInputError
+from .errors import InvalidInputError, SolverUnavailableError
 from .exact import Enclosure, differ, logit_bracket, sigmoid_end, sigmoid_enclosure, to_fraction
 from .network import Network
 from .perturbation import Perturbation
@@ -251,7 +251,8 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     fast_method = ""
     if not ext.exact:
         ext, fast_method = float_first.tighten_extreme(network, perturbation, x, coeffs, ext, tol_z, share.remaining(),
-                                                     branch=target is None)
+                                                     branch=target is None,
+                                                     solver_follows=_solver_refines(network, backend_name))
     decided = target is not None and (
         (ext.upper <= target if strict else ext.upper < target) or
         (ext.witness_value.lo > target if strict else ext.witness_value.lo >= target))
@@ -271,6 +272,17 @@ def _local_extreme(network, perturbation, x, coeffs, tol_z, backend_name, timeou
     (lo, hi, wit, reason), calls = bisection() if timeout is None else _stoppable(bisection, timeout, before)
     clock.calls += calls
     return lo, hi, wit, f"{fast_method or 'interval bound'} + {backend_name} bisection", reason
+
+
+def _solver_refines(network: Network, backend_name: str) -> bool:
+    """Can the solver's bisection refine a local extreme of this network (exp needed past sigmoid/tanh units)?
+    An unavailable solver counts as able: its error then comes where the solver is called."""
+    if network.piecewise_linear:
+        return True
+    try:
+        return get_backend(backend_name).capabilities.transcendental
+    except SolverUnavailableError:
+        return True
 
 
 def _solver_bisection(network, perturbation, x, coeffs, before: search.Maximum, tol_z, backend_name, timeout, target,

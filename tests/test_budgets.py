@@ -305,3 +305,83 @@ def test_local_epsilon_on_200k_parameters_holds_a_short_timeout():
     for _ in range(10):
         p = p0 + rng.choice([-3e-4, 3e-4], size=p0.shape) * (1 - 1e-9)
         assert abs(_sigmoid(net.with_parameters(p).logits(xf)[0]) - nominal) <= float(est.upper) + 1e-9
+
+
+def test_a_highs_time_limit_counts_from_each_solve():
+    """HiGHS (before 2.0) compares its time_limit with its run clock summed over every solve of one instance, so once
+    a root LP had taken longer than the time a child node was given, every child stopped at once with no bound (a
+    branch and bound given 4 s on 198,401 parameters ended after 2.6 s).  Each solve now gets its own time."""
+    from smtnn.twins.lp import LinearModel
+
+    rng = np.random.default_rng(0)
+    model = LinearModel()
+    cols = model.add_cols(np.full(400, -1.0), np.full(400, 1.0))
+    for row in rng.normal(size=(300, 400)):
+        model.add_row(cols, row, -np.inf, 1.0)
+    cost = rng.normal(size=400)
+    start = time.perf_counter()
+    assert model.minimize(cost).bound is not None
+    first = time.perf_counter() - start
+    for k in range(3):   # a child node: one column's bounds tightened, re-solved from the root's state
+        child = model.minimize(cost, {k: (-0.5, 0.5)}, time_limit=first / 2)
+        assert child.bound is not None, child.status
+
+
+def _recorded_seconds(monkeypatch, network, perturbation_box, timeout, solver_follows):
+    """The seconds tighten_extreme gives its exact LP search and then its phase branch and bound (both stubbed: the
+    LP search finds no certificate, the phase search keeps the bound it starts from)."""
+    from smtnn import float_first, local_reduction
+    from smtnn.bounds import linear_value
+
+    given = {}
+
+    def no_certificate(*args, seconds, **kwargs):
+        given["exact"] = seconds
+        return None
+
+    def no_progress(*args, seconds, **kwargs):
+        given["phases"] = seconds
+        return np.inf, 1
+
+    monkeypatch.setattr(local_reduction, "sandwich_branch_and_bound", no_certificate)
+    monkeypatch.setattr(float_first, "phase_branch_and_bound", no_progress)
+    x = (Fraction(9, 10), Fraction(9, 10))
+    nominal = tuple(perturbation_box.nominal)
+    value = linear_value([1], float_first.exact_logits(network, x, nominal))
+    start = float_first.Extreme(value.hi + 100, nominal, value, False)   # a wide gap: every search runs
+    float_first.tighten_extreme(network, perturbation_box, x, [1], start, Fraction(0), timeout, branch=True,
+                                solver_follows=solver_follows)
+    return given
+
+
+def test_the_last_local_search_takes_all_the_time_left(monkeypatch):
+    """Local ε's exact LP search was given 80% of its timeout (and a phase branch and bound half of it, even with no
+    solver search after it), so about 2 s of a 10 s local ε on 198,401 parameters went unused.  The last search now
+    takes all that is left but the few milliseconds its witness's replay needs on this small network."""
+    net = _deep_network(16, depth=3)
+    pert = perturbation.uniform(net, "0.01")
+    timeout = 2.0
+    given = _recorded_seconds(monkeypatch, net, pert, timeout, solver_follows=False)
+    assert given["exact"] >= 0.95 * timeout and given["phases"] >= 0.95 * timeout, given
+    given = _recorded_seconds(monkeypatch, net, pert, timeout, solver_follows=True)   # a solver's search comes after
+    assert given["exact"] >= 0.95 * timeout and given["phases"] <= timeout / 2, given
+    sigmoid_hidden = Network.from_arrays([layer.weights for layer in net.layers], [layer.bias for layer in net.layers],
+                                         ["sigmoid"] * 4)
+    assert not properties._solver_refines(sigmoid_hidden, "z3") and properties._solver_refines(net, "z3")
+
+
+def test_local_epsilon_uses_its_whole_budget_and_stays_sound():
+    """2 -> 64^4 -> 1, δ = 0.003, T = 2 s: local ε ended after 1.3-1.4 s (its LP searches stopped early) with
+    [0.216, 0.310]; it now ends at about T ([0.220, 0.300] here), and the interval still encloses sampled changes."""
+    net = _deep_network(64)
+    pert = perturbation.uniform(net, "0.003")
+    start = time.perf_counter()
+    est = properties.local_epsilon(net, pert, ["0.9", "0.9"], timeout=2)
+    seconds = time.perf_counter() - start
+    assert 0.9 * 2 <= seconds < 2 + grace(2), seconds
+    rng = np.random.default_rng(6)
+    p0, xf = net.parameter_vector(), np.array([0.9, 0.9])
+    nominal = _sigmoid(net.logits(xf)[0])
+    for _ in range(20):
+        p = p0 + rng.choice([-3e-3, 3e-3], size=p0.shape) * (1 - 1e-9)
+        assert abs(_sigmoid(net.with_parameters(p).logits(xf)[0]) - nominal) <= float(est.upper) + 1e-9

@@ -241,3 +241,25 @@ def test_local_epsilon_three_hidden_layers_converges_through_the_sandwich_search
     est = pr.local_epsilon(net, pert, x, tolerance=Q(1, 10 ** 6), timeout=20)
     assert est.converged and "interval-valued affine map" in est.provenance.method
     assert est.lower <= est.upper and est.witness is not None
+
+
+@pytest.mark.parametrize("model", ["uniform", "relative", "quantization"])
+def test_exact_parameters_stay_in_the_exact_box_next_to_its_ends(model):
+    """Candidates one float either side of the nearest outward floats of each end, at them, and inside: the exact
+    parameters lie in the box and equal the one-at-a-time clamp (floats strictly inside the nearest outward floats
+    skip the clamp; were the float box one float looser, a candidate just inside it would land outside the box)."""
+    rng = np.random.default_rng(9)
+    net = two_layer_network(rng, 3, 5, 4, 1)
+    pert = {"uniform": lambda: P.uniform(net, "1e-7"), "relative": lambda: P.relative(net, "0.001"),
+            "quantization": lambda: P.quantization(net, "fixed", 6)}[model]()
+    lo_f, hi_f = pert.float_box()
+    nominal = net.parameter_vector()
+    picks = [np.nextafter(lo_f, -np.inf), lo_f, np.nextafter(lo_f, np.inf), np.nextafter(hi_f, -np.inf), hi_f,
+             np.nextafter(hi_f, np.inf), lo_f + rng.random(lo_f.size) * (hi_f - lo_f), nominal]
+    for _ in range(20):
+        candidate = np.choose(rng.integers(0, len(picks), lo_f.size), picks)
+        params = float_first._exact_parameters(pert, candidate, lo_f, hi_f, nominal)
+        assert pert.contains(params)
+        clamped = [hi if c >= h else lo if c <= l else p0 if c == n else min(max(Q(float(c)), lo), hi)
+                   for c, l, h, n, lo, hi, p0 in zip(candidate, lo_f, hi_f, nominal, pert.lower, pert.upper, pert.nominal)]
+        assert list(params) == clamped

@@ -53,7 +53,7 @@ class LinearModel:
         self._highs = None
         self._synced = (0, 0)
         self._pushed = None   # the costs and bounds HiGHS holds now (after _push)
-        self._time_limit = math.inf   # HiGHS's time_limit option now
+        self._time_limit = math.inf   # HiGHS's time_limit option now (on its cumulative run clock)
         self.devex = False   # dual simplex pricing: HiGHS's default (steepest edge) or Devex (see branching)
 
     @property
@@ -169,7 +169,8 @@ class LinearModel:
 
     def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None, time_limit=None):
         h = self._sync()
-        limit = math.inf if time_limit is None else max(float(time_limit), 0.001)
+        # HiGHS (before 2.0) compares time_limit with its run clock summed over every run of the instance
+        limit = math.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 0.001)
         if limit != self._time_limit:
             h.setOptionValue("time_limit", limit)
             self._time_limit = limit
