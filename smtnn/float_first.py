@@ -111,16 +111,20 @@ def _exact_parameters(perturbation: Perturbation, candidate: np.ndarray, lo_f: n
     A float strictly between the box's nearest outward floats (:meth:`Perturbation.float_box`) lies strictly
     inside the exact box (the next float above the largest float <= lower exceeds lower), so it needs no clamp.
     """
-    out = np.array(perturbation.nominal, dtype=object)
-    at_hi, at_lo = candidate >= hi_f, candidate <= lo_f
-    out[at_hi] = np.array(perturbation.upper, dtype=object)[at_hi]
-    out[at_lo & ~at_hi] = np.array(perturbation.lower, dtype=object)[at_lo & ~at_hi]
+    out = np.empty(len(candidate), dtype=object)
+    at_hi = candidate >= hi_f
+    at_lo = (candidate <= lo_f) & ~at_hi
     moved = ~(at_hi | at_lo) & (candidate != nominal_f)
     nearest_lo, nearest_hi = perturbation.float_box()
     inside = moved & (candidate > nearest_lo) & (candidate < nearest_hi)
+    clamped = np.flatnonzero(moved & ~inside)
+    out[at_hi] = perturbation.ends(np.flatnonzero(at_hi), upper=True)
+    out[at_lo] = perturbation.ends(np.flatnonzero(at_lo), upper=False)
     out[inside] = list(map(Fraction.from_float, candidate[inside].tolist()))
-    for i in np.flatnonzero(moved & ~inside):
-        out[i] = min(max(Fraction(float(candidate[i])), perturbation.lower[i]), perturbation.upper[i])
+    out[clamped] = [min(max(Fraction(float(candidate[i])), lo), hi) for i, lo, hi in
+                    zip(clamped.tolist(), perturbation.ends(clamped, upper=False), perturbation.ends(clamped, upper=True))]
+    kept = ~(at_hi | at_lo | moved)
+    out[kept] = perturbation.nominal_at(np.flatnonzero(kept))
     return tuple(out)
 
 

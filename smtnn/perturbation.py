@@ -20,15 +20,95 @@ from .network import Network
 from .rounding import floats_outward, floats_shifted
 
 
+class _Deferred:
+    """Marks an exact vector of a box that is computed on first read (pickles as this module's DEFERRED)."""
+
+    def __reduce__(self):
+        return "DEFERRED"
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED = _Deferred()
+
+
+class _ExactVector:
+    """The field of an exact vector (nominal, lower or upper): the tuple it is given, or, given DEFERRED, the tuple
+    :meth:`Perturbation._exact_vector` computes on first read and keeps (equality, hashing and replace read it so)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.name)   # no class-level value, so the dataclass field has no default
+        value = obj.__dict__[self.name]
+        if value is DEFERRED:
+            value = obj.__dict__[self.name] = obj._exact_vector(self.name)
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
 @dataclass(frozen=True)
 class Perturbation:
-    """Interval bounds on every parameter of ``network`` (flat order of Network.parameter_names)."""
+    """Interval bounds on every parameter of ``network`` (flat order of Network.parameter_names).
 
-    nominal: tuple[Fraction, ...]
-    lower: tuple[Fraction, ...]
-    upper: tuple[Fraction, ...]
+    Boxes built from a few shared radii (:func:`uniform`, :func:`per_layer`, :func:`subset`) compute their exact
+    vectors only when asked: their float box and free parameters come from the nominal floats.
+    """
+
+    nominal: tuple[Fraction, ...] = _ExactVector()
+    lower: tuple[Fraction, ...] = _ExactVector()
+    upper: tuple[Fraction, ...] = _ExactVector()
     description: str
     spec: dict | None = field(default=None, compare=False)   # how to rebuild it (replay); None for a custom box
+
+    def _exact_vector(self, name: str) -> tuple[Fraction, ...]:
+        """A DEFERRED exact vector: the nominal rationals (the network's own tuple where it is at hand), or p0 -/+ r."""
+        if name == "nominal":
+            network = self.__dict__.get("_network")
+            if network is not None:
+                return network.exact_vector
+            return tuple(map(Fraction.from_float, self.__dict__["_nominal_floats"].tolist()))
+        return tuple(self.ends(np.arange(len(self.__dict__["_nominal_floats"])), upper=name == "upper"))
+
+    def ends(self, indices: np.ndarray, upper: bool) -> list[Fraction]:
+        """The exact upper (or lower) ends of the parameters at `indices`.  A box whose ends are deferred computes
+        p0 +/- r for these alone and keeps them, so a witness at a vertex costs one rational sum per parameter."""
+        name = "upper" if upper else "lower"
+        if self.__dict__.get(name) is not DEFERRED:
+            vector = getattr(self, name)
+            return [vector[i] for i in indices.tolist()]
+        entries = self.__dict__.get(f"_{name}_entries")
+        if entries is None:
+            entries = self.__dict__[f"_{name}_entries"] = np.full(len(self.__dict__["_nominal_floats"]), None, dtype=object)
+        chosen = entries[indices]
+        missing = indices[np.equal(chosen, None)]
+        if len(missing):
+            values, which = self.__dict__["_radii"]
+            floats = self.__dict__["_nominal_floats"]
+            computed = []
+            for i, k in zip(missing.tolist(), which[missing].tolist()):
+                p, r = Fraction.from_float(floats[i]), values[k]
+                computed.append(p if not r else p + r if upper else p - r)
+            entries[missing] = computed
+            chosen = entries[indices]
+        return chosen.tolist()
+
+    def nominal_at(self, indices: np.ndarray) -> list[Fraction]:
+        """The nominal rationals of the parameters at `indices` (from the nominal floats while the vector is deferred)."""
+        if self.__dict__.get("nominal") is DEFERRED and "_nominal_floats" in self.__dict__:
+            return list(map(Fraction.from_float, self.__dict__["_nominal_floats"][indices].tolist()))
+        nominal = self.nominal
+        return [nominal[i] for i in indices.tolist()]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_network", None)   # a DEFERRED nominal is rebuilt from the nominal floats
+        return state
 
     @functools.cached_property
     def free(self) -> tuple[int, ...]:
@@ -53,17 +133,18 @@ class Perturbation:
 
     def _shifted_ends(self, down: bool, radii) -> np.ndarray:
         """The float ends of p0 -/+ r from the nominal floats, one vectorised pass per distinct radius r; the few
-        entries that pass cannot decide are rounded from the exact end."""
+        entries that pass cannot decide are rounded from their exact ends (computed for them alone)."""
         values, which = radii
         nominal = self.__dict__["_nominal_floats"]   # exactly the rationals of self.nominal
         out = np.empty(len(nominal))
-        ends = self.lower if down else self.upper
         for k, radius in enumerate(values):
             chosen = which == k
             shifted, undecided = floats_shifted(nominal[chosen], radius, down)
             out[chosen] = shifted
             rest = np.flatnonzero(chosen)[undecided]
-            out[rest] = floats_outward([ends[i] for i in rest.tolist()], down)
+            ends = [Fraction.from_float(nominal[i]) - radius if down else Fraction.from_float(nominal[i]) + radius
+                    for i in rest.tolist()]
+            out[rest] = floats_outward(ends, down)
         return out
 
     def contains(self, params: Sequence[Fraction]) -> bool:
@@ -101,10 +182,12 @@ def from_radii(network: Network, radii: Iterable[Fraction], description: str, sp
 def _from_radius_values(network: Network, values: Sequence[Fraction], which: np.ndarray, description: str,
                         spec: dict) -> Perturbation:
     """:func:`from_radii` with radius values[which[i]] for parameter i.  The box remembers this shape, so its float
-    ends and its free parameters come from vectorised float arithmetic instead of one rational at a time."""
-    perturbation = from_radii(network, [values[k] for k in which.tolist()], description, spec)
+    ends and its free parameters come from vectorised float arithmetic instead of one rational at a time, and
+    its exact vectors are computed only when asked (the same values as from_radii)."""
+    perturbation = Perturbation(DEFERRED, DEFERRED, DEFERRED, description, spec)
     object.__setattr__(perturbation, "_radii", (tuple(values), which))
     object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    object.__setattr__(perturbation, "_network", network)
     return perturbation
 
 

@@ -403,3 +403,62 @@ def test_twins_exact_logits_from_integer_layers_match_rational_replay():
         x = [Q(float(v)) for v in rng.uniform(-1, 1, 3)]
         expected = replay_logits(net, x, net.exact_parameters())
         assert exact_logits(net, x) == [z.lo for z in expected] == [z.hi for z in expected]
+
+
+def _deferred_boxes(net):
+    return [P.uniform(net, "0.0003"), P.uniform(net, 0), P.per_layer(net, ["0.25", "1e-320"]),
+            P.subset(net, "0.01", layers=[1]), P.subset(net, "3", indices=[0, 7])]
+
+
+def _eager(box, net):
+    """The same box through from_radii (every exact vector computed at once), from the radii it was built with."""
+    values, which = box.__dict__["_radii"]
+    return P.from_radii(net, [values[k] for k in which.tolist()], box.description, box.spec)
+
+
+def test_deferred_boxes_compute_the_same_exact_vectors_when_asked():
+    """uniform, per_layer and subset build no rationals until asked (their float box needs none); then their
+    nominal, lower and upper equal from_radii's (so equality and hashing agree), piece by piece or whole."""
+    from smtnn.perturbation import DEFERRED
+
+    rng = np.random.default_rng(12)
+    floats = rng.permutation(_awkward_floats(rng, 90))
+    floats[np.abs(floats) > 1e290] = 0.75
+    net = Network.from_arrays([floats[:150].reshape(50, 3), floats[200:250].reshape(1, 50)], [floats[150:200], floats[250:251]],
+                              ["relu", "sigmoid"])
+    for box in _deferred_boxes(net):
+        assert all(box.__dict__[name] is DEFERRED for name in ("nominal", "lower", "upper")), box.description
+        box.float_box(), box.free
+        assert all(box.__dict__[name] is DEFERRED for name in ("nominal", "lower", "upper")), box.description
+        eager = _eager(box, net)
+        some = np.array([5, 0, 250, 5, 17])
+        assert box.ends(some, upper=True) == [eager.upper[i] for i in some]
+        assert box.nominal_at(some) == [eager.nominal[i] for i in some]
+        assert box.lower == eager.lower and box.upper == eager.upper and box.nominal == eager.nominal
+        assert box.nominal is net.exact_vector
+        assert box.ends(some, upper=False) == [eager.lower[i] for i in some]
+        assert box == eager and hash(box) == hash(eager) and box.as_json() == eager.as_json()
+
+
+def test_deferred_boxes_pickle_replace_and_stay_frozen():
+    """A deferred box pickles (to a child process) without computing its rationals, and unpickles, compares, hashes
+    and replaces like the box it came from; its fields stay read-only."""
+    import dataclasses
+    import pickle
+
+    from smtnn.perturbation import DEFERRED
+
+    rng = np.random.default_rng(13)
+    net = Network.from_arrays([rng.normal(size=(6, 3)), rng.normal(size=(1, 6))], [rng.normal(size=6), rng.normal(size=1)],
+                              ["relu", "sigmoid"])
+    for box in _deferred_boxes(net):
+        copy = pickle.loads(pickle.dumps(box))
+        assert copy.__dict__["lower"] is DEFERRED and "_network" not in copy.__dict__
+        assert copy.float_box()[0].tolist() == box.float_box()[0].tolist() and copy.free == box.free
+        assert copy == box and hash(copy) == hash(box) and copy.upper == _eager(box, net).upper
+        again = pickle.loads(pickle.dumps(copy))   # now with its vectors computed
+        assert again == box and again.__dict__["lower"] == box.lower
+        renamed = dataclasses.replace(box, description="renamed")
+        assert renamed.lower == box.lower and renamed.description == "renamed" and renamed != box
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            box.lower = ()
