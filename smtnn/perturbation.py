@@ -17,7 +17,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .exact import differ, to_fraction
 from .network import Network
-from .rounding import floats_outward, floats_shifted
+from .rounding import floats_around, floats_outward, floats_shifted, floats_shifted_within, products_within
 
 
 class _Deferred:
@@ -127,9 +127,22 @@ class Perturbation:
     @functools.cached_property
     def _float_ends(self) -> tuple[np.ndarray, np.ndarray]:
         radii = self.__dict__.get("_radii")
-        if radii is None:
+        if radii is not None:
+            return self._shifted_ends(down=True, radii=radii), self._shifted_ends(down=False, radii=radii)
+        nominal = self.__dict__.get("_nominal_floats")
+        if "_relative" in self.__dict__:   # r = d·|p0|, bracketed in floats
+            r_lo, r_hi = products_within(nominal, self.__dict__["_relative"])
+            lower, low_undecided = floats_shifted_within(nominal, r_lo, r_hi, down=True)
+            upper, high_undecided = floats_shifted_within(nominal, r_lo, r_hi, down=False)
+        elif "_quantized" in self.__dict__:
+            lower, low_undecided, upper, high_undecided = _quantized_ends(nominal, *self.__dict__["_quantized"])
+        else:
             return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
-        return self._shifted_ends(down=True, radii=radii), self._shifted_ends(down=False, radii=radii)
+        for ends, undecided, exact, down in ((lower, low_undecided, self.lower, True),
+                                             (upper, high_undecided, self.upper, False)):
+            rest = np.flatnonzero(undecided)
+            ends[rest] = floats_outward([exact[i] for i in rest.tolist()], down)
+        return lower, upper
 
     def _shifted_ends(self, down: bool, radii) -> np.ndarray:
         """The float ends of p0 -/+ r from the nominal floats, one vectorised pass per distinct radius r; the few
@@ -155,6 +168,21 @@ class Perturbation:
         if self.spec is not None:
             out["spec"] = self.spec
         return out
+
+
+def _quantized_ends(nominal: np.ndarray, q_down: np.ndarray, q_up: np.ndarray):
+    """The float ends of [p0 - |q - p0|, p0 + |q - p0|] from the nominal floats and the nearest floats around the
+    quantized values q: where q >= p0 the box is [2 p0 - q, q] (below, [q, 2 p0 - q]), 2 p0 is exact, and q's
+    float ends bracket 2 p0 - q.  Returns (lower, its undecided entries, upper, its undecided entries)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        twice = 2.0 * nominal
+    above, below = q_down >= nominal, q_up <= nominal   # q >= p0, q <= p0 (both where q == p0)
+    mirror_down, mirror_down_undecided = floats_shifted_within(twice, q_down, q_up, down=True)
+    mirror_up, mirror_up_undecided = floats_shifted_within(twice, -q_up, -q_down, down=False)
+    lower = np.where(above, mirror_down, q_down)
+    upper = np.where(below, mirror_up, q_up)
+    unknown = ~(above | below)
+    return lower, unknown | (above & mirror_down_undecided), upper, unknown | (below & mirror_up_undecided)
 
 
 def _checked_delta(delta, what: str = "δ") -> Fraction:
@@ -211,8 +239,11 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
 def relative(network: Network, delta) -> Perturbation:
     """Every parameter within δ·|p0| of its trained value (zeros stay fixed)."""
     d = _checked_delta(delta)
-    return from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|",
-                      {"model": "relative", "delta": str(d)})
+    perturbation = from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|",
+                              {"model": "relative", "delta": str(d)})
+    object.__setattr__(perturbation, "_relative", d)   # its float ends come from d and the nominal floats
+    object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    return perturbation
 
 
 def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indices: Iterable[int] | None = None) -> Perturbation:
@@ -299,5 +330,8 @@ def quantization(network: Network, scheme: str, bits: int | None = None) -> Pert
     quantized = quantized_values(network, scheme, bits)
     radii = [abs(q - p) for q, p in zip(quantized, network.exact_parameters())]
     label = scheme + (f"{bits}" if bits is not None else "")
-    return from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
-                      {"model": "quantization", "scheme": scheme, "bits": bits})
+    perturbation = from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
+                              {"model": "quantization", "scheme": scheme, "bits": bits})
+    object.__setattr__(perturbation, "_quantized", floats_around(quantized))   # its float ends come from q's
+    object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    return perturbation

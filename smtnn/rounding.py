@@ -76,6 +76,15 @@ def floats_shifted(floats: np.ndarray, radius: Fraction, down: bool) -> tuple[np
         r_lo, r_hi = float_down(radius), float_up(radius)
     except OverflowError:   # a radius beyond the float range: all left to the exact rounding
         return np.full(len(floats), np.nan), np.ones(len(floats), dtype=bool)
+    return floats_shifted_within(floats, r_lo, r_hi, down)
+
+
+def floats_shifted_within(floats: np.ndarray, r_lo, r_hi, down: bool) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`floats_shifted` for radii known only to lie in [r_lo, r_hi] (floats or arrays, elementwise).
+
+    Directed rounding is monotone, so float_down(f - r) lies between the directed sums with -r_hi and -r_lo
+    (float_up(f + r) between those with r_lo and r_hi); where they agree that is the answer.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         if down:
             near, far = _directed_sum(floats, -r_lo, True), _directed_sum(floats, -r_hi, True)
@@ -83,6 +92,23 @@ def floats_shifted(floats: np.ndarray, radius: Fraction, down: bool) -> tuple[np
             near, far = _directed_sum(floats, r_lo, False), _directed_sum(floats, r_hi, False)
     undecided = ~(near == far) | ~np.isfinite(far)
     return far, undecided
+
+
+def products_within(floats: np.ndarray, factor: Fraction) -> tuple[np.ndarray, np.ndarray]:
+    """Floats [lo, hi] with lo <= |f|·factor <= hi elementwise (factor >= 0): the rounded products with the factor's
+    float ends, each moved one float outward (a rounded product is within half a float of the exact one, subnormal
+    or not); exact zeros where f or the factor is 0, inf where the product overflows."""
+    magnitude = np.abs(np.asarray(floats, dtype=np.float64))
+    if factor == 0:
+        return np.zeros(len(magnitude)), np.zeros(len(magnitude))
+    try:
+        f_lo, f_hi = float_down(factor), float_up(factor)
+    except OverflowError:
+        return np.zeros(len(magnitude)), np.full(len(magnitude), np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo = np.where(magnitude == 0, 0.0, np.maximum(round_down(magnitude * f_lo), 0.0))
+        hi = np.where(magnitude == 0, 0.0, round_up(magnitude * f_hi))
+    return lo, hi
 
 
 def floats_outward(values, down: bool) -> np.ndarray:
@@ -99,6 +125,19 @@ def floats_outward(values, down: bool) -> np.ndarray:
         wrong = an * d > n * ad if down else an * d < n * ad
         out[i] = math.nextafter(a, -math.inf if down else math.inf) if wrong else a
     return out
+
+
+def floats_around(values) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`float_down` and :func:`float_up` of every rational in `values` in one pass (as :func:`floats_outward`)."""
+    down, up = np.empty(len(values)), np.empty(len(values))
+    for i, q in enumerate(values):
+        n, d = q.numerator, q.denominator
+        a = n / d
+        an, ad = a.as_integer_ratio()
+        above, below = an * d > n * ad, an * d < n * ad
+        down[i] = math.nextafter(a, -math.inf) if above else a
+        up[i] = math.nextafter(a, math.inf) if below else a
+    return down, up
 
 
 def sum_error(terms: int, magnitude) -> np.ndarray | float:
