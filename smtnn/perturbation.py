@@ -73,7 +73,9 @@ class Perturbation:
             if network is not None:
                 return network.exact_vector
             return tuple(map(Fraction.from_float, self.__dict__["_nominal_floats"].tolist()))
-        return tuple(self.ends(np.arange(len(self.__dict__["_nominal_floats"])), upper=name == "upper"))
+        vector = tuple(self.ends(np.arange(len(self.__dict__["_nominal_floats"])), upper=name == "upper"))
+        self.__dict__.pop(f"_{name}_entries", None)   # the whole vector now stands in for them
+        return vector
 
     def ends(self, indices: np.ndarray, upper: bool) -> list[Fraction]:
         """The exact upper (or lower) ends of the parameters at `indices`.  A box whose ends are deferred computes
