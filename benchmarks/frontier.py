@@ -26,7 +26,8 @@ DELTA = "0.01"
 EPS_TOLERANCE = Fraction(1, 1000)
 GLOBAL_EPS_TOLERANCE = {1: Fraction(1, 10 ** 4), 2: Fraction(1, 1000)}   # by depth: the targets
 GRIDS = {
-    "local_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2, 3, 4) for w in (16, 64, 256)],
+    "local_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2, 3, 4) for w in (16, 64, 256)]
+    + [(d, depth, w) for d in (2, 8) for depth in (5, 6) for w in (16, 64, 256)],   # the depths up to 6
     "global_label": [(d, depth, w) for d in (2, 4, 8, 12) for depth in (1, 2) for w in (16, 64)],
     "local_epsilon": [(d, depth, w) for d in (2, 8) for depth in (1, 2, 3) for w in (16, 64)],
     "global_epsilon": [(d, 1, w) for d in (2, 4, 6, 8, 12, 16) for w in (16, 64)] + [(d, 2, 32) for d in (2, 4)],
