@@ -91,10 +91,9 @@ class Perturbation:
         missing = indices[np.equal(chosen, None)]
         if len(missing):
             values, which = self.__dict__["_radii"]
-            floats = self.__dict__["_nominal_floats"]
             computed = []
-            for i, k in zip(missing.tolist(), which[missing].tolist()):
-                p, r = Fraction.from_float(floats[i]), values[k]
+            for p, k in zip(self.nominal_at(missing), which[missing].tolist()):
+                r = values[k]
                 computed.append(p if not r else p + r if upper else p - r)
             entries[missing] = computed
             chosen = entries[indices]
