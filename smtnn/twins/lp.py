@@ -108,8 +108,8 @@ class LinearModel:
                  basis=None, time_limit: float | None = None) -> Solution:
         """Minimize cost·v with optional {index: (lo, hi)} overrides; bound is certified (None if no duals).
 
-        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS; ``time_limit`` (seconds) stops HiGHS,
-        which then gives no bound.
+        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS; ``time_limit`` (seconds of this solve)
+        stops HiGHS, which then gives no bound.
         """
         col_lo, col_hi = np.array(self.col_lo), np.array(self.col_hi)
         row_lo, row_hi = np.array(self.row_lo), np.array(self.row_hi)
@@ -169,7 +169,8 @@ class LinearModel:
 
     def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None, time_limit=None):
         h = self._sync()
-        limit = math.inf if time_limit is None else max(float(time_limit), 0.001)
+        # HiGHS compares time_limit with its run time summed over every run() of this instance
+        limit = math.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 0.001)
         if limit != self._time_limit:
             h.setOptionValue("time_limit", limit)
             self._time_limit = limit
