@@ -93,6 +93,28 @@ def test_incremental_lp_updates_match_cold_solves():
             basis = warm.basis
 
 
+
+def test_a_time_limit_counts_only_the_solve_it_is_given_to():
+    """Regression: HiGHS measures time_limit against its run time summed over the instance's earlier solves, so a
+    limit of t seconds given to a long-lived model (the relaxation's, after its LP tightening) stopped at once, with
+    no bound, once the model had run for t seconds in total."""
+    pytest.importorskip("highspy")
+    rng = np.random.default_rng(3)
+    model = LinearModel("highspy")
+    n = 120
+    model.add_cols(-np.ones(n), np.ones(n))
+    for _ in range(n):
+        cols = rng.choice(n, 30, replace=False)
+        model.add_row(cols, rng.normal(size=30), -np.inf, 1.0)
+    tick = time.perf_counter()
+    model.minimize(rng.normal(size=n))
+    limit = max(0.2, 20 * (time.perf_counter() - tick))
+    while model._highs.getRunTime() < 2 * limit:   # the instance's earlier solves use up more than the limit
+        model.minimize(rng.normal(size=n))
+    solution = model.minimize(rng.normal(size=n), time_limit=limit)
+    assert solution.ok and solution.bound is not None, solution.status
+
+
 @pytest.mark.parametrize("seed, sizes, maker, radius", CASES)
 def test_an_lrsm_stopped_at_a_tolerance_encloses_the_worst_minimum_within_it(seed, sizes, maker, radius):
     from smtnn.twins import lrsm

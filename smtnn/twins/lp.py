@@ -108,8 +108,8 @@ class LinearModel:
                  basis=None, time_limit: float | None = None) -> Solution:
         """Minimize cost·v with optional {index: (lo, hi)} overrides; bound is certified (None if no duals).
 
-        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS; ``time_limit`` (seconds) stops HiGHS,
-        which then gives no bound.
+        ``basis`` (from an earlier Solution of this model) warm-starts HiGHS; ``time_limit`` (seconds of this solve)
+        stops HiGHS, which then gives no bound.
         """
         col_lo, col_hi = np.array(self.col_lo), np.array(self.col_hi)
         row_lo, row_hi = np.array(self.row_lo), np.array(self.row_hi)
