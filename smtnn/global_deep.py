@@ -178,6 +178,7 @@ class _Relaxation:
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
         n1, n2 = p.n1, p.n2
         m = self.model = LinearModel()
+        m.branching()
         self.x = m.add_cols(lo, hi)
         self.l = m.add_cols(l_lo[0], l_hi[0])
         self.u = m.add_cols(*u_range)
