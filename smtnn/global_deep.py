@@ -59,7 +59,7 @@ from .twins.lp import LinearModel
 Q = Fraction
 METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
           "duals) + exact replay of searched parameters")
-INPUT_FIRST = 0.125
+INPUT_FIRST = 0.0625
 """Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
 SEARCH_SHARE = 0.2
 """The most of the search's time spent on lower ends (scoring the LPs' optima, certifying the best)."""
