@@ -26,7 +26,8 @@ tilted along the σ-change's level line there (z0 is a column, c0 + v0·r2), bou
 then moves by at most min(Δ*, M + λ·z0) on each part of [t1, t2].
 
 Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
-spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
+spread of z0 over the box loses more).  Every box has the same rows, so a parent's LP multipliers bound a child by
+weak duality on the child's own rows and bounds; a child they already prune is dropped without its LP.  Lower ends: inputs from corners, samples and the LPs' optima, each
 scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
 replayed in exact arithmetic.
 """
@@ -356,7 +357,8 @@ class _Relaxation:
 # -- the search ------------------------------------------------------------------------------------
 @dataclass
 class DeepEpsilonBounds:
-    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the LPs solved and why it stopped."""
+    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the nodes bounded (each by its LP or
+    by its parent's LP multipliers) and why it stopped."""
 
     lower: Fraction
     upper: Fraction
