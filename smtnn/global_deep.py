@@ -407,7 +407,7 @@ def _bound_node(problem: _Problem, node: _Node, live: list, cut: float = -math.i
     node.bound = min(node.bound, change_bound(node.sign, t1, t2, delta))
     if not sol.ok:
         return True
-    if node.bound > 0:
+    if node.bound > max(cut, 0.0):   # a node already at or below the cut is dropped: no tilt needed
         node.bound = min(node.bound, _tilted(node, relax, delta, sol))
     point = sol.point
     x = np.clip(point[relax.x], node.lo, node.hi)
