@@ -26,7 +26,8 @@ tilted along the σ-change's level line there (z0 is a column, c0 + v0·r2), bou
 then moves by at most min(Δ*, M + λ·z0) on each part of [t1, t2].
 
 Nodes split a phase (the unit whose relaxation loses most at the LP optimum) or the input box (where the
-spread of z0 over the box loses more).  Lower ends: inputs from corners, samples and the LPs' optima, each
+spread of z0 over the box loses more).  Every box has the same rows, so a parent's LP multipliers bound a child by
+weak duality on the child's own rows and bounds; a child they already prune is dropped without its LP.  Lower ends: inputs from corners, samples and the LPs' optima, each
 scored by the exact-at-a-point reduction, and the best one's parameters (realising the reduction's optimum)
 replayed in exact arithmetic.
 """
@@ -54,12 +55,12 @@ from .result import Witness
 from .rounding import float_up, round_down, round_up
 from .semantics import walk
 from .semantics.floats import FloatDomain, FloatGradients
-from .twins.lp import LinearModel
+from .twins.lp import LinearModel, certified_min
 
 Q = Fraction
 METHOD = ("branch and bound over input boxes and ReLU phases of the exact pointwise reduction (HiGHS LPs, certified "
           "duals) + exact replay of searched parameters")
-INPUT_FIRST = 0.125
+INPUT_FIRST = 0.0625
 """Boxes wider than this share of D along some axis split the input before any phase (their LPs are too loose)."""
 SEARCH_SHARE = 0.2
 """The most of the search's time spent on lower ends (scoring the LPs' optima, certifying the best)."""
@@ -143,6 +144,7 @@ class _Node:
     split: tuple | None = None                  # what to split next: ("phase", key) or ("input", axis)
     relaxation: "_Relaxation | None" = None     # the LP of its box (shared by the phase splits of one box)
     basis: object = None
+    duals: np.ndarray | None = None              # the parent LP's row multipliers (the same rows)
 
 
 class _Relaxation:
@@ -178,6 +180,7 @@ class _Relaxation:
         self.r2_coef = -sign * p.v0   # the objective's coefficients of the nominal second layer's relu
         n1, n2 = p.n1, p.n2
         m = self.model = LinearModel()
+        m.branching()
         self.x = m.add_cols(lo, hi)
         self.l = m.add_cols(l_lo[0], l_hi[0])
         self.u = m.add_cols(*u_range)
@@ -277,10 +280,9 @@ class _Relaxation:
         lo, hi = self.units[key][4:6]
         return 1 if lo >= 0 else (-1 if hi <= 0 else 0)
 
-    def solve(self, phases: dict, basis=None, tilt: float = 0.0):
-        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified.
-
-        With a tilt λ the LP bounds Δ - λ·z0 instead (so Δ <= that bound + λ·z0 on the node)."""
+    def _overrides(self, phases: dict):
+        """The column bounds and the {column: bounds}, {row: bounds} overrides that fix `phases`; None when a fixed
+        phase contradicts the box's sound bounds (no point there)."""
         col_lo, col_hi = self.base_lo.copy(), self.base_hi.copy()
         rows = {}
         for key, active in phases.items():
@@ -292,8 +294,18 @@ class _Relaxation:
                 col_hi[pre] = min(col_hi[pre], 0.0)
                 col_lo[post] = col_hi[post] = 0.0
         if (col_lo > col_hi).any():
-            return -math.inf, None      # a fixed phase contradicts the box's sound bounds: no point here
+            return None
         cols = {i: (col_lo[i], col_hi[i]) for i in np.nonzero((col_lo != self.base_lo) | (col_hi != self.base_hi))[0]}
+        return col_lo, col_hi, cols, rows
+
+    def solve(self, phases: dict, basis=None, tilt: float = 0.0):
+        """(certified Δ* rounded up, the LP solution); Δ* = -inf when the part is empty, None when uncertified.
+
+        With a tilt λ the LP bounds Δ - λ·z0 instead (so Δ <= that bound + λ·z0 on the node)."""
+        fixed = self._overrides(phases)
+        if fixed is None:
+            return -math.inf, None
+        _, _, cols, rows = fixed
         cost = self.cost
         if tilt:
             cost = cost.copy()
@@ -304,6 +316,20 @@ class _Relaxation:
         if sol.bound is None:
             return None, sol
         return float_up(self.beta - self.sign * Q(self.problem.c0) - sol.bound), sol
+
+    def dual_bound(self, phases: dict, duals: np.ndarray) -> float | None:
+        """Δ* bounded without solving, from any row multipliers (a parent's: every box has the same rows) by weak
+        duality on this node's own rows and bounds (:func:`smtnn.twins.lp.certified_min`); None without a bound."""
+        fixed = self._overrides(phases)
+        if fixed is None:
+            return None
+        col_lo, col_hi, _, rows = fixed
+        m = self.model
+        row_lo, row_hi = np.array(m.row_lo), np.array(m.row_hi)
+        for r, (lo, hi) in rows.items():
+            row_lo[r], row_hi[r] = lo, hi
+        bound = certified_min(m.transposes(), self.cost, duals, row_lo, row_hi, col_lo, col_hi)
+        return None if bound is None else float_up(self.beta - self.sign * Q(self.problem.c0) - bound)
 
     def axis_reach(self, v: np.ndarray, phases: dict) -> np.ndarray:
         """Per input axis: the first-layer weights into the units whose triangles lose at the LP point v, times their losses."""
@@ -331,7 +357,8 @@ class _Relaxation:
 # -- the search ------------------------------------------------------------------------------------
 @dataclass
 class DeepEpsilonBounds:
-    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the LPs solved and why it stopped."""
+    """A certified [lower, upper] of Eq. 12, the replayed witness of the lower end, the nodes bounded (each by its LP or
+    by its parent's LP multipliers) and why it stopped."""
 
     lower: Fraction
     upper: Fraction
@@ -348,8 +375,10 @@ def _orthants(lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
     return parts
 
 
-def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
-    """Solve the node's LP; set its bound and what to split next.  False when the node holds no point."""
+def _bound_node(problem: _Problem, node: _Node, live: list, cut: float = -math.inf) -> bool:
+    """Solve the node's LP; set its bound and what to split next.  False when the node holds no point.
+
+    A node whose parent's multipliers already bound it to at most `cut` gets that bound without an LP."""
     if node.relaxation is None:
         node.relaxation = _Relaxation(problem, node.sign, node.lo, node.hi)
         live.append(node.relaxation)
@@ -357,12 +386,18 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
             old = live.pop(0)
             old.model.release()
     relax = node.relaxation
+    if node.duals is not None:
+        delta = relax.dual_bound(node.phases, node.duals)
+        bound = 1.0 if delta is None else change_bound(node.sign, *relax.t, max(delta, 0.0))
+        if bound <= cut:
+            node.bound = min(node.bound, bound)
+            return True
     delta, sol = relax.solve(node.phases, node.basis)
     widths = node.hi - node.lo
     widest = int(np.argmax(widths))
     if delta == -math.inf:
         return False
-    node.basis = None if sol is None else sol.basis
+    node.basis, node.duals = (None, None) if sol is None else (sol.basis, sol.duals)
     node.split = ("input", widest) if widths[widest] > 0 else None
     if delta is None:
         return True
@@ -372,7 +407,7 @@ def _bound_node(problem: _Problem, node: _Node, live: list) -> bool:
     node.bound = min(node.bound, change_bound(node.sign, t1, t2, delta))
     if not sol.ok:
         return True
-    if node.bound > 0:
+    if node.bound > max(cut, 0.0):   # a node already at or below the cut is dropped: no tilt needed
         node.bound = min(node.bound, _tilted(node, relax, delta, sol))
     point = sol.point
     x = np.clip(point[relax.x], node.lo, node.hi)
@@ -435,14 +470,14 @@ def _children(node: _Node) -> list[_Node]:
     kind, what = node.split
     if kind == "phase":
         return [_Node(node.sign, node.lo, node.hi, {**node.phases, what: active}, node.bound,
-                      relaxation=node.relaxation, basis=node.basis) for active in (True, False)]
+                      relaxation=node.relaxation, basis=node.basis, duals=node.duals) for active in (True, False)]
     mid = (node.lo[what] + node.hi[what]) / 2
     left_hi, right_lo = node.hi.copy(), node.lo.copy()
     left_hi[what] = mid
     right_lo[what] = mid
     # the same rows and columns on every box: the parent's optimal basis is a good start for its parts
-    return [_Node(node.sign, node.lo, left_hi, dict(node.phases), node.bound, basis=node.basis),
-            _Node(node.sign, right_lo, node.hi, dict(node.phases), node.bound, basis=node.basis)]
+    return [_Node(node.sign, node.lo, left_hi, dict(node.phases), node.bound, basis=node.basis, duals=node.duals),
+            _Node(node.sign, right_lo, node.hi, dict(node.phases), node.bound, basis=node.basis, duals=node.duals)]
 
 
 def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_float: np.ndarray,
@@ -554,7 +589,7 @@ def global_epsilon(network: Network, perturbation: Perturbation, domain: Box, to
             pending.append(node.point)
         for child in _children(node):
             nodes += 1
-            if not _bound_node(problem, child, live):
+            if not _bound_node(problem, child, live, float(lower) + tol_f):
                 continue
             if child.bound > float(lower) + tol_f:
                 heapq.heappush(heap, (-child.bound, next(counter), child))

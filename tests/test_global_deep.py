@@ -252,3 +252,37 @@ def test_picked_second_layer_columns_enclose_its_extremes_and_a_lowered_end_is_c
         assert (top <= col_hi + SLACK).all() and (bottom >= col_lo - SLACK).all()
         caught |= bool((top > col_hi - (col_hi - col_lo) / 20 + SLACK).any())
     assert caught
+
+
+def test_a_parents_multipliers_bound_its_children_and_shifted_bounds_are_caught():
+    """The bound a child box gets from its parent's LP multipliers (no LP solved) lies above the child's own LP optimum
+    and above the pointwise maxima sampled in the child box; the same multipliers applied with every finite row bound
+    moved inward by 0.05 (planted rows shifted inward) fall below a sampled maximum."""
+    net = deep_net(2, 6, 13)
+    pert = P.uniform(net, Q(1, 40))
+    problem = global_deep._Problem(net, pert, D2)
+    rng = np.random.default_rng(13)
+
+    def pointwise(x, sign):
+        reduced = local_reduction.reduce(problem.boxes, x, x, np.array([float(sign)]))
+        return local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=5).value - sign * problem.nominal_logit(x)
+
+    caught = False
+    for _ in range(3):
+        lo = rng.uniform(0, 0.5, 2)
+        hi = lo + 0.5
+        mid = (lo + hi) / 2
+        for sign in (1, -1):
+            _, parent = global_deep._Relaxation(problem, sign, lo, hi).solve({})
+            child_hi = hi.copy()
+            child_hi[0] = mid[0]
+            child = global_deep._Relaxation(problem, sign, lo, child_hi)
+            from_parent = child.dual_bound({}, parent.duals)
+            own, _ = child.solve({})
+            sampled = max(pointwise(x, sign) for x in lo + (child_hi - lo) * rng.random((30, 2)))
+            assert from_parent >= own - SLACK and from_parent >= sampled - SLACK
+            model = child.model
+            model.row_lo = [v + 0.05 if np.isfinite(v) else v for v in model.row_lo]
+            model.row_hi = [v - 0.05 if np.isfinite(v) else v for v in model.row_hi]
+            caught |= child.dual_bound({}, parent.duals) < sampled - 1e-6
+    assert caught

@@ -46,7 +46,7 @@ class LinearModel:
         self.col_hi: list[float] = []
         self.row_lo: list[float] = []
         self.row_hi: list[float] = []
-        self._entries: list[tuple[np.ndarray, np.ndarray]] = []
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # rows added together: CSR parts
         self._csr = None
         self._transpose = None
         self.backend = backend or ("highspy" if highspy is not None else "scipy")
@@ -66,24 +66,32 @@ class LinearModel:
 
     def add_cols(self, lo, hi) -> np.ndarray:
         start = self.n_cols
-        self.col_lo += [float(v) for v in lo]
-        self.col_hi += [float(v) for v in hi]
+        self.col_lo += np.asarray(lo, dtype=float).tolist()
+        self.col_hi += np.asarray(hi, dtype=float).tolist()
         self._csr = None
         return np.arange(start, self.n_cols)
 
     def add_row(self, cols, vals, lo: float, hi: float) -> int:
-        self._entries.append((np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=float)))
-        self.row_lo.append(float(lo))
-        self.row_hi.append(float(hi))
-        self._csr = None
+        cols = np.asarray(cols, dtype=np.int32)
+        self._add_block(np.array([0, len(cols)]), cols, np.asarray(vals, dtype=float), [lo], [hi])
         return self.n_rows - 1
 
     def add_rows(self, cols: np.ndarray, vals: np.ndarray, lo, hi) -> np.ndarray:
         """Rows of equal length at once (row i has entries vals[i] in columns cols[i]); their indices."""
+        cols = np.asarray(cols, dtype=np.int32)
+        count, length = len(cols), (cols.shape[1] if cols.ndim == 2 else 0)
+        return self._add_block(np.arange(count + 1) * length, cols.ravel(), np.asarray(vals, dtype=float).ravel(), lo, hi)
+
+    def add_matrix(self, matrix: sp.csr_matrix, lo, hi) -> np.ndarray:
+        """The rows of a CSR matrix (over this model's columns) at once; their indices."""
+        return self._add_block(np.asarray(matrix.indptr), np.asarray(matrix.indices, dtype=np.int32),
+                               np.asarray(matrix.data, dtype=float), lo, hi)
+
+    def _add_block(self, indptr: np.ndarray, cols: np.ndarray, vals: np.ndarray, lo, hi) -> np.ndarray:
         start = self.n_rows
-        self._entries.extend(zip(np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=float)))
-        self.row_lo += [float(v) for v in lo]
-        self.row_hi += [float(v) for v in hi]
+        self._blocks.append((indptr, cols, vals))
+        self.row_lo += np.asarray(lo, dtype=float).tolist()
+        self.row_hi += np.asarray(hi, dtype=float).tolist()
         self._csr = None
         return np.arange(start, self.n_rows)
 
@@ -97,10 +105,7 @@ class LinearModel:
 
     def matrix(self) -> sp.csr_matrix:
         if self._csr is None or self._csr.shape != (self.n_rows, self.n_cols):
-            indptr = np.cumsum([0] + [len(c) for c, _ in self._entries])
-            cols = np.concatenate([c for c, _ in self._entries]) if self._entries else np.zeros(0, np.int32)
-            vals = np.concatenate([v for _, v in self._entries]) if self._entries else np.zeros(0)
-            self._csr = sp.csr_matrix((vals, cols, indptr), shape=(self.n_rows, self.n_cols))
+            self._csr = sp.csr_matrix(_stacked(self._blocks), shape=(self.n_rows, self.n_cols))
         return self._csr
 
     # -- solving ---------------------------------------------------------------------------
@@ -164,7 +169,7 @@ class LinearModel:
         other.devex = self.devex
         other.col_lo, other.col_hi = list(self.col_lo), list(self.col_hi)
         other.row_lo, other.row_hi = list(self.row_lo), list(self.row_hi)
-        other._entries = list(self._entries)
+        other._blocks = list(self._blocks)
         return other
 
     def _solve_highs(self, cost, col_lo, col_hi, row_lo, row_hi, basis=None, time_limit=None):
@@ -219,19 +224,17 @@ class LinearModel:
             if self.devex:
                 self._highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
         h = self._highs
-        n0, m0 = self._synced
+        n0, blocks0 = self._synced
         if self.n_cols > n0:
             k = self.n_cols - n0
             h.addCols(k, np.zeros(k), np.array(self.col_lo[n0:]), np.array(self.col_hi[n0:]), 0,
                       np.zeros(k, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        if self.n_rows > m0:
-            rows = self._entries[m0:]
-            starts = np.cumsum([0] + [len(c) for c, _ in rows[:-1]]).astype(np.int32)
-            idx = np.concatenate([c for c, _ in rows]).astype(np.int32)
-            vals = np.concatenate([v for _, v in rows])
-            h.addRows(len(rows), _inf(np.array(self.row_lo[m0:]), h), _inf(np.array(self.row_hi[m0:]), h),
-                      len(idx), starts, idx, vals)
-        self._synced = (self.n_cols, self.n_rows)
+        if len(self._blocks) > blocks0:
+            m0 = self.n_rows - sum(len(indptr) - 1 for indptr, _, _ in self._blocks[blocks0:])
+            vals, idx, indptr = _stacked(self._blocks[blocks0:])
+            h.addRows(len(indptr) - 1, _inf(np.array(self.row_lo[m0:]), h), _inf(np.array(self.row_hi[m0:]), h),
+                      len(idx), indptr[:-1].astype(np.int32), idx.astype(np.int32), vals)
+        self._synced = (self.n_cols, len(self._blocks))
         return h
 
     def _solve_scipy(self, cost, col_lo, col_hi, row_lo, row_hi):
@@ -245,6 +248,16 @@ class LinearModel:
             if e_ok and self.certify_infeasible(e_y, row_lo, row_hi, col_lo, col_hi):
                 return False, math.inf, x, "certified infeasible", status
         return ok, value, x, y, status
+
+
+def _stacked(blocks: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, indices, indptr) of the rows of CSR blocks one below the other."""
+    if not blocks:
+        return np.zeros(0), np.zeros(0, np.int32), np.zeros(1, np.int64)
+    ends = np.cumsum([0] + [indptr[-1] for indptr, _, _ in blocks])
+    indptr = np.concatenate([[0]] + [indptr[1:] + end for (indptr, _, _), end in zip(blocks, ends)])
+    return (np.concatenate([vals for _, _, vals in blocks]), np.concatenate([cols for _, cols, _ in blocks]),
+            indptr.astype(np.int64))
 
 
 def _linprog(A: sp.csr_matrix, cost, col_lo, col_hi, row_lo, row_hi):
