@@ -1005,7 +1005,7 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
         timeout = None if timeout is None else max(timeout - (time.perf_counter() - clock.start), FLOOR)
     if global_deep.applies(network, perturbation, domain):
         found = global_deep.global_epsilon(network, perturbation, domain, tol, timeout)
-        method, solver = f"{global_deep.METHOD} ({found.nodes} LPs)", "highs"
+        method, solver = f"{global_deep.METHOD} ({found.nodes} nodes)", "highs"
         precision = "exact rationals for witnesses; certified LP duals and outward-rounded binary64 for bounds"
     elif network.binary and global_bounds.applies(network, perturbation, domain):
         found = global_bounds.global_epsilon(network, perturbation, domain, tol, timeout)
