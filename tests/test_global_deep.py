@@ -117,6 +117,13 @@ def test_a_bound_for_a_shrunken_box_fails_the_check():
     assert oracle(net, P.uniform(net, Q(1, 20)), 3) > float(shrunken.upper) + 1e-3
 
 
+def _pointwise_change(problem, x, sign):
+    """Δ_sign at the point x by the exact reduction's own branch and bound (the node LP's reference)."""
+    reduced = local_reduction.reduce(problem.boxes, x, x, np.array([float(sign)]))
+    best = local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=5)
+    return best.value - sign * problem.nominal_logit(x)
+
+
 def test_node_lp_is_exact_at_a_point_and_encloses_a_box():
     """At a point input the node LP's Δ equals the pointwise maximum of the exact reduction's own branch and bound;
     over a box it is above the pointwise maxima at sampled inputs of the box."""
@@ -125,21 +132,16 @@ def test_node_lp_is_exact_at_a_point_and_encloses_a_box():
     problem = global_deep._Problem(net, pert, D2)
     rng = np.random.default_rng(4)
 
-    def pointwise(x, sign):
-        reduced = local_reduction.reduce(problem.boxes, x, x, np.array([float(sign)]))
-        best = local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=5)
-        return best.value - sign * problem.nominal_logit(x)
-
     for _ in range(4):
         x = rng.uniform(-1, 1, 2)
         for sign in (1, -1):
             delta, _ = global_deep._Relaxation(problem, sign, x, x).solve({})
-            assert abs(delta - pointwise(x, sign)) <= 1e-7
+            assert abs(delta - _pointwise_change(problem, x, sign)) <= 1e-7
     lo, hi = np.array([0.1, -0.6]), np.array([0.4, -0.3])
     for sign in (1, -1):
         delta, _ = global_deep._Relaxation(problem, sign, lo, hi).solve({})
         inside = lo + (hi - lo) * rng.random((40, 2))
-        assert max(pointwise(x, sign) for x in inside) <= delta + SLACK
+        assert max(_pointwise_change(problem, x, sign) for x in inside) <= delta + SLACK
 
 
 def test_change_bound_encloses_the_sigmoid_change():
@@ -263,10 +265,6 @@ def test_a_parents_multipliers_bound_its_children_and_shifted_bounds_are_caught(
     problem = global_deep._Problem(net, pert, D2)
     rng = np.random.default_rng(13)
 
-    def pointwise(x, sign):
-        reduced = local_reduction.reduce(problem.boxes, x, x, np.array([float(sign)]))
-        return local_reduction.lp_branch_and_bound(reduced, stop_gap=0.0, seconds=5).value - sign * problem.nominal_logit(x)
-
     caught = False
     for _ in range(3):
         lo = rng.uniform(0, 0.5, 2)
@@ -279,7 +277,7 @@ def test_a_parents_multipliers_bound_its_children_and_shifted_bounds_are_caught(
             child = global_deep._Relaxation(problem, sign, lo, child_hi)
             from_parent = child.dual_bound({}, parent.duals)
             own, _ = child.solve({})
-            sampled = max(pointwise(x, sign) for x in lo + (child_hi - lo) * rng.random((30, 2)))
+            sampled = max(_pointwise_change(problem, x, sign) for x in lo + (child_hi - lo) * rng.random((30, 2)))
             assert from_parent >= own - SLACK and from_parent >= sampled - SLACK
             model = child.model
             model.row_lo = [v + 0.05 if np.isfinite(v) else v for v in model.row_lo]

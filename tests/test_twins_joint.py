@@ -98,7 +98,6 @@ def test_a_time_limit_counts_only_the_solve_it_is_given_to():
     """Regression: HiGHS measures time_limit against its run time summed over the instance's earlier solves, so a
     limit of t seconds given to a long-lived model (the relaxation's, after its LP tightening) stopped at once, with
     no bound, once the model had run for t seconds in total."""
-    pytest.importorskip("highspy")
     rng = np.random.default_rng(3)
     model = LinearModel("highspy")
     n = 120
