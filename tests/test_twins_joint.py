@@ -168,3 +168,27 @@ def test_pgd_past_its_deadline_takes_no_steps():
     late = pgd(twins.networks, forms[:1], lo, hi, deadline=time.perf_counter() - 1)
     assert np.array_equal(late, pgd(twins.networks, forms[:1], lo, hi, steps=0))
     assert not np.array_equal(late, pgd(twins.networks, forms[:1], lo, hi))
+
+
+def test_a_stalled_warm_start_is_solved_again_cold_and_the_minimum_stays_exact(monkeypatch):
+    """HiGHS can stall from some parent bases (a decision query that proves in 3 s ran past a 20 s timeout to 80 s).
+    Here every warm-started LP stalls (stopped without a bound at its cap): the search solves each child again cold,
+    still reaches the exact minimum of the independent search, and every warm solve was given a finite time limit."""
+    seed, sizes, maker, radius = CASES[0]
+    twins, box, forms = setup(seed, sizes, maker, radius)
+    exact = Analysis(twins.networks, box).extreme([forms[0]], "min", "exact", timeout=30)
+    original = LinearModel.minimize
+    warm_limits = []
+
+    def stalling(self, cost, col_bounds=None, row_bounds=None, basis=None, time_limit=None):
+        if basis is None:
+            return original(self, cost, col_bounds, row_bounds, basis, time_limit=time_limit)
+        warm_limits.append(time_limit)
+        solution = original(self, cost, col_bounds, row_bounds, None, time_limit=time_limit)
+        solution.bound, solution.ok = None, False   # as HiGHS stopped at its limit
+        return solution
+
+    monkeypatch.setattr(LinearModel, "minimize", stalling)
+    stalled = Analysis(twins.networks, box).extreme([forms[0]], "min", "exact", timeout=30)
+    assert warm_limits and all(t is not None and t <= 30 for t in warm_limits)
+    assert stalled.lower == stalled.upper == exact.lower == exact.upper

@@ -29,6 +29,9 @@ from .leaf import LeafLP, solve_leaf
 from .pair import exact_network
 from .relaxation import Key, Relaxation
 
+WARM_START_CAP = 20.0
+"""A child LP warm-started from its parent's basis gets this many times the slowest cold solve before it is solved cold."""
+
 Form = tuple[tuple[int, ...], ...]
 
 
@@ -89,6 +92,7 @@ class Search:
         self._objective_rows()
         self.lp_calls = 0
         self._duals = self._basis = None
+        self._cold_seconds = 0.0   # the slowest LP solved without a parent's basis (the root's, at first)
 
     # -- objective as LP rows --------------------------------------------------------------
     def _objective_rows(self) -> None:
@@ -217,7 +221,7 @@ class Search:
         state = _State(self, best, best_x, deadline)
         upper, point, infeasible, duals, basis = None, None, False, None, None
         if not _past(deadline):   # the root LP stops at the deadline too (then the interval bound stands)
-            upper, point, infeasible = self.bound({}, time_limit=None if deadline is None else deadline - time.perf_counter())
+            upper, point, infeasible = self._timed_bound({}, None, None if deadline is None else deadline - time.perf_counter())
             duals, basis = self._duals, self._basis
         if upper is None:
             upper = min(hi for _, hi in (self.relax.interval(f) for f in self.forms))
@@ -268,11 +272,34 @@ class Search:
         for phase in (True, False):
             child = dict(node.phases)
             child[unit] = phase
-            up_c, pt, infeasible = self.bound(child, node.basis)
+            up_c, pt, infeasible = self._child_bound(child, node.basis, state.deadline)
             if infeasible:
                 continue
             children.append((node.upper if up_c is None else up_c, child, pt, self._duals, self._basis))
         return children
+
+    def _child_bound(self, phases: dict[Key, bool], basis, deadline: float | None) -> NodeBound:
+        """A child's LP bound, warm-started from its parent's basis.  A warm start that has not finished within
+        WARM_START_CAP × the slowest cold solve so far (HiGHS can stall from some bases) is solved again cold;
+        an LP stopped at the deadline has no bound, and the child keeps its parent's."""
+        def left():
+            return None if deadline is None else max(0.001, deadline - time.perf_counter())
+
+        if basis is None:
+            return self._timed_bound(phases, None, left())
+        cap = WARM_START_CAP * max(self._cold_seconds, 0.01)
+        limit = left()
+        found = self.bound(phases, basis, time_limit=cap if limit is None else min(cap, limit))
+        if found.upper is not None or found.infeasible or _past(deadline):
+            return found
+        return self._timed_bound(phases, None, left())
+
+    def _timed_bound(self, phases: dict[Key, bool], basis, time_limit: float | None) -> NodeBound:
+        """:meth:`bound`, remembering the slowest solve of this kind (the cap on warm starts)."""
+        start = time.perf_counter()
+        found = self.bound(phases, basis, time_limit=time_limit)
+        self._cold_seconds = max(self._cold_seconds, time.perf_counter() - start)
+        return found
 
     def clip(self, x) -> tuple[Fraction, ...]:
         return tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, self.box.lower, self.box.upper))
