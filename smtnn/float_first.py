@@ -31,7 +31,8 @@ from .network import Network
 from .perturbation import Perturbation
 from .result import Verdict
 from .semantics import walk
-from .semantics.integers import DenominatorTooLarge, RationalParameterDomain, common_integers
+from .semantics.exactnet import exact_network
+from .semantics.integers import DenominatorTooLarge, IntegerDomain, RationalParameterDomain, common_integers
 
 INTERVAL_METHOD = "outward-rounded float interval bounds (all class pairs at once)"
 LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbation (CROWN-style, McCormick/chord products)"
@@ -66,10 +67,11 @@ class Decision:
         return cls(None)
 
 
-def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
-    """The logits in exact rationals; piecewise-linear networks by integer matrix products (same values as
-    :func:`smtnn.bounds.replay_logits`, much faster on wide layers), others through replay_logits."""
-    if params is not network.exact_vector:
+def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction] | None = None) -> list[Enclosure]:
+    """The logits in exact rationals at `params` (None: the network's own parameters); piecewise-linear networks
+    by integer matrix products (same values as :func:`smtnn.bounds.replay_logits`, much faster on wide layers),
+    others through replay_logits."""
+    if params is not None:
         if not isinstance(params, tuple):
             return _exact_logits(network, x, params)
         key = (id(network), id(params), tuple(x))   # a witness is replayed where it is found and again by its caller
@@ -84,12 +86,24 @@ def exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fract
     if entry is None or entry[0]() is not network:
         if len(_NOMINAL_LOGITS) >= 16:
             _NOMINAL_LOGITS.clear()
-        entry = _NOMINAL_LOGITS[key] = (weakref.ref(network), _exact_logits(network, x, params))
+        entry = _NOMINAL_LOGITS[key] = (weakref.ref(network), _nominal_logits(network, x))
     return list(entry[1])
 
 
 _NOMINAL_LOGITS: dict[tuple, tuple[weakref.ref, list[Enclosure]]] = {}
 _RECENT_LOGITS: dict[tuple, tuple[weakref.ref, tuple, list[Enclosure]]] = {}   # holds its params, so no id is reused
+
+
+def _nominal_logits(network: Network, x: Sequence[Fraction]) -> list[Enclosure]:
+    """Piecewise-linear networks straight from their float weights as integers (no rational per parameter)."""
+    if network.piecewise_linear:
+        try:
+            inputs = common_integers(list(x), _MAX_DENOMINATOR_BITS)
+        except DenominatorTooLarge:
+            return replay_logits(network, x, network.exact_vector)
+        logits = walk(network, IntegerDomain(exact_network(network).layers), inputs)
+        return [Enclosure.point(q) for q in logits.fractions()]
+    return _exact_logits(network, x, network.exact_vector)
 
 
 def _exact_logits(network: Network, x: Sequence[Fraction], params: Sequence[Fraction]) -> list[Enclosure]:
@@ -179,7 +193,7 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
     boxes = parameter_box(network, perturbation)
     if all(box.fixed for box in boxes):
         return Decision.nothing()
-    z0 = exact_logits(network, x, perturbation.nominal)
+    z0 = exact_logits(network, x)
     try:
         c = label_of(z0)
     except ArithmeticError:
@@ -350,7 +364,7 @@ def starting_extreme(network: Network, perturbation: Perturbation, x: Sequence[F
     if not np.isfinite(upper[0]):
         return None
     nominal = tuple(perturbation.nominal)
-    value = linear_value(coeffs, exact_logits(network, x, nominal))
+    value = linear_value(coeffs, exact_logits(network, x))
     return Extreme(max(Fraction(float(upper[0])), value.lo), nominal, value, False)
 
 
@@ -508,7 +522,7 @@ def _flip_at(network, perturbation, domain, x_float, lo_f, hi_f, label_of) -> De
         if value < levels[r] - 1e-9 * (1 + abs(levels[r])):
             continue
         try:
-            c_exact = label_of(exact_logits(network, x, perturbation.nominal))
+            c_exact = label_of(exact_logits(network, x))
         except ArithmeticError:
             return None
         params = _replayed_flip(network, perturbation, x, candidate, lo_f, hi_f, label_of, c_exact)

@@ -492,7 +492,7 @@ def certify_at(network: Network, perturbation: Perturbation, domain: Box, x_floa
     def sigmoid_of(z: Enclosure) -> Enclosure:
         return Enclosure(sigmoid_enclosure(z.lo).lo, sigmoid_enclosure(z.hi).hi)
 
-    s0 = sigmoid_of(float_first.exact_logits(network, x, perturbation.nominal)[0])
+    s0 = sigmoid_of(float_first.exact_logits(network, x)[0])
     best, best_params = Enclosure.point(Q(0)), tuple(perturbation.nominal)
     for sign in (1, -1):
         row = np.array([float(sign)])

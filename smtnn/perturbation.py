@@ -106,6 +106,16 @@ class Perturbation:
         nominal = self.nominal
         return [nominal[i] for i in indices.tolist()]
 
+    def built_for(self, network: Network) -> bool:
+        """Whether the box's nominal parameters are exactly ``network``'s; while they are deferred, compared as floats
+        (equal floats denote equal rationals), so the check builds no rational per parameter."""
+        if self.__dict__.get("_network") is network:
+            return True
+        floats = self.__dict__.get("_nominal_floats")
+        if self.__dict__.get("nominal") is DEFERRED and floats is not None:
+            return len(floats) == network.n_parameters and bool(np.array_equal(floats, network.parameter_vector()))
+        return len(self.nominal) == network.n_parameters and network.exact_vector == self.nominal
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_network", None)   # a DEFERRED nominal is rebuilt from the nominal floats
@@ -232,7 +242,7 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
     if len(deltas) != len(network.layers):
         raise InvalidInputError(f"{len(deltas)} per-layer δ values for {len(network.layers)} layers; give one per layer")
     ds = [_checked_delta(d, f"δ of layer {k}") for k, d in enumerate(deltas)]
-    which = np.array([name.layer for name in network.parameter_names()], dtype=np.intp)
+    which = np.repeat(np.arange(len(network.layers), dtype=np.intp), [b.stop - w.start for w, b in network.layer_slices()])
     return _from_radius_values(network, ds, which, "per layer |p - p0| <= " + ", ".join(str(d) for d in ds),
                                {"model": "per_layer", "deltas": [str(d) for d in ds]})
 
@@ -250,23 +260,24 @@ def relative(network: Network, delta) -> Perturbation:
 def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indices: Iterable[int] | None = None) -> Perturbation:
     """Only the chosen parameters (whole layers, or flat indices) move, each within δ."""
     d = _checked_delta(delta)
-    names = network.parameter_names()
-    chosen = set()
+    n = network.n_parameters
+    which = np.zeros(n, dtype=np.intp)   # 1 where the parameter moves (built per layer slice: no name per parameter)
     if layers is not None:
         layers = list(layers)
         for k in layers:
             if not -len(network.layers) <= k < len(network.layers):
                 raise InvalidInputError(f"layer {k} does not exist; the network has layers 0..{len(network.layers) - 1}")
         wanted = {k % len(network.layers) for k in layers}
-        chosen |= {i for i, n in enumerate(names) if n.layer in wanted}
+        for k in wanted:
+            weights, bias = network.layer_slices()[k]
+            which[weights.start:bias.stop] = 1
     if indices is not None:
         indices = list(indices)
         for i in indices:
-            if not 0 <= i < len(names):
-                raise InvalidInputError(f"parameter index {i} is out of range 0..{len(names) - 1}")
-            chosen.add(i)
-    which = np.zeros(len(names), dtype=np.intp)
-    which[sorted(chosen)] = 1
+            if not 0 <= i < n:
+                raise InvalidInputError(f"parameter index {i} is out of range 0..{n - 1}")
+        which[sorted(set(indices))] = 1
+    chosen = np.flatnonzero(which)
     return _from_radius_values(network, [Fraction(0), d], which, f"|p - p0| <= {d} on {len(chosen)} chosen parameters",
                                {"model": "subset", "delta": str(d), "layers": None if layers is None else sorted(wanted),
                                 "indices": None if indices is None else sorted({int(i) for i in indices})})

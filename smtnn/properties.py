@@ -63,7 +63,7 @@ def _tolerance(value) -> Fraction:
 
 
 def _check(network: Network, perturbation: Perturbation, x0=None, domain: Box | None = None):
-    if len(perturbation.nominal) != network.n_parameters or network.exact_vector != perturbation.nominal:
+    if not perturbation.built_for(network):
         raise InvalidInputError("the perturbation model was built for another network; build it from this one")
     x = network.check_input(x0) if x0 is not None else None
     if domain is not None:
@@ -346,9 +346,9 @@ def local_epsilon(network: Network, perturbation: Perturbation, x0, *, tolerance
     tol = _tolerance(tolerance)
     meta = _query_meta(network, perturbation, "local epsilon (Eq. 11)", x0=[str(v) for v in x])
     if not network.binary:   # the same values as replay_logits, by integer arithmetic where it fits
-        nominal = float_first.exact_logits(network, x, perturbation.nominal)
+        nominal = float_first.exact_logits(network, x)
         return _local_epsilon_multiclass(network, perturbation, x, nominal, tol, clock, meta)
-    z0 = float_first.exact_logits(network, x, perturbation.nominal)
+    z0 = float_first.exact_logits(network, x)
     tol_z = 4 * tol
     best_lo, best_hi, best_wit, methods, reasons = None, None, None, set(), []
     for searches_left, sign in ((2, 1), (1, -1)):
@@ -453,7 +453,7 @@ def verify_local_label(network: Network, perturbation: Perturbation, x0, *, solv
             _flip_meaning(network))
         precision = "exact replay" if witness else "outward-rounded binary64"
         return VerificationResult(prop, fast.verdict, clock.provenance("none", precision, fast.method), witness, "", meta)
-    z0 = float_first.exact_logits(network, x, perturbation.nominal)
+    z0 = float_first.exact_logits(network, x)
     try:
         c = _label(network, z0)
     except ArithmeticError as err:
@@ -596,7 +596,7 @@ def _replay_flip(problem: _GlobalProblem, model) -> tuple[Witness | None, Sequen
     """Replay a model of a flip query; a witness only if the label really flips on the concrete network."""
     net, pert = problem.network, problem.perturbation
     x, params = problem.candidate(model)
-    z0 = float_first.exact_logits(net, x, pert.nominal)
+    z0 = float_first.exact_logits(net, x)
     try:
         c = _label(net, z0)
     except ArithmeticError:
@@ -822,7 +822,7 @@ def _sigma_problem(network: Network, perturbation: Perturbation, domain: Box, c:
 
     def replay(point):
         x = point[:d]
-        z0 = float_first.exact_logits(net, x, perturbation.nominal)
+        z0 = float_first.exact_logits(net, x)
         try:
             if _label(net, z0) != c:
                 return None
@@ -1014,7 +1014,7 @@ def _global_epsilon_without_input_boxes(network, perturbation, domain, tol, time
     elif not network.binary:
         def certify(x_float):
             x = [min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x_float, domain.lower, domain.upper)]
-            local = _local_epsilon_multiclass(network, perturbation, x, float_first.exact_logits(network, x, perturbation.nominal),
+            local = _local_epsilon_multiclass(network, perturbation, x, float_first.exact_logits(network, x),
                                               tol, _Clock.begin(), {})
             w = local.witness
             return local.lower, w and Witness(w.parameters, tuple(x), w.value_lower, w.value_upper, w.meaning)

@@ -318,7 +318,7 @@ def epsilon_at(network, perturbation, x, corners: bool = False) -> ChangeAt:
         low = sigmoid_enclosure(z.lo)
         return low if z.hi == z.lo else Enclosure(low.lo, sigmoid_enclosure(z.hi).hi)
 
-    s0 = sigmoid_of(exact_logits(network, x, perturbation.nominal)[0])
+    s0 = sigmoid_of(exact_logits(network, x)[0])
     best, upper = None, None
     for sign in (1, -1):
         if corners:

@@ -207,7 +207,7 @@ def local_change(network, perturbation, x: Sequence[Fraction], tolerance: Fracti
     crossing = [k for k in range(s.n) if s.h_lo[k] < 0 < s.h_hi[k]]
     if len(crossing) > MAX_SPLIT_UNITS:
         return None
-    z0 = z0 if z0 is not None else exact_logits(network, x, perturbation.nominal)
+    z0 = z0 if z0 is not None else exact_logits(network, x)
     p0 = [softmax_probability(z0, c) for c in range(s.k)]
     best_lo, best_hi, best = ZERO, ZERO, None
     notes = set()

@@ -209,6 +209,23 @@ def test_bad_delta_api():
         api_error(InvalidInputError, perturbation.per_layer, net, [delta, "0.1"])
 
 
+def test_perturbation_of_another_network():
+    """A box is checked against the network it is used with: a same-shaped network with one weight changed by
+    one ulp is refused (deferred boxes compare floats, eager ones rationals); an equal copy is accepted."""
+    net = binary_network()
+    weights = [layer.weights.copy() for layer in net.layers]
+    weights[1][0, 1] = np.nextafter(weights[1][0, 1], np.inf)
+    other = Network.from_arrays(weights, [layer.bias for layer in net.layers], ["relu", "sigmoid"])
+    copy = Network.from_arrays([layer.weights for layer in net.layers], [layer.bias for layer in net.layers],
+                               ["relu", "sigmoid"])
+    x0 = [0.5, 0.5]
+    for build in (lambda n: perturbation.uniform(n, "0.01"), lambda n: perturbation.relative(n, "0.01"),
+                  lambda n: perturbation.subset(n, "0.01", layers=[-1])):
+        with pytest.raises(InvalidInputError, match="built for another network"):
+            properties.verify_local_label(other, build(net), x0)
+        assert properties.verify_local_label(copy, build(net), x0).verdict == properties.verify_local_label(net, build(net), x0).verdict
+
+
 def test_empty_domain(capsys, tmp_path, model):
     line = rejected(capsys, tmp_path, ["global-label", model, "--delta", "0.01", "--domain", "0:1,2:1"], "empty")
     assert "input 1" in line

@@ -28,7 +28,7 @@ from smtnn.semantics.integers import DenominatorTooLarge, IntegerDomain, Rationa
 from smtnn.slopes import logit_slopes
 from smtnn.twins.attack import values_and_gradients
 from smtnn.twins.bnb import Search
-from smtnn.twins.exactnet import ExactNetwork
+from smtnn.semantics.exactnet import ExactNetwork
 from smtnn.twins.optimize import Analysis
 from smtnn.twins.relaxation import Relaxation
 

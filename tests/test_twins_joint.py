@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from smtnn.twins import bnb
-from smtnn.twins.exactnet import ExactNetwork
+from smtnn.semantics.exactnet import ExactNetwork
 from smtnn.twins.lp import LinearModel
 from smtnn.twins.optimize import Analysis
 from smtnn.twins.pair import Twins, exact_class

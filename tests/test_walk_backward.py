@@ -11,7 +11,7 @@ from smtnn.errors import UnsupportedModelError
 from smtnn.network import Dense, Network
 from smtnn.semantics import supported_backward, walk, walk_backward
 from smtnn.semantics.integers import AffineForms, IntegerDomain, IntegerValue, PatternBackward, ScaledLayer
-from smtnn.twins.exactnet import ExactNetwork
+from smtnn.semantics.exactnet import ExactNetwork
 
 
 def random_network(seed: int) -> Network:

@@ -1,7 +1,7 @@
 """What a network computes, written once: :func:`walk` over the layers, in one of several domains.
 
 Domains (one module each unless said): :mod:`.floats` (float64, with gradients), :mod:`.enclosures`
-(exact rationals and certified enclosures), :mod:`.integers` (exact integers of float parameters),
+(exact rationals and certified enclosures), :mod:`.integers` (exact integers of float parameters; :mod:`.exactnet` keeps a network's integer layers),
 :mod:`.intervals` (outward-rounded float64 intervals), :mod:`.slopes` (interval slopes),
 :mod:`.terms` (pySMT terms; the twins' pair encoding refines its relu phases in
 :mod:`smtnn.twins.encode`), the LP relaxation rows (:class:`smtnn.twins.relaxation.RowDomain`, which

@@ -24,9 +24,8 @@ import numpy as np
 from ..domain import Box
 from ..rounding import float_down as down, float_up as up
 from .attack import pgd
-from .exactnet import ExactNetwork
+from ..semantics.exactnet import ExactNetwork, exact_network
 from .leaf import LeafLP, solve_leaf
-from .pair import exact_network
 from .relaxation import Key, Relaxation
 
 WARM_START_CAP = 20.0

@@ -25,7 +25,8 @@ from ..domain import Box
 from ..errors import InvalidInputError
 from ..network import Network
 from ..result import Estimate
-from .pair import exact_logits, exact_network
+from ..semantics.exactnet import exact_network
+from .pair import exact_logits
 from .result import attained, extreme as make_extreme
 
 Form = tuple[tuple[int, ...], ...]

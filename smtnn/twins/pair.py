@@ -1,7 +1,6 @@
 """Two networks compared on one input space: checks, margins as logit coefficients, exact classes."""
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
@@ -13,7 +12,7 @@ from ..domain import Box
 from ..errors import InvalidInputError, UnsupportedModelError
 from ..exact import to_fraction
 from ..network import Network
-from .exactnet import ExactNetwork
+from ..semantics.exactnet import exact_network
 
 Coeffs = tuple[tuple[int, ...], tuple[int, ...]]   # one integer vector per network, over its real outputs
 
@@ -99,21 +98,8 @@ def exact_logits(network: Network, x: Sequence[Fraction]) -> list[Fraction]:
     """The logits at an exact input in exact rational arithmetic (relu/linear networks; integer matrix products)."""
     if network.piecewise_linear:   # straight from the float weights as integers: no rational per parameter
         return exact_network(network).logits(x)
-    out = float_first.exact_logits(network, list(x), network.exact_vector)
+    out = float_first.exact_logits(network, list(x))
     return [z.lo for z in out]
-
-
-_EXACT_NETWORKS: dict[int, tuple[weakref.ref, ExactNetwork]] = {}
-
-
-def exact_network(network: Network) -> ExactNetwork:
-    """The network's layers as integer matrices, built once per network (the last few are remembered)."""
-    entry = _EXACT_NETWORKS.get(id(network))
-    if entry is None or entry[0]() is not network:
-        if len(_EXACT_NETWORKS) >= 8:
-            _EXACT_NETWORKS.pop(next(iter(_EXACT_NETWORKS)))
-        entry = _EXACT_NETWORKS[id(network)] = (weakref.ref(network), ExactNetwork(network))
-    return entry[1]
 
 
 def decide(network: Network, logits: Sequence[Fraction]) -> int:

@@ -7,16 +7,17 @@ matrices, far faster than Fractions and just as exact.
 """
 from __future__ import annotations
 
+import weakref
 from fractions import Fraction
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..network import Network
-from ..semantics import walk, walk_backward
-from ..semantics.integers import AffineForms, IntegerDomain, IntegerValue, PatternBackward, ScaledLayer
+from .walk import walk, walk_backward
+from .integers import AffineForms, IntegerDomain, IntegerValue, PatternBackward, ScaledLayer
 
-__all__ = ["AffineForms", "ExactNetwork"]
+__all__ = ["AffineForms", "ExactNetwork", "exact_network"]
 
 RECENT = 64
 """Inputs whose exact logits an :class:`ExactNetwork` keeps."""
@@ -52,3 +53,16 @@ class ExactNetwork:
         """
         active = masks if callable(masks) else masks.__getitem__
         return walk_backward(self.network, PatternBackward(self.layers, active), AffineForms.rows(rows), start=layer)
+
+
+_EXACT_NETWORKS: dict[int, tuple[weakref.ref, ExactNetwork]] = {}
+
+
+def exact_network(network: Network) -> ExactNetwork:
+    """The network's layers as integer matrices, built once per network (the last few are remembered)."""
+    entry = _EXACT_NETWORKS.get(id(network))
+    if entry is None or entry[0]() is not network:
+        if len(_EXACT_NETWORKS) >= 8:
+            _EXACT_NETWORKS.pop(next(iter(_EXACT_NETWORKS)))
+        entry = _EXACT_NETWORKS[id(network)] = (weakref.ref(network), ExactNetwork(network))
+    return entry[1]
