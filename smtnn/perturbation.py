@@ -17,7 +17,8 @@ import numpy as np
 from .errors import InvalidInputError
 from .exact import differ, to_fraction
 from .network import Network
-from .rounding import floats_around, floats_outward, floats_shifted, floats_shifted_within, products_within
+from .rounding import floats_outward, floats_shifted, ratios_around
+from .semantics.integers import scaled
 
 
 class _Deferred:
@@ -90,12 +91,9 @@ class Perturbation:
         chosen = entries[indices]
         missing = indices[np.equal(chosen, None)]
         if len(missing):
-            values, which = self.__dict__["_radii"]
-            computed = []
-            for p, k in zip(self.nominal_at(missing), which[missing].tolist()):
-                r = values[k]
-                computed.append(p if not r else p + r if upper else p - r)
-            entries[missing] = computed
+            nominal = self.nominal_at(missing)
+            radii = self.__dict__["_radii"].at(missing, nominal)
+            entries[missing] = [p if not r else p + r if upper else p - r for p, r in zip(nominal, radii)]
             chosen = entries[indices]
         return chosen.tolist()
 
@@ -126,8 +124,7 @@ class Perturbation:
         """Indices of the parameters that may move (computed once: the box is immutable)."""
         radii = self.__dict__.get("_radii")
         if radii is not None:   # lower == upper exactly where the radius is 0
-            values, which = radii
-            return tuple(np.flatnonzero(np.array([v != 0 for v in values], dtype=bool)[which]).tolist())
+            return tuple(np.flatnonzero(radii.moving(self.__dict__["_nominal_floats"])).tolist())
         return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if differ(lo, hi))
 
     def float_box(self) -> tuple[np.ndarray, np.ndarray]:
@@ -138,27 +135,16 @@ class Perturbation:
     @functools.cached_property
     def _float_ends(self) -> tuple[np.ndarray, np.ndarray]:
         radii = self.__dict__.get("_radii")
-        if radii is not None:
+        if isinstance(radii, SharedRadii):
             return self._shifted_ends(down=True, radii=radii), self._shifted_ends(down=False, radii=radii)
-        nominal = self.__dict__.get("_nominal_floats")
-        if "_relative" in self.__dict__:   # r = d·|p0|, bracketed in floats
-            r_lo, r_hi = products_within(nominal, self.__dict__["_relative"])
-            lower, low_undecided = floats_shifted_within(nominal, r_lo, r_hi, down=True)
-            upper, high_undecided = floats_shifted_within(nominal, r_lo, r_hi, down=False)
-        elif "_quantized" in self.__dict__:
-            lower, low_undecided, upper, high_undecided = _quantized_ends(nominal, *self.__dict__["_quantized"])
-        else:
-            return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
-        for ends, undecided, exact, down in ((lower, low_undecided, self.lower, True),
-                                             (upper, high_undecided, self.upper, False)):
-            rest = np.flatnonzero(undecided)
-            ends[rest] = floats_outward([exact[i] for i in rest.tolist()], down)
-        return lower, upper
+        if radii is not None:
+            return radii.float_ends(self.__dict__["_nominal_floats"])
+        return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
 
-    def _shifted_ends(self, down: bool, radii) -> np.ndarray:
+    def _shifted_ends(self, down: bool, radii: "SharedRadii") -> np.ndarray:
         """The float ends of p0 -/+ r from the nominal floats, one vectorised pass per distinct radius r; the few
         entries that pass cannot decide are rounded from their exact ends (computed for them alone)."""
-        values, which = radii
+        values, which = radii.values, radii.which
         nominal = self.__dict__["_nominal_floats"]   # exactly the rationals of self.nominal
         out = np.empty(len(nominal))
         for k, radius in enumerate(values):
@@ -179,21 +165,6 @@ class Perturbation:
         if self.spec is not None:
             out["spec"] = self.spec
         return out
-
-
-def _quantized_ends(nominal: np.ndarray, q_down: np.ndarray, q_up: np.ndarray):
-    """The float ends of [p0 - |q - p0|, p0 + |q - p0|] from the nominal floats and the nearest floats around the
-    quantized values q: where q >= p0 the box is [2 p0 - q, q] (below, [q, 2 p0 - q]), 2 p0 is exact, and q's
-    float ends bracket 2 p0 - q.  Returns (lower, its undecided entries, upper, its undecided entries)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        twice = 2.0 * nominal
-    above, below = q_down >= nominal, q_up <= nominal   # q >= p0, q <= p0 (both where q == p0)
-    mirror_down, mirror_down_undecided = floats_shifted_within(twice, q_down, q_up, down=True)
-    mirror_up, mirror_up_undecided = floats_shifted_within(twice, -q_up, -q_down, down=False)
-    lower = np.where(above, mirror_down, q_down)
-    upper = np.where(below, mirror_up, q_up)
-    unknown = ~(above | below)
-    return lower, unknown | (above & mirror_down_undecided), upper, unknown | (below & mirror_up_undecided)
 
 
 def _checked_delta(delta, what: str = "δ") -> Fraction:
@@ -218,16 +189,85 @@ def from_radii(network: Network, radii: Iterable[Fraction], description: str, sp
     )
 
 
-def _from_radius_values(network: Network, values: Sequence[Fraction], which: np.ndarray, description: str,
-                        spec: dict) -> Perturbation:
-    """:func:`from_radii` with radius values[which[i]] for parameter i.  The box remembers this shape, so its float
-    ends and its free parameters come from vectorised float arithmetic instead of one rational at a time, and
-    its exact vectors are computed only when asked (the same values as from_radii)."""
+@dataclass(frozen=True, eq=False)
+class SharedRadii:
+    """r_i = values[which[i]]: a few radii shared by many parameters (uniform, per layer, subset)."""
+
+    values: tuple[Fraction, ...]
+    which: np.ndarray
+
+    def at(self, indices: np.ndarray, nominal: Sequence[Fraction]) -> list[Fraction]:
+        """The exact radii of the parameters at `indices` (whose nominal rationals are `nominal`)."""
+        return [self.values[k] for k in self.which[indices].tolist()]
+
+    def moving(self, nominal_floats: np.ndarray) -> np.ndarray:
+        """Where r_i != 0."""
+        return np.array([v != 0 for v in self.values], dtype=bool)[self.which]
+
+
+@dataclass(frozen=True, eq=False)
+class RelativeRadii:
+    """r_i = d·|p0_i|."""
+
+    factor: Fraction
+
+    def at(self, indices: np.ndarray, nominal: Sequence[Fraction]) -> list[Fraction]:
+        return [self.factor * abs(p) for p in nominal]
+
+    def moving(self, nominal_floats: np.ndarray) -> np.ndarray:
+        return (nominal_floats != 0) & (self.factor != 0)
+
+    def float_ends(self, nominal_floats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ends p0 -/+ d·|p0| = (a·den -/+ num·|a|) / (den·2^e) for p0 = a / 2^e, d = num / den, rounded outward."""
+        nominal, exponent = scaled(nominal_floats)
+        common = np.full(len(nominal), self.factor.denominator << exponent, dtype=object)
+        centre, radius = nominal * self.factor.denominator, np.abs(nominal) * self.factor.numerator
+        return ratios_around(centre - radius, common)[0], ratios_around(centre + radius, common)[1]
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedRadii:
+    """r_i = |q_i - p0_i| for exact quantized values q_i = numerators[i] / denominators[i] (Python integers)."""
+
+    numerators: np.ndarray
+    denominators: np.ndarray
+    changed: np.ndarray   # q_i != p0_i, decided exactly
+
+    def quantized_at(self, indices: np.ndarray) -> list[Fraction]:
+        return [Fraction(n, d) for n, d in zip(self.numerators[indices].tolist(), self.denominators[indices].tolist())]
+
+    def at(self, indices: np.ndarray, nominal: Sequence[Fraction]) -> list[Fraction]:
+        return [abs(q - p) for q, p in zip(self.quantized_at(indices), nominal)]
+
+    def moving(self, nominal_floats: np.ndarray) -> np.ndarray:
+        return self.changed
+
+    def float_ends(self, nominal_floats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The box's ends min/max(q, 2 p0 - q) as exact integer ratios over d·2^e, rounded outward elementwise."""
+        nominal, exponent = scaled(nominal_floats)   # p0 = nominal / 2^exponent
+        common = self.denominators << exponent
+        quantized = self.numerators << exponent
+        mirrored = 2 * nominal * self.denominators - quantized
+        below = (quantized < mirrored).astype(bool)
+        lower = np.where(below, quantized, mirrored)
+        upper = np.where(below, mirrored, quantized)
+        return ratios_around(lower, common)[0], ratios_around(upper, common)[1]
+
+
+def _deferred(network: Network, radii, description: str, spec: dict) -> Perturbation:
+    """A box p0 -/+ r_i whose exact vectors are computed only when asked (the same values as :func:`from_radii`);
+    its float ends and free parameters come from vectorised arithmetic on the nominal floats instead."""
     perturbation = Perturbation(DEFERRED, DEFERRED, DEFERRED, description, spec)
-    object.__setattr__(perturbation, "_radii", (tuple(values), which))
+    object.__setattr__(perturbation, "_radii", radii)
     object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
     object.__setattr__(perturbation, "_network", network)
     return perturbation
+
+
+def _from_radius_values(network: Network, values: Sequence[Fraction], which: np.ndarray, description: str,
+                        spec: dict) -> Perturbation:
+    """:func:`from_radii` with radius values[which[i]] for parameter i, deferred (:func:`_deferred`)."""
+    return _deferred(network, SharedRadii(tuple(values), which), description, spec)
 
 
 def uniform(network: Network, delta) -> Perturbation:
@@ -250,10 +290,7 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
 def relative(network: Network, delta) -> Perturbation:
     """Every parameter within δ·|p0| of its trained value (zeros stay fixed)."""
     d = _checked_delta(delta)
-    perturbation = from_radii(network, [d * abs(p) for p in network.exact_parameters()], f"|p - p0| <= {d}·|p0|",
-                              {"model": "relative", "delta": str(d)})
-    object.__setattr__(perturbation, "_relative", d)   # its float ends come from d and the nominal floats
-    object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    perturbation = _deferred(network, RelativeRadii(d), f"|p - p0| <= {d}·|p0|", {"model": "relative", "delta": str(d)})
     return perturbation
 
 
@@ -290,25 +327,54 @@ def _round_half_even(q: Fraction) -> int:
 
 def fixed_point_values(network: Network, fraction_bits: int) -> list[Fraction]:
     """Parameters rounded to the nearest multiple of 2^-b (ties to even)."""
-    if fraction_bits < 0:
-        raise InvalidInputError(f"the number of fractional bits must be non-negative, got {fraction_bits}")
+    _check_fraction_bits(fraction_bits)
     step = Fraction(1, 2 ** fraction_bits)
     return [_round_half_even(p / step) * step for p in network.exact_parameters()]
 
 
 def float16_values(network: Network) -> list[Fraction]:
     """Parameters rounded to IEEE half precision (round to nearest even, as NumPy does)."""
-    halves = network.parameter_vector().astype(np.float16)
+    return [Fraction(h) for h in float16_floats(network.parameter_vector())]
+
+
+def float16_floats(floats: np.ndarray) -> list[float]:
+    """The floats rounded to IEEE half precision (round to nearest even, as NumPy does), as binary64 values."""
+    halves = floats.astype(np.float16)
     if not np.isfinite(halves).all():
         raise InvalidInputError("a parameter overflows IEEE half precision (|p| > 65504); float16 cannot represent this network")
-    return [Fraction(float(h)) for h in halves]
+    return halves.astype(np.float64).tolist()
+
+
+def _check_fraction_bits(fraction_bits: int) -> None:
+    if fraction_bits < 0:
+        raise InvalidInputError(f"the number of fractional bits must be non-negative, got {fraction_bits}")
+
+
+def _no_bits_for_float16(bits: int | None) -> None:
+    if bits is not None:
+        raise InvalidInputError(f"float16 quantization has a fixed format and takes no number of bits, got {bits}; "
+                                "write float16 alone")
+
+
+def _fraction_bits(bits: int | None) -> int:
+    """The checked number of fractional bits of fixed-point quantization."""
+    if bits is None:
+        raise InvalidInputError("fixed-point quantization needs the number of fractional bits "
+                                "(bits=8 in Python, fixed:8 on the command line)")
+    _check_fraction_bits(bits)
+    return bits
+
+
+def _integer_levels(bits: int) -> int:
+    """2^(bits-1) - 1, the largest level of symmetric integer quantization."""
+    if bits < 2:
+        raise InvalidInputError(f"symmetric integer quantization needs at least 2 bits, got {bits}")
+    return 2 ** (bits - 1) - 1
 
 
 def int8_values(network: Network, bits: int = 8) -> list[Fraction]:
     """Symmetric per-tensor integer quantization: scale = max|t| / (2^(bits-1) - 1), q = round(p/scale)·scale."""
-    if bits < 2:
-        raise InvalidInputError(f"symmetric integer quantization needs at least 2 bits, got {bits}")
-    levels = 2 ** (bits - 1) - 1
+    levels = _integer_levels(bits)
     exact = network.exact_parameters()
     out = list(exact)
     for ws, bs in network.layer_slices():
@@ -327,10 +393,9 @@ QUANTIZATION_SCHEMES = ("fixed", "float16", "int")
 def quantized_values(network: Network, scheme: str, bits: int | None = None) -> list[Fraction]:
     """Exact quantized parameters for 'fixed' (b fractional bits), 'float16' or 'int' (symmetric, b bits)."""
     if scheme == "fixed":
-        if bits is None:
-            raise InvalidInputError("fixed-point quantization needs the number of fractional bits (bits=...)")
-        return fixed_point_values(network, bits)
+        return fixed_point_values(network, _fraction_bits(bits))
     if scheme == "float16":
+        _no_bits_for_float16(bits)
         return float16_values(network)
     if scheme == "int":
         return int8_values(network, 8 if bits is None else bits)
@@ -339,11 +404,48 @@ def quantized_values(network: Network, scheme: str, bits: int | None = None) -> 
 
 def quantization(network: Network, scheme: str, bits: int | None = None) -> Perturbation:
     """The per-parameter δ_i = |q(p_i) - p_i| a quantization scheme implies: the box contains the quantized network."""
-    quantized = quantized_values(network, scheme, bits)
-    radii = [abs(q - p) for q, p in zip(quantized, network.exact_parameters())]
+    numerators, denominators = _quantized_ratios(network, scheme, bits)
+    nominal, exponent = scaled(network.parameter_vector())   # p0 = nominal / 2^exponent
+    changed = np.not_equal(numerators << exponent, nominal * denominators).astype(bool)
     label = scheme + (f"{bits}" if bits is not None else "")
-    perturbation = from_radii(network, radii, f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
-                              {"model": "quantization", "scheme": scheme, "bits": bits})
-    object.__setattr__(perturbation, "_quantized", floats_around(quantized))   # its float ends come from q's
-    object.__setattr__(perturbation, "_nominal_floats", network.parameter_vector())
+    perturbation = _deferred(network, QuantizedRadii(numerators, denominators, changed),
+                             f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
+                             {"model": "quantization", "scheme": scheme, "bits": bits})
     return perturbation
+
+
+def _round_half_even_ratios(numerators: np.ndarray, denominators) -> np.ndarray:
+    """round(n / d) for Python integers (d > 0), ties to even, as :func:`_round_half_even` rounds a Fraction."""
+    floor = numerators // denominators
+    twice_rest = 2 * (numerators - floor * denominators)
+    up = (twice_rest > denominators) | ((twice_rest == denominators) & (floor % 2 == 1))
+    return floor + up.astype(bool).astype(int).astype(object)
+
+
+def _quantized_ratios(network: Network, scheme: str, bits: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quantized_values` as integer numerators and denominators (object arrays), computed tensor by tensor
+    from the floats' exact integer forms (:func:`smtnn.semantics.integers.scaled`) instead of one rational at a time."""
+    floats = network.parameter_vector()
+    if scheme == "float16":
+        _no_bits_for_float16(bits)
+        quantized, exponent = scaled(np.array(float16_floats(floats), dtype=np.float64))
+        return quantized, np.full(len(floats), 1 << exponent, dtype=object)
+    if scheme == "fixed":
+        bits = _fraction_bits(bits)
+        values, exponent = scaled(floats)   # p = values / 2^exponent; q = round(p·2^b) / 2^b
+        steps = values << (bits - exponent) if bits >= exponent else _round_half_even_ratios(values, 1 << (exponent - bits))
+        return steps, np.full(len(floats), 1 << bits, dtype=object)
+    if scheme == "int":
+        levels = _integer_levels(8 if bits is None else bits)
+        numerators, denominators = np.empty(len(floats), dtype=object), np.empty(len(floats), dtype=object)
+        for weights, bias in network.layer_slices():
+            for part in (weights, bias):
+                values, exponent = scaled(floats[part])   # t = values / 2^exponent, scale = max|values| / (levels·2^exponent)
+                largest = int(np.max(np.abs(values))) if len(values) else 0
+                if largest == 0:
+                    numerators[part], denominators[part] = values, 1 << exponent
+                    continue
+                steps = np.clip(_round_half_even_ratios(values * levels, largest), -levels, levels)
+                numerators[part], denominators[part] = steps * largest, levels << exponent
+        return numerators, denominators
+    raise InvalidInputError(f"unknown quantization scheme '{scheme}'; choose one of {', '.join(QUANTIZATION_SCHEMES)}")

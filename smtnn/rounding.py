@@ -112,32 +112,44 @@ def products_within(floats: np.ndarray, factor: Fraction) -> tuple[np.ndarray, n
 
 
 def floats_outward(values, down: bool) -> np.ndarray:
-    """:func:`float_down` (or :func:`float_up`) of every rational in `values`, as one array.
-
-    Integer true division gives the correctly rounded float a; the directed one is a or its neighbour,
-    decided exactly by comparing a's integer ratio with the rational's (no Fraction is built).
-    """
-    out = np.empty(len(values))
-    for i, q in enumerate(values):
-        n, d = q.numerator, q.denominator
-        a = n / d
-        an, ad = a.as_integer_ratio()
-        wrong = an * d > n * ad if down else an * d < n * ad
-        out[i] = math.nextafter(a, -math.inf if down else math.inf) if wrong else a
-    return out
+    """:func:`float_down` (or :func:`float_up`) of every rational in `values`, as one array (:func:`ratios_around`)."""
+    return floats_around(values)[0 if down else 1]
 
 
 def floats_around(values) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`float_down` and :func:`float_up` of every rational in `values` in one pass (as :func:`floats_outward`)."""
-    down, up = np.empty(len(values)), np.empty(len(values))
-    for i, q in enumerate(values):
-        n, d = q.numerator, q.denominator
-        a = n / d
-        an, ad = a.as_integer_ratio()
-        above, below = an * d > n * ad, an * d < n * ad
-        down[i] = math.nextafter(a, -math.inf) if above else a
-        up[i] = math.nextafter(a, math.inf) if below else a
-    return down, up
+    """:func:`float_down` and :func:`float_up` of every rational in `values` in one pass (:func:`ratios_around`)."""
+    numerators, denominators = np.empty(len(values), dtype=object), np.empty(len(values), dtype=object)
+    numerators[:] = [q.numerator for q in values]
+    denominators[:] = [q.denominator for q in values]
+    return ratios_around(numerators, denominators)
+
+
+def ratios_around(numerators: np.ndarray, denominators: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`floats_around` of the rationals n / d given as Python integers (object arrays, d > 0), elementwise:
+    n / d rounds to nearest (Python's int division), and an exact integer comparison moves it outward where inexact.
+    A ratio beyond the float range lies between the largest finite float and infinity."""
+    from .semantics.integers import scaled
+
+    try:
+        near = (numerators / denominators).astype(np.float64)
+    except OverflowError:
+        near = np.frompyfunc(_nearest_or_infinite, 2, 1)(numerators, denominators).astype(np.float64)
+    finite = np.isfinite(near)
+    ints, exponent = scaled(np.where(finite, near, 0.0))   # near = ints / 2^exponent exactly where finite
+    mine, theirs = ints * denominators, numerators << exponent
+    above, below = (mine > theirs).astype(bool) & finite, (mine < theirs).astype(bool) & finite
+    largest = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        down = np.where(above, np.nextafter(near, -np.inf), near)
+        up = np.where(below, np.nextafter(near, np.inf), near)
+    return np.where(near == np.inf, largest, down), np.where(near == -np.inf, -largest, up)
+
+
+def _nearest_or_infinite(numerator: int, denominator: int) -> float:
+    try:
+        return numerator / denominator
+    except OverflowError:
+        return math.inf if numerator > 0 else -math.inf
 
 
 def sum_error(terms: int, magnitude) -> np.ndarray | float:

@@ -307,6 +307,8 @@ def test_non_numeric_local_values(capsys, tmp_path, model, extra, words):
     (["--quantize", "int:eight"], ("--quantize", "'eight'")),
     (["--quantize", "int:1"], ("at least 2 bits",)),
     (["--quantize", "posit:8"], ("unknown quantization scheme 'posit'",)),
+    (["--quantize", "fixed"], ("fractional bits", "fixed:8")),
+    (["--quantize", "float16:8"], ("float16",)),
     (["--delta", "0.01", "--relative", "0.1"], ("exactly one perturbation model",)),
     ([], ("exactly one perturbation model",)),
 ])

@@ -6,6 +6,7 @@ the corner extreme, gradients, the twins' LP relaxation, branch and bound and Z3
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction as Q
 
 import numpy as np
@@ -335,6 +336,29 @@ def test_floats_outward_agrees_with_float_down_and_up():
     assert floats_outward(values, down=False).tolist() == [float_up(v) for v in values]
 
 
+def test_ratios_around_agrees_with_float_down_and_up():
+    """The vectorised rounding of integer ratios n / d gives exactly the nearest floats around each, one rational at a
+    time, including ties, subnormals and ratios beyond the float range (between the largest float and infinity)."""
+    import random
+
+    from smtnn.rounding import ratios_around
+
+    largest = float(np.finfo(float).max)
+
+    def around(q):
+        if abs(q) > Q(largest):
+            return (largest, math.inf) if q > 0 else (-math.inf, -largest)
+        return float_down(q), float_up(q)
+
+    rng = random.Random(8)
+    pairs = [(rng.randint(-10 ** rng.randint(1, 400), 10 ** rng.randint(1, 400)), rng.randint(1, 10 ** rng.randint(1, 400)))
+             for _ in range(1000)]
+    pairs += [(10 ** 400, 1), (-10 ** 400, 3), (2 ** 1024 - 2 ** 970, 1), (2 ** 1024 - 2 ** 971, 1), (1, 2 ** 1074),
+              (3, 2 ** 1076), (1, 2 ** 1080), (0, 7), (1, 3), (-5, 2), (2 ** 53 + 1, 1)]
+    lower, upper = ratios_around(np.array([n for n, _ in pairs], dtype=object), np.array([d for _, d in pairs], dtype=object))
+    assert list(zip(lower.tolist(), upper.tolist())) == [around(Q(n, d)) for n, d in pairs]
+
+
 def _awkward_floats(rng: np.random.Generator, n: int) -> np.ndarray:
     """Random floats of every scale: normal over the whole exponent range, subnormals, ±0, the largest finite."""
     normal = rng.choice([-1.0, 1.0], n) * np.ldexp(rng.uniform(1.0, 2.0, n), rng.integers(-1022, 1023, n))
@@ -407,17 +431,26 @@ def test_twins_exact_logits_from_integer_layers_match_rational_replay():
 
 def _deferred_boxes(net):
     return [P.uniform(net, "0.0003"), P.uniform(net, 0), P.per_layer(net, ["0.25", "1e-320"]),
-            P.subset(net, "0.01", layers=[1]), P.subset(net, "3", indices=[0, 7])]
+            P.subset(net, "0.01", layers=[1]), P.subset(net, "3", indices=[0, 7]), P.relative(net, "0.001"),
+            P.relative(net, 0), P.quantization(net, "int", 8), P.quantization(net, "int", 3), P.quantization(net, "fixed", 6)]
 
 
 def _eager(box, net):
-    """The same box through from_radii (every exact vector computed at once), from the radii it was built with."""
-    values, which = box.__dict__["_radii"]
-    return P.from_radii(net, [values[k] for k in which.tolist()], box.description, box.spec)
+    """The same box through from_radii (every exact vector computed at once), its radii computed one rational at a
+    time from its spec: d·|p0| (relative), |q - p0| with q from quantized_values (quantization), or the shared radii."""
+    exact, spec = net.exact_parameters(), box.spec
+    if spec["model"] == "relative":
+        radii = [Q(spec["delta"]) * abs(p) for p in exact]
+    elif spec["model"] == "quantization":
+        radii = [abs(q - p) for q, p in zip(P.quantized_values(net, spec["scheme"], spec["bits"]), exact)]
+    else:
+        rule = box.__dict__["_radii"]
+        radii = [rule.values[k] for k in rule.which.tolist()]
+    return P.from_radii(net, radii, box.description, box.spec)
 
 
 def test_deferred_boxes_compute_the_same_exact_vectors_when_asked():
-    """uniform, per_layer and subset build no rationals until asked (their float box needs none); then their
+    """uniform, per_layer, subset, relative and quantization build no rationals until asked (their float box needs none); then their
     nominal, lower and upper equal from_radii's (so equality and hashing agree), piece by piece or whole."""
     from smtnn.perturbation import DEFERRED
 
@@ -466,8 +499,8 @@ def test_deferred_boxes_pickle_replace_and_stay_frozen():
 
 @pytest.mark.parametrize("model", ["relative", "quantization"])
 def test_relative_and_quantization_float_boxes_match_the_exact_box(model):
-    """relative (r = d·|p0|, bracketed in floats) and quantization (q's nearest floats bracket 2 p0 - q) boxes take a
-    vectorised path; their float ends equal the one-at-a-time rounding of the exact ends, on floats of every scale,
+    """relative (r = d·|p0|, bracketed in floats) and quantization (ends min/max(q, 2 p0 - q) as exact integer ratios)
+    boxes take a vectorised path; their float ends equal the one-at-a-time rounding of the exact ends, on floats of every scale,
     with factors and schemes whose ends are floats, ties, subnormal, or beyond the float range."""
     from smtnn.rounding import floats_outward
 
@@ -488,5 +521,6 @@ def test_relative_and_quantization_float_boxes_match_the_exact_box(model):
                 boxes.append(P.quantization(net, "float16"))
         for box in boxes:
             lo, hi = box.float_box()
+            assert box.lower == _eager(box, net).lower and box.free == _eager(box, net).free, box.description
             assert lo.tolist() == floats_outward(box.lower, down=True).tolist(), box.description
             assert hi.tolist() == floats_outward(box.upper, down=False).tolist(), box.description
