@@ -17,8 +17,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .exact import differ, to_fraction
 from .network import Network
-from .rounding import floats_outward, floats_shifted, ratios_around
-from .semantics.integers import scaled
+from .rounding import floats_outward, floats_shifted, ratios_around, scaled
 
 
 class _Deferred:
@@ -57,8 +56,9 @@ class _ExactVector:
 class Perturbation:
     """Interval bounds on every parameter of ``network`` (flat order of Network.parameter_names).
 
-    Boxes built from a few shared radii (:func:`uniform`, :func:`per_layer`, :func:`subset`) compute their exact
-    vectors only when asked: their float box and free parameters come from the nominal floats.
+    Boxes built by a radius rule (:func:`uniform`, :func:`per_layer`, :func:`subset`, :func:`relative`,
+    :func:`quantization`) compute their exact vectors only when asked: their float box and free parameters come
+    from the nominal floats.
     """
 
     nominal: tuple[Fraction, ...] = _ExactVector()
@@ -135,27 +135,9 @@ class Perturbation:
     @functools.cached_property
     def _float_ends(self) -> tuple[np.ndarray, np.ndarray]:
         radii = self.__dict__.get("_radii")
-        if isinstance(radii, SharedRadii):
-            return self._shifted_ends(down=True, radii=radii), self._shifted_ends(down=False, radii=radii)
         if radii is not None:
             return radii.float_ends(self.__dict__["_nominal_floats"])
         return floats_outward(self.lower, down=True), floats_outward(self.upper, down=False)
-
-    def _shifted_ends(self, down: bool, radii: "SharedRadii") -> np.ndarray:
-        """The float ends of p0 -/+ r from the nominal floats, one vectorised pass per distinct radius r; the few
-        entries that pass cannot decide are rounded from their exact ends (computed for them alone)."""
-        values, which = radii.values, radii.which
-        nominal = self.__dict__["_nominal_floats"]   # exactly the rationals of self.nominal
-        out = np.empty(len(nominal))
-        for k, radius in enumerate(values):
-            chosen = which == k
-            shifted, undecided = floats_shifted(nominal[chosen], radius, down)
-            out[chosen] = shifted
-            rest = np.flatnonzero(chosen)[undecided]
-            ends = [Fraction.from_float(nominal[i]) - radius if down else Fraction.from_float(nominal[i]) + radius
-                    for i in rest.tolist()]
-            out[rest] = floats_outward(ends, down)
-        return out
 
     def contains(self, params: Sequence[Fraction]) -> bool:
         return all(lo <= p <= hi for p, lo, hi in zip(params, self.lower, self.upper))
@@ -203,6 +185,22 @@ class SharedRadii:
     def moving(self, nominal_floats: np.ndarray) -> np.ndarray:
         """Where r_i != 0."""
         return np.array([v != 0 for v in self.values], dtype=bool)[self.which]
+
+    def float_ends(self, nominal_floats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The float ends of p0 -/+ r, one vectorised pass per distinct radius r; the few entries that pass cannot
+        decide are rounded from their exact ends (computed for them alone)."""
+        return self._shifted(nominal_floats, down=True), self._shifted(nominal_floats, down=False)
+
+    def _shifted(self, nominal_floats: np.ndarray, down: bool) -> np.ndarray:
+        out = np.empty(len(nominal_floats))
+        for k, radius in enumerate(self.values):
+            chosen = self.which == k
+            shifted, undecided = floats_shifted(nominal_floats[chosen], radius, down)
+            out[chosen] = shifted
+            rest = np.flatnonzero(chosen)[undecided]
+            nominal = map(Fraction.from_float, nominal_floats[rest].tolist())
+            out[rest] = floats_outward([p - radius if down else p + radius for p in nominal], down)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,8 +288,7 @@ def per_layer(network: Network, deltas: Sequence) -> Perturbation:
 def relative(network: Network, delta) -> Perturbation:
     """Every parameter within δ·|p0| of its trained value (zeros stay fixed)."""
     d = _checked_delta(delta)
-    perturbation = _deferred(network, RelativeRadii(d), f"|p - p0| <= {d}·|p0|", {"model": "relative", "delta": str(d)})
-    return perturbation
+    return _deferred(network, RelativeRadii(d), f"|p - p0| <= {d}·|p0|", {"model": "relative", "delta": str(d)})
 
 
 def subset(network: Network, delta, *, layers: Iterable[int] | None = None, indices: Iterable[int] | None = None) -> Perturbation:
@@ -408,10 +405,9 @@ def quantization(network: Network, scheme: str, bits: int | None = None) -> Pert
     nominal, exponent = scaled(network.parameter_vector())   # p0 = nominal / 2^exponent
     changed = np.not_equal(numerators << exponent, nominal * denominators).astype(bool)
     label = scheme + (f"{bits}" if bits is not None else "")
-    perturbation = _deferred(network, QuantizedRadii(numerators, denominators, changed),
-                             f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
-                             {"model": "quantization", "scheme": scheme, "bits": bits})
-    return perturbation
+    return _deferred(network, QuantizedRadii(numerators, denominators, changed),
+                     f"quantization {label}: |p_i - p0_i| <= |q(p0_i) - p0_i|",
+                     {"model": "quantization", "scheme": scheme, "bits": bits})
 
 
 def _round_half_even_ratios(numerators: np.ndarray, denominators) -> np.ndarray:

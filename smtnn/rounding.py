@@ -5,6 +5,8 @@ of twins) is widened with these helpers, so soundness of rounding is argued here
 
 - :func:`round_down` / :func:`round_up`: the next binary64 toward -inf / +inf (elementwise);
 - :func:`float_down` / :func:`float_up`: the largest float <= q / the smallest float >= q of a rational;
+- :func:`floats_outward` / :func:`floats_around` / :func:`ratios_around`: the same, vectorised over many rationals;
+- :func:`scaled`: floats as exact integers over one power of two (the way back, without rounding);
 - :func:`sum_error`: an a-priori bound of the rounding error of a float sum (Higham, gamma_n).
 """
 from __future__ import annotations
@@ -124,12 +126,22 @@ def floats_around(values) -> tuple[np.ndarray, np.ndarray]:
     return ratios_around(numerators, denominators)
 
 
+def scaled(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(integers N, exponent E) with values == N / 2^E exactly."""
+    values = np.asarray(values, dtype=np.float64)
+    mant, exp = np.frexp(values)
+    ints = (mant * 2.0 ** 53).astype(np.int64)
+    shifts = exp.astype(np.int64) - 53
+    nonzero = ints != 0
+    e = int(max(0, -shifts[nonzero].min())) if nonzero.any() else 0
+    # Python integers shifted elementwise (object arrays: exact, no int64 overflow); zeros shift by 0
+    return ints.astype(object) << np.where(nonzero, shifts + e, 0).astype(object), e
+
+
 def ratios_around(numerators: np.ndarray, denominators: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`floats_around` of the rationals n / d given as Python integers (object arrays, d > 0), elementwise:
     n / d rounds to nearest (Python's int division), and an exact integer comparison moves it outward where inexact.
     A ratio beyond the float range lies between the largest finite float and infinity."""
-    from .semantics.integers import scaled
-
     try:
         near = (numerators / denominators).astype(np.float64)
     except OverflowError:

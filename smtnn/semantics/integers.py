@@ -13,17 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
-def scaled(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """(integers N, exponent E) with values == N / 2^E exactly."""
-    values = np.asarray(values, dtype=np.float64)
-    mant, exp = np.frexp(values)
-    ints = (mant * 2.0 ** 53).astype(np.int64)
-    shifts = exp.astype(np.int64) - 53
-    nonzero = ints != 0
-    e = int(max(0, -shifts[nonzero].min())) if nonzero.any() else 0
-    # Python integers shifted elementwise (object arrays: exact, no int64 overflow); zeros shift by 0
-    return ints.astype(object) << np.where(nonzero, shifts + e, 0).astype(object), e
+from ..rounding import scaled
 
 
 class ScaledLayer:
