@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import attack, local_reduction
+from . import attack, local_reduction, phase_duals
 from .budget import FLOOR, Budget
 from .bounds import Extreme, decouples, extreme_at, linear_value, replay_logits
 from .domain import Box
@@ -39,6 +39,10 @@ LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbatio
 TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack"
 ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
 BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
+DUAL_ITERATIONS = 20
+"""Adam steps on a node's phase multipliers (:mod:`.phase_duals`), started from its parent's."""
+LEAF_DUAL_ITERATIONS = 200
+"""Further steps for a node whose every phase is known (nothing left to split), once."""
 _MAX_DENOMINATOR_BITS = 1 << 16
 REPLAY_MARGIN = 2.0   # a search's witness (inside the box) replays in up to about twice the attack's (at its corners)
 
@@ -573,32 +577,44 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
     `max_nodes` nodes.  Returns (upper bound, nodes).
     """
     deadline = time.perf_counter() + seconds
+    duals = phase_duals.applicable(boxes)
 
-    def evaluate(phases, parent=None, split_layer=0, parent_upper=np.inf):
+    def evaluate(phases, parent=None, split_layer=0, parent_upper=np.inf, start=None, iterations=DUAL_ITERATIONS):
         bounds = refined_pre_activations(boxes, xlo, xhi, True, phases, parent, split_layer + 1 if parent else 0)
         if bounds is None:
             return None
         _, upper = objective_bounds(network, boxes, xlo, xhi, rows, bounds=bounds)
-        return min(float(upper.max()), parent_upper), bounds   # the parent's bound holds on its parts too
+        betas = None
+        if duals and upper.max() > stop_at:
+            betas = phase_duals.optimized_multipliers(boxes, bounds, -rows, start, iterations)
+            upper = np.minimum(upper, -phase_duals.lagrangian_lower(boxes, bounds, -rows, betas))
+        return min(float(upper.max()), parent_upper), bounds, betas   # the parent's bound holds on its parts too
 
     first = evaluate({})
-    heap = [(-first[0], 0, {}, first[1])]
+    heap = [(-first[0], 0, {}, first[1], first[2], False)]
     counter, nodes = 1, 1
     while heap:
         top = -heap[0][0]
         if top <= stop_at or time.perf_counter() > deadline or nodes >= max_nodes:
             return top, nodes
-        _, _, phases, bounds = heapq.heappop(heap)
+        _, _, phases, bounds, betas, polished = heapq.heappop(heap)
         unit = _split_unit(boxes, bounds, phases)
-        if unit is None:           # no unstable unit left: this bound is final for the leaf
-            return top, nodes
+        if unit is None:           # every phase known: only the multipliers can lower this bound further
+            if not duals or polished:
+                return top, nodes
+            result = evaluate(phases, start=betas, iterations=LEAF_DUAL_ITERATIONS, parent_upper=top)
+            nodes += 1
+            if result is not None:
+                heapq.heappush(heap, (-result[0], counter, phases, result[1], result[2], True))
+                counter += 1
+            continue
         for active in (True, False):
             child = dict(phases)
             child[unit] = active
-            result = evaluate(child, bounds, unit[0], top)
+            result = evaluate(child, bounds, unit[0], top, betas)
             nodes += 1
             if result is not None:
-                heapq.heappush(heap, (-result[0], counter, child, result[1]))
+                heapq.heappush(heap, (-result[0], counter, child, result[1], result[2], False))
                 counter += 1
     return -np.inf, nodes          # every branch empty: nothing in the box reaches the objective
 
