@@ -7,6 +7,7 @@ frames: any number of progress reports (:func:`report`), then its outcome.  POSI
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import select
@@ -159,6 +160,7 @@ def _child(write_fd: int, function: Callable, args: tuple, memory_mb: float | No
         die_with_parent(parent)
         _channel = write_fd
         if memory_mb is not None:
+            faulthandler.disable()   # a native solver may crash on a refused allocation; the parent reports it
             _limit_address_space(memory_mb)
         try:
             payload = (DONE, function(*args))
