@@ -237,15 +237,17 @@ PAIR_METHOD = "per-pair outward-rounded float linear bounds and replayed paramet
 
 
 @_quiet
-def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Fraction]) -> dict[tuple[int, int], Extreme]:
+def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Fraction], deadline: float | None = None
+                  ) -> tuple[dict[tuple[int, int], Extreme], dict[tuple[int, int], list[Enclosure]]]:
     """max (z_a - z_b)(x, p) over the box for every ordered pair of logits at once: a float linear upper bound
-    and a replayed attack witness.  Empty when the perturbation decouples (the exact corner analysis of
-    :func:`smtnn.bounds.extreme_at` is then exact and cheap) or nothing moves."""
+    and a replayed attack witness, with the witness's exact logits.  Pairs reached after `deadline` (a
+    perf_counter time) keep the nominal parameters as their witness.  Empty when the perturbation decouples
+    (the exact corner analysis of :func:`smtnn.bounds.extreme_at` is then exact and cheap) or nothing moves."""
     if network.binary or decouples(network, perturbation) or not supported(network) or not attack.can_attack(network):
-        return {}
+        return {}, {}
     boxes = parameter_box(network, perturbation)
     if all(box.fixed for box in boxes):
-        return {}
+        return {}, {}
     k = network.n_outputs
     pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
     rows = np.zeros((len(pairs), k))
@@ -253,18 +255,24 @@ def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Frac
         rows[r, a], rows[r, b] = 1.0, -1.0
     xlo, xhi = input_box(x)
     _, upper = objective_bounds(network, boxes, xlo, xhi, rows)
+    if not np.isfinite(upper).all():
+        return {}, {}
     lo_f, hi_f = _float_box(network, boxes)
     xf = np.array([float(v) for v in x])
-    out = {}
+    nominal = None
+    extremes, logits = {}, {}
     for r, (a, b) in enumerate(pairs):
-        candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
-        params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
-        coeffs = [int(v) for v in rows[r]]
-        value = linear_value(coeffs, exact_logits(network, x, params))
-        if not np.isfinite(upper[r]):
-            return {}
-        out[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
-    return out
+        if deadline is not None and time.perf_counter() > deadline:
+            if nominal is None:
+                nominal = (perturbation.nominal, exact_logits(network, x))
+            params, logits[(a, b)] = nominal
+        else:
+            candidate, _ = attack.vertex_ascent(network, lo_f, hi_f, xf, rows[r])
+            params = _exact_parameters(perturbation, candidate, lo_f, hi_f, network.parameter_vector())
+            logits[(a, b)] = exact_logits(network, x, params)
+        value = linear_value([int(v) for v in rows[r]], logits[(a, b)])
+        extremes[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
+    return extremes, logits
 
 
 def _branch_seconds(timeout: float | None) -> float:

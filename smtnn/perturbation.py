@@ -98,9 +98,12 @@ class Perturbation:
         return chosen.tolist()
 
     def nominal_at(self, indices: np.ndarray) -> list[Fraction]:
-        """The nominal rationals of the parameters at `indices` (from the nominal floats while the vector is deferred)."""
-        if self.__dict__.get("nominal") is DEFERRED and "_nominal_floats" in self.__dict__:
-            return list(map(Fraction.from_float, self.__dict__["_nominal_floats"][indices].tolist()))
+        """The nominal rationals of the parameters at `indices`: from the nominal floats while the vector is deferred
+        and few are asked, else from the whole vector (the network's own, converted once)."""
+        floats = self.__dict__.get("_nominal_floats")
+        few = floats is not None and (len(indices) * 16 < len(floats) or "_network" not in self.__dict__)
+        if self.__dict__.get("nominal") is DEFERRED and few:
+            return list(map(Fraction.from_float, floats[indices].tolist()))
         nominal = self.nominal
         return [nominal[i] for i in indices.tolist()]
 

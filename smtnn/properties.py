@@ -391,7 +391,16 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
         return 1 / (1 + terms)
 
     p0 = [Enclosure.of_mpi(softmax_enclosure(z0, c, True)) for c in range(k)]
-    pairs = float_first.pair_extremes(network, perturbation, x)   # {} when the exact corner analysis applies
+    # {} when the exact corner analysis applies; witnesses found after 80% of the budget are the nominal parameters
+    pairs, replayed = float_first.pair_extremes(network, perturbation, x, clock.deadline(0.8))
+    replayed_by_witness = {id(pairs[pair].witness): (pairs[pair].witness, zw) for pair, zw in replayed.items()}
+
+    def logits_at(witness):   # each entry keeps its witness alive, so its id names it alone
+        entry = replayed_by_witness.get(id(witness))
+        if entry is None or entry[0] is not witness:
+            entry = replayed_by_witness[id(witness)] = (witness, float_first.exact_logits(network, x, witness))
+        return entry[1]
+
     for c in range(k):
         # largest rise of class c: every margin z_j - z_c at its own minimum (a sound, maybe loose, bound)
         rise_terms, fall_terms = [], []
@@ -403,7 +412,7 @@ def _local_epsilon_multiclass(network, perturbation, x, z0, tol, clock, meta) ->
             rise_terms.append(low.upper)
             fall_terms.append(high.upper)
             for ext in (low, high):
-                zw = float_first.exact_logits(network, x, ext.witness)   # replay_logits values, faster
+                zw = logits_at(ext.witness)   # replay_logits values, faster; each witness once
                 pw = Enclosure.of_mpi(softmax_enclosure(zw, c, True))
                 change = max(pw.lo - p0[c].hi, p0[c].lo - pw.hi)
                 if change > best_lo:

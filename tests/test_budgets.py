@@ -365,3 +365,31 @@ def test_local_epsilon_uses_its_whole_budget_and_stays_sound():
     seconds = time.perf_counter() - start
     assert 0.8 * 2 <= seconds < 2 + grace(2), seconds   # 0.8: a loaded machine's replay reserve ended it at 1.73 s
     _assert_encloses_vertex_samples(net, 3e-3, est.upper, seed=6, count=20)
+
+
+def test_multiclass_local_epsilon_on_a_wide_network_keeps_its_timeout():
+    """mnist-net 256x2 (10 logits, 269,322 parameters), every parameter within 1e-5, T = 4 s: the per-pair witnesses
+    were replayed exactly 270 times with no deadline, so the call ran over a minute and the CLI's child was killed
+    with no interval at all.  The pairs now stop at 80% of T (later pairs keep the nominal parameters as their
+    witness), each witness is replayed once, and the interval still encloses sampled changes of every probability."""
+    from benchmarks.published import DATA, load_chain, mnist_images
+
+    net = load_chain(DATA / "mnistfc" / "mnist-net_256x2.onnx")
+    x = mnist_images()[0]
+    pert = perturbation.uniform(net, "0.00001")
+    start = time.perf_counter()
+    est = properties.local_epsilon(net, pert, [Fraction(float(v)) for v in x], timeout=4)
+    seconds = time.perf_counter() - start
+    assert seconds < 4 + grace(4), seconds
+    assert 0 < est.lower <= est.upper < 1
+
+    def softmax(z):
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    rng = np.random.default_rng(3)
+    p0 = net.parameter_vector()
+    nominal = softmax(net.logits(x))
+    for _ in range(10):
+        p = p0 + rng.choice([-1e-5, 1e-5], size=p0.shape) * (1 - 1e-9)
+        assert np.abs(softmax(net.with_parameters(p).logits(x)) - nominal).max() <= float(est.upper) + 1e-9

@@ -140,15 +140,16 @@ class DenominatorTooLarge(ArithmeticError):
 
 def common_integers(fractions: Sequence[Fraction], max_bits: int) -> IntegerValue:
     """Rationals as integer numerators over one common denominator of at most `max_bits` bits."""
+    numerators = np.empty(len(fractions), dtype=object)
+    denominators = np.empty(len(fractions), dtype=object)
+    numerators[:] = [q.numerator for q in fractions]
+    denominators[:] = [q.denominator for q in fractions]
     denominator = 1
-    for q in fractions:
-        if denominator % q.denominator:
-            denominator = lcm(denominator, q.denominator)
-            if denominator.bit_length() > max_bits:
-                raise DenominatorTooLarge(f"common denominator above 2^{max_bits}")
-    out = np.empty(len(fractions), dtype=object)
-    out[:] = [q.numerator * (denominator // q.denominator) for q in fractions]
-    return IntegerValue(out, denominator)
+    for d in set(denominators.tolist()):   # few distinct denominators: one lcm each
+        denominator = lcm(denominator, d)
+        if denominator.bit_length() > max_bits:
+            raise DenominatorTooLarge(f"common denominator above 2^{max_bits}")
+    return IntegerValue(numerators * (denominator // denominators), denominator)
 
 
 class RationalParameterDomain:
