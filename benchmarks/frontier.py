@@ -108,7 +108,7 @@ def targets(rows: list[dict]) -> list[str]:
     if eps:
         ok = [r for r in eps if r["gap"] <= 1e-3 and r["seconds"] <= 10]
         out.append(f"| local ε gap ≤ 1e-3 within 10 s, two hidden layers of 64, every layer perturbed | {len(eps)} | gaps "
-                   + ", ".join(f"{r['gap']:.2g} ({r['seconds']:.0f} s)" for r in eps) + f" | {'pass' if len(ok) == len(eps) else 'miss'} |")
+                   + ", ".join(f"{r['gap']:.2g} ({r['seconds']:.2g} s)" for r in eps) + f" | {'pass' if len(ok) == len(eps) else 'miss'} |")
     glob = [r for r in rows if r["property"] == "global_epsilon" and r["depth"] == 1 and (r["d"], r["width"]) in
             ((8, 16), (8, 64), (12, 16))]
     if glob:
