@@ -595,7 +595,8 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
         betas = None
         if duals and upper.max() > stop_at:
             betas = phase_duals.optimized_multipliers(boxes, bounds, -rows, start, iterations)
-            upper = np.minimum(upper, -phase_duals.lagrangian_lower(boxes, bounds, -rows, betas))
+            dual = -phase_duals.lagrangian_lower(boxes, bounds, -rows, betas)
+            upper = np.minimum(upper, np.where(np.isnan(dual), np.inf, dual))   # an overflow bounds nothing
         return min(float(upper.max()), parent_upper), bounds, betas   # the parent's bound holds on its parts too
 
     first = evaluate({})

@@ -132,3 +132,23 @@ def test_deep_local_labels_hold_above_every_attack(spec):
     rng = np.random.default_rng(1)
     best = max(attack.vertex_ascent(net, lo_f, hi_f, xlo, rows[0], start=rng.uniform(lo_f, hi_f))[1] for _ in range(20))
     assert best <= upper < 0
+
+
+def test_overflowing_multipliers_never_prove_anything():
+    """Weights near the float range overflow the float copy and the certified pass: the node bounds stay
+    non-NaN (an overflow bounds nothing) and the local label is not claimed to hold."""
+    big = 1e300
+    from smtnn.network import Network
+
+    net = Network.from_arrays([[[big, -big, big], [big, big, -big]], [[big, big], [-big, big]], [[big, -big], [big, big]]],
+                              [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], ["relu", "relu", "linear"])
+    pert = P.uniform(net, Q(1, 10))
+    x = [Q(1, 2), Q(1, 3), Q(1, 5)]
+    boxes = linear_bounds.parameter_box(net, pert)
+    xlo, xhi = linear_bounds.input_box(x)
+    with np.errstate(all="ignore"):
+        upper, _ = float_first.phase_branch_and_bound(net, boxes, xlo, xhi, np.array([[1.0, -1.0]]), stop_at=-1e-12,
+                                                      seconds=1, max_nodes=20)
+        decision = float_first.local_label(net, pert, x, lambda z: pr._label(net, z), timeout=2)
+    assert not np.isnan(upper)
+    assert decision.verdict in (None, Verdict.VIOLATED)
