@@ -1,4 +1,4 @@
-"""Lagrangian bounds for branch-and-bound nodes over relu phases (β-CROWN, Wang et al. 2021, Eq. 5).
+"""Lagrangian bounds for branch-and-bound nodes over relu phases (the multipliers of β-CROWN, Wang et al. 2021).
 
 On a node's part of the box every relu unit whose phase is known (fixed by a split, or stable under
 the node's pre-activation bounds) satisfies s·a >= 0, with s = +1 (active) or -1 (inactive).  For any
