@@ -592,12 +592,12 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
         if bounds is None:
             return None
         _, upper = objective_bounds(network, boxes, xlo, xhi, rows, bounds=bounds)
-        betas = None
+        multipliers = None
         if duals and upper.max() > stop_at:
-            betas = phase_duals.optimized_multipliers(boxes, bounds, -rows, start, iterations)
-            dual = -phase_duals.lagrangian_lower(boxes, bounds, -rows, betas)
+            multipliers = phase_duals.optimized_multipliers(boxes, bounds, -rows, start, iterations)
+            dual = -phase_duals.lagrangian_lower(boxes, bounds, -rows, multipliers)
             upper = np.minimum(upper, np.where(np.isnan(dual), np.inf, dual))   # an overflow bounds nothing
-        return min(float(upper.max()), parent_upper), bounds, betas   # the parent's bound holds on its parts too
+        return min(float(upper.max()), parent_upper), bounds, multipliers   # the parent's bound holds on its parts too
 
     first = evaluate({})
     heap = [(-first[0], 0, {}, first[1], first[2], False)]
@@ -606,12 +606,12 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
         top = -heap[0][0]
         if top <= stop_at or time.perf_counter() > deadline or nodes >= max_nodes:
             return top, nodes
-        _, _, phases, bounds, betas, polished = heapq.heappop(heap)
+        _, _, phases, bounds, multipliers, polished = heapq.heappop(heap)
         unit = _split_unit(boxes, bounds, phases)
         if unit is None:           # every phase known: only the multipliers can lower this bound further
             if not duals or polished:
                 return top, nodes
-            result = evaluate(phases, start=betas, iterations=LEAF_DUAL_ITERATIONS, parent_upper=top)
+            result = evaluate(phases, start=multipliers, iterations=LEAF_DUAL_ITERATIONS, parent_upper=top)
             nodes += 1
             if result is not None:
                 heapq.heappush(heap, (-result[0], counter, phases, result[1], result[2], True))
@@ -620,7 +620,7 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
         for active in (True, False):
             child = dict(phases)
             child[unit] = active
-            result = evaluate(child, bounds, unit[0], top, betas)
+            result = evaluate(child, bounds, unit[0], top, multipliers)
             nodes += 1
             if result is not None:
                 heapq.heappush(heap, (-result[0], counter, child, result[1], result[2], False))

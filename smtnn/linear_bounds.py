@@ -401,15 +401,21 @@ class LinearBoundBackward:
     def linear_back(self, k: int, box: LayerBox, value):
         return value
 
-    def _kinked_back(self, k: int, box: LayerBox, value):
+    def _kinked_back(self, k: int, box: LayerBox, value, lower_slopes: np.ndarray | None = None):
+        """``lower_slopes`` (relu only; one row per objective row): the slopes α in [0, 1] of the lines α·a below
+        the open units (relu(a) >= α·a for every a), instead of the adaptive 0 or 1."""
         coeff, const = value
         pre_lo, pre_hi = self.bounds.pre[k]
         if box.activation == "relu":
             lower_slope, upper_slope, intercept = _relu_lines(pre_lo, pre_hi)
         else:
             lower_slope, upper_slope, intercept = _leaky_lines(pre_lo, pre_hi, box.alpha)
+        lower_slope = lower_slope[None, :]
+        if lower_slopes is not None:
+            open_units = ((pre_lo < 0) & (pre_hi > 0))[None, :]
+            lower_slope = np.where(open_units, np.clip(lower_slopes, 0.0, 1.0), lower_slope)
         cpos, cneg = np.maximum(coeff, 0.0), np.minimum(coeff, 0.0)
-        lam = cpos * lower_slope[None, :] + cneg * upper_slope[None, :]
+        lam = cpos * lower_slope + cneg * upper_slope[None, :]
         const = round_down(const + lower_matvec(cneg, intercept))
         rounding = (2 * _UNIT) * np.abs(lam) + _TINY   # the products with non-0/1 slopes
         const = round_down(const - upper_matvec(rounding, np.maximum(np.abs(pre_lo), np.abs(pre_hi))))

@@ -36,41 +36,64 @@ def phase_signs(bounds: LayerBounds) -> list[np.ndarray]:
     return [np.where(lo >= 0, 1.0, np.where(hi <= 0, -1.0, 0.0)) for lo, hi in bounds.pre]
 
 
+@dataclass
+class Multipliers:
+    """Per hidden layer, one row per objective row: the multipliers β >= 0 of the units of known phase and the
+    slopes α in [0, 1] of the lines α·a below the open units (α-CROWN's optimized lower slopes)."""
+
+    betas: list[np.ndarray]
+    slopes: list[np.ndarray]
+
+    def copy(self) -> "Multipliers":
+        return Multipliers([b.copy() for b in self.betas], [a.copy() for a in self.slopes])
+
+
+def starting_multipliers(bounds: LayerBounds, rows: int) -> Multipliers:
+    """β = 0 and the adaptive slopes (1 where the unit's range is mostly positive, else 0): the plain linear bound."""
+    slopes = [np.broadcast_to(_relu_lines(lo, hi)[0], (rows, len(lo))).copy() for lo, hi in bounds.pre]
+    return Multipliers([np.zeros((rows, len(lo))) for lo, _ in bounds.pre], slopes)
+
+
 class _LagrangianBackward(LinearBoundBackward):
-    """:class:`LinearBoundBackward` with β·s subtracted from the coefficients of each hidden layer's units.
+    """:class:`LinearBoundBackward` with the open units' lower slopes α and β·s subtracted from the coefficients
+    of each hidden layer's units of known phase.
 
     The subtraction is done in floats: fl(λ - t) lies between λ and λ - t, so it equals λ - β'·s for some
-    β' >= 0 of the same sign pattern, and the bound stays sound without a rounding charge.
+    β' >= 0 of the same sign pattern, and the bound stays sound without a rounding charge; any α in [0, 1]
+    gives a valid line (its products are charged like the adaptive slopes').
     """
 
-    def __init__(self, boxes, bounds: LayerBounds, shifts: list[np.ndarray]):
+    def __init__(self, boxes, bounds: LayerBounds, shifts: list[np.ndarray], slopes: list[np.ndarray]):
         super().__init__(boxes, bounds)
-        self.shifts = shifts
+        self.shifts, self.slopes = shifts, slopes
 
     def relu_back(self, k: int, box: LayerBox, value):
-        lam, const = self._kinked_back(k, box, value)
+        lam, const = self._kinked_back(k, box, value, self.slopes[k])
         return lam - self.shifts[k], const
 
 
 def lagrangian_lower(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray,
-                     betas: list[np.ndarray]) -> np.ndarray:
-    """Sound lower bounds of objective @ logits on the node's part of the box, for multipliers betas >= 0
-    (per hidden layer, one row per objective row)."""
+                     multipliers: Multipliers) -> np.ndarray:
+    """Sound lower bounds of objective @ logits on the node's part of the box, for any multipliers β >= 0 and
+    slopes α in [0, 1] (clipped to those ranges here)."""
     signs = phase_signs(bounds)
-    shifts = [np.maximum(b, 0.0) * s[None, :] for b, s in zip(betas, signs)]
+    shifts = [np.maximum(b, 0.0) * s[None, :] for b, s in zip(multipliers.betas, signs)]
     lam = np.asarray(objective, dtype=np.float64)
-    return walk_backward(BoxLayers(boxes), _LagrangianBackward(boxes, bounds, shifts), (lam, np.zeros(lam.shape[0])))
+    backward = _LagrangianBackward(boxes, bounds, shifts, multipliers.slopes)
+    return walk_backward(BoxLayers(boxes), backward, (lam, np.zeros(lam.shape[0])))
 
 
 @dataclass
 class _Pass:
-    """The float mirror's bound per row and the supergradient -s·a per hidden layer."""
+    """The float mirror's bound per row and its supergradients: -s·a for β, and, for the open units on their
+    lower line, the coefficient times a for α (per hidden layer)."""
 
     bound: np.ndarray
-    gradients: list[np.ndarray]
+    beta_gradients: list[np.ndarray]
+    slope_gradients: list[np.ndarray]
 
 
-def _mirror(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray, betas: list[np.ndarray],
+def _mirror(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray, multipliers: Multipliers,
             signs: list[np.ndarray]) -> _Pass:
     """The backward pass of :func:`lagrangian_lower` in plain floats, then a forward pass at its minimizer."""
     hidden = len(boxes) - 1
@@ -78,14 +101,19 @@ def _mirror(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray, b
     const = np.zeros(lam.shape[0])
     on_affine = [None] * (hidden + 1)      # per layer: the coefficients of its affine values
     on_output = [None] * hidden            # per hidden layer: the coefficients of its relu outputs
+    lines = [None] * hidden
     for k in range(hidden, -1, -1):
         box = boxes[k]
         if k < hidden:
-            lower_slope, upper_slope, intercept = _relu_lines(*bounds.pre[k])
+            lo, hi = bounds.pre[k]
+            _, upper_slope, intercept = _relu_lines(lo, hi)
+            open_units = ((lo < 0) & (hi > 0))[None, :]
+            lower_slope = np.where(open_units, multipliers.slopes[k], np.where(lo >= 0, 1.0, 0.0)[None, :])
+            lines[k] = (lower_slope, upper_slope, intercept, open_units)
             on_output[k] = lam
             pos, neg = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
             const = const + neg @ intercept
-            lam = pos * lower_slope + neg * upper_slope - betas[k] * signs[k][None, :]
+            lam = pos * lower_slope + neg * upper_slope - multipliers.betas[k] * signs[k][None, :]
         on_affine[k] = lam
         pos, neg = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
         const = const + pos @ box.blo + neg @ box.bhi
@@ -98,7 +126,7 @@ def _mirror(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray, b
             x_star = np.where(coeff >= 0, xlo[None, :], xhi[None, :])
         else:
             lam = pos @ box.wlo + neg @ box.whi       # the inputs h of layer k are >= 0
-    gradients = []
+    beta_gradients, slope_gradients = [], []
     h = x_star
     for k in range(hidden):
         box, lam = boxes[k], on_affine[k]
@@ -109,40 +137,53 @@ def _mirror(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray, b
         else:
             a = np.where(low, h @ box.wlo.T, h @ box.whi.T)
         a = a + np.where(low, box.blo[None, :], box.bhi[None, :])
-        gradients.append(-signs[k][None, :] * a)
-        lower_slope, upper_slope, intercept = _relu_lines(*bounds.pre[k])
+        beta_gradients.append(-signs[k][None, :] * a)
+        lower_slope, upper_slope, intercept, open_units = lines[k]
         upper_line = on_output[k] < 0
+        slope_gradients.append(np.where(open_units & ~upper_line, on_output[k] * a, 0.0))
         h = np.where(upper_line, upper_slope * a + intercept, lower_slope * a)
-    return _Pass(const, gradients)
+    return _Pass(const, beta_gradients, slope_gradients)
+
+
+class _Adam:
+    """Projected Adam ascent steps on a list of arrays, each clipped to [low, high] after the step."""
+
+    def __init__(self, values: list[np.ndarray], low: float, high: float):
+        self.values, self.low, self.high = values, low, high
+        self.first = [np.zeros_like(v) for v in values]
+        self.second = [np.zeros_like(v) for v in values]
+
+    def step(self, gradients: list[np.ndarray], count: int) -> None:
+        for v, g, m, s in zip(self.values, gradients, self.first, self.second):
+            g = np.where(np.isfinite(g), g, 0.0)
+            m *= 0.9
+            m += 0.1 * g
+            s *= 0.999
+            s += 0.001 * g * g
+            v += ADAM_RATE * (m / (1 - 0.9 ** count)) / (np.sqrt(s / (1 - 0.999 ** count)) + 1e-12)
+            np.clip(v, self.low, self.high, out=v)
 
 
 def optimized_multipliers(boxes: list[LayerBox], bounds: LayerBounds, objective: np.ndarray,
-                          start: list[np.ndarray] | None = None, iterations: int = 30) -> list[np.ndarray]:
-    """Multipliers β >= 0 that raise the lower bound, by Adam ascent from `start` (default 0) on the float mirror;
-    the best iterate per objective row is kept."""
+                          start: Multipliers | None = None, iterations: int = 30) -> Multipliers:
+    """Multipliers β and slopes α that raise the lower bound, by Adam ascent from `start` (default: the plain
+    linear bound's) on the float mirror; the best iterate per objective row is kept."""
     objective = np.atleast_2d(np.asarray(objective, dtype=np.float64))
     rows = objective.shape[0]
     signs = phase_signs(bounds)
-    betas = [np.zeros((rows, len(s))) for s in signs] if start is None else [b.copy() for b in start]
-    best = [b.copy() for b in betas]
+    current = starting_multipliers(bounds, rows) if start is None else start.copy()
+    best = current.copy()
     best_bound = np.full(rows, -np.inf)
-    first = [np.zeros_like(b) for b in betas]
-    second = [np.zeros_like(b) for b in betas]
-    for step in range(1, iterations + 1):
+    betas, slopes = _Adam(current.betas, 0.0, np.inf), _Adam(current.slopes, 0.0, 1.0)
+    for count in range(1, iterations + 1):
         with np.errstate(over="ignore", invalid="ignore"):
-            result = _mirror(boxes, bounds, objective, betas, signs)
+            result = _mirror(boxes, bounds, objective, current, signs)
         bound = np.where(np.isfinite(result.bound), result.bound, -np.inf)
         better = bound > best_bound
         if better.any():
             best_bound = np.where(better, bound, best_bound)
-            for b, current in zip(best, betas):
-                b[better] = current[better]
-        for b, g, m, v in zip(betas, result.gradients, first, second):
-            g = np.where(np.isfinite(g), g, 0.0)
-            m *= 0.9
-            m += 0.1 * g
-            v *= 0.999
-            v += 0.001 * g * g
-            b += ADAM_RATE * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-12)
-            np.maximum(b, 0.0, out=b)
+            for kept, now in zip(best.betas + best.slopes, current.betas + current.slopes):
+                kept[better] = now[better]
+        betas.step(result.beta_gradients, count)
+        slopes.step(result.slope_gradients, count)
     return best

@@ -42,8 +42,8 @@ def _node(seed: int, widths, delta):
     return net, pert, boxes, x, params, bounds, inside, rng
 
 
-def _violations(net, boxes, x, params, bounds, inside, betas, rows) -> int:
-    lower = phase_duals.lagrangian_lower(boxes, bounds, rows, betas)
+def _violations(net, boxes, x, params, bounds, inside, multipliers, rows) -> int:
+    lower = phase_duals.lagrangian_lower(boxes, bounds, rows, multipliers)
     values = np.array([rows @ float_logits(net, p, x) for p in params[inside]])
     slack = float_error_bound(net, params, [x] * len(params))
     return int((values < lower[None, :] - slack).sum())
@@ -59,26 +59,28 @@ def test_multipliers_bound_every_sample_of_their_part(seed, widths, delta):
     rows = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
     signs = phase_duals.phase_signs(bounds)
     optimized = phase_duals.optimized_multipliers(boxes, bounds, rows, iterations=60)
-    large = [rng.exponential(5.0, (len(rows), len(s))) for s in signs]
-    for betas in (optimized, large):
-        assert _violations(net, boxes, x, params, bounds, inside, betas, rows) == 0
-    # the optimized bound is never below the plain linear bound it starts from
+    large = phase_duals.Multipliers([rng.exponential(5.0, (len(rows), len(s))) for s in signs],
+                                    [rng.random((len(rows), len(s))) for s in signs])
+    for multipliers in (optimized, large):
+        assert _violations(net, boxes, x, params, bounds, inside, multipliers, rows) == 0
+    # the optimized bound is never below the plain linear bound it starts from (β = 0, adaptive slopes)
     plain = linear_bounds.linear_lower(boxes, bounds, rows)
     assert (phase_duals.lagrangian_lower(boxes, bounds, rows, optimized) >= plain - 1e-12).all()
 
 
-def test_zero_multipliers_are_the_linear_bound():
+def test_starting_multipliers_are_the_linear_bound():
+    """β = 0 with the adaptive slopes is the plain linear bound, bit for bit."""
     net, pert, boxes, x, params, bounds, inside, rng = _node(3, [5, 5], Q(1, 20))
     rows = np.array([[1.0, 0.0, -1.0]])
-    zero = [np.zeros((1, len(s))) for s in phase_duals.phase_signs(bounds)]
-    assert phase_duals.lagrangian_lower(boxes, bounds, rows, zero).tolist() == \
+    start = phase_duals.starting_multipliers(bounds, 1)
+    assert phase_duals.lagrangian_lower(boxes, bounds, rows, start).tolist() == \
         linear_bounds.linear_lower(boxes, bounds, rows).tolist()
 
 
 def test_a_planted_sign_error_is_caught(monkeypatch):
     """Adding β·s instead of subtracting it is unsound; the sampling check of the first test must see it."""
     def planted(self, k, box, value):
-        lam, const = self._kinked_back(k, box, value)
+        lam, const = self._kinked_back(k, box, value, self.slopes[k])
         return lam + self.shifts[k], const
 
     monkeypatch.setattr(phase_duals._LagrangianBackward, "relu_back", planted)
@@ -88,7 +90,8 @@ def test_a_planted_sign_error_is_caught(monkeypatch):
         if bounds is None or not inside.any():
             continue
         rows = np.array([[1.0, -1.0, 0.0]])
-        large = [np.full((1, len(s)), 20.0) for s in phase_duals.phase_signs(bounds)]
+        large = phase_duals.starting_multipliers(bounds, 1)
+        large.betas = [np.full_like(b, 20.0) for b in large.betas]
         caught += _violations(net, boxes, x, params, bounds, inside, large, rows) > 0
     assert caught >= 3, caught
 
