@@ -43,6 +43,8 @@ DUAL_ITERATIONS = 20
 """Adam steps on a node's phase multipliers (:mod:`.phase_duals`), started from its parent's."""
 LEAF_DUAL_ITERATIONS = 200
 """Further steps for a node whose every phase is known (nothing left to split), once."""
+PAIR_BRANCH_SECONDS = 10.0
+"""Time for tightening the pair bounds of multi-class local ε by branch and bound when the call has no timeout."""
 _MAX_DENOMINATOR_BITS = 1 << 16
 REPLAY_MARGIN = 2.0   # a search's witness (inside the box) replays in up to about twice the attack's (at its corners)
 
@@ -233,7 +235,8 @@ def local_label(network: Network, perturbation: Perturbation, x: Sequence[Fracti
     return Decision.nothing()
 
 
-PAIR_METHOD = "per-pair outward-rounded float linear bounds and replayed parameter attacks (bound may be loose)"
+PAIR_METHOD = ("per-pair outward-rounded float linear bounds, branch and bound over ReLU phases and replayed parameter "
+               "attacks (bound may be loose)")
 
 
 @_quiet
@@ -272,7 +275,29 @@ def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Frac
             logits[(a, b)] = exact_logits(network, x, params)
         value = linear_value([int(v) for v in rows[r]], logits[(a, b)])
         extremes[(a, b)] = Extreme(max(Fraction(float(upper[r])), value.lo), params, value, False)
+    _tighten_pairs(network, boxes, xlo, xhi, rows, pairs, extremes, deadline)
     return extremes, logits
+
+
+def _tighten_pairs(network, boxes, xlo, xhi, rows, pairs, extremes, deadline: float | None) -> None:
+    """Lower each pair's upper end by branch and bound over ReLU phases until it meets its witness's value, widest
+    gaps first, sharing the time left before `deadline` (10 s without one)."""
+    if not any(box.activation in KINKED for box in boxes[:-1]):
+        return
+    stop = (time.perf_counter() + PAIR_BRANCH_SECONDS) if deadline is None else deadline
+    order = sorted(range(len(pairs)), key=lambda r: extremes[pairs[r]].witness_value.lo - extremes[pairs[r]].upper)
+    for done, r in enumerate(order):
+        left = stop - time.perf_counter()
+        if left <= 0:
+            break
+        ext = extremes[pairs[r]]
+        if ext.upper <= ext.witness_value.lo:
+            continue
+        attained = float(ext.witness_value.lo)
+        branched, _ = phase_branch_and_bound(network, boxes, xlo, xhi, rows[r:r + 1], stop_at=attained,
+                                             seconds=left / (len(order) - done))
+        if branched < ext.upper:
+            extremes[pairs[r]] = Extreme(max(Fraction(branched), ext.witness_value.lo), ext.witness, ext.witness_value, False)
 
 
 def _branch_seconds(timeout: float | None) -> float:
