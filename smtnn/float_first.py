@@ -45,6 +45,10 @@ LEAF_DUAL_ITERATIONS = 200
 """Further steps for a node whose every phase is known (nothing left to split), once."""
 PAIR_BRANCH_SECONDS = 10.0
 """Time for tightening the pair bounds of multi-class local ε by branch and bound when the call has no timeout."""
+PAIR_BRANCH_CAP = 0.5
+"""At most this many seconds per pair: a pair that closes does so within a few dozen nodes (ACAS Xu: 3-16)."""
+PAIR_CLOSE = 1e-7
+"""A pair's bound this close to its replayed value (in logit units) counts as closed: far below the ε tolerances."""
 _MAX_DENOMINATOR_BITS = 1 << 16
 REPLAY_MARGIN = 2.0   # a search's witness (inside the box) replays in up to about twice the attack's (at its corners)
 
@@ -281,7 +285,7 @@ def pair_extremes(network: Network, perturbation: Perturbation, x: Sequence[Frac
 
 def _tighten_pairs(network, boxes, xlo, xhi, rows, pairs, extremes, deadline: float | None) -> None:
     """Lower each pair's upper end by branch and bound over ReLU phases until it meets its witness's value, widest
-    gaps first, sharing the time left before `deadline` (10 s without one)."""
+    gaps first, sharing the time left before `deadline` (10 s without one), at most PAIR_BRANCH_CAP each."""
     if not any(box.activation in KINKED for box in boxes[:-1]):
         return
     stop = (time.perf_counter() + PAIR_BRANCH_SECONDS) if deadline is None else deadline
@@ -294,8 +298,8 @@ def _tighten_pairs(network, boxes, xlo, xhi, rows, pairs, extremes, deadline: fl
         if ext.upper <= ext.witness_value.lo:
             continue
         attained = float(ext.witness_value.lo)
-        branched, _ = phase_branch_and_bound(network, boxes, xlo, xhi, rows[r:r + 1], stop_at=attained,
-                                             seconds=left / (len(order) - done))
+        branched, _ = phase_branch_and_bound(network, boxes, xlo, xhi, rows[r:r + 1], stop_at=attained + PAIR_CLOSE,
+                                             seconds=min(left / (len(order) - done), PAIR_BRANCH_CAP))
         if branched < ext.upper:
             extremes[pairs[r]] = Extreme(max(Fraction(branched), ext.witness_value.lo), ext.witness, ext.witness_value, False)
 
