@@ -39,7 +39,7 @@ LINEAR_METHOD = "outward-rounded float linear bounds under parameter perturbatio
 TIGHTEN_METHOD = "outward-rounded float linear bound + replayed parameter attack"
 ATTACK_METHOD = "parameter-space attack (vertex ascent) + exact replay"
 BRANCH_METHOD = "branch and bound over ReLU phases with outward-rounded float linear bounds"
-DUAL_ITERATIONS = 20
+DUAL_ITERATIONS = 8
 """Adam steps on a node's phase multipliers (:mod:`.phase_duals`), started from its parent's."""
 LEAF_DUAL_ITERATIONS = 200
 """Further steps for a node whose every phase is known (nothing left to split), once."""
@@ -622,7 +622,7 @@ def phase_branch_and_bound(network: Network, boxes, xlo, xhi, rows: np.ndarray, 
             return None
         _, upper = objective_bounds(network, boxes, xlo, xhi, rows, bounds=bounds)
         multipliers = None
-        if duals and upper.max() > stop_at:
+        if duals and iterations > 0 and upper.max() > stop_at:
             multipliers = phase_duals.optimized_multipliers(boxes, bounds, -rows, start, iterations)
             dual = -phase_duals.lagrangian_lower(boxes, bounds, -rows, multipliers)
             upper = np.minimum(upper, np.where(np.isnan(dual), np.inf, dual))   # an overflow bounds nothing
