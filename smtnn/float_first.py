@@ -300,7 +300,7 @@ def _tighten_pairs(network, boxes, xlo, xhi, rows, pairs, extremes, deadline: fl
         attained = float(ext.witness_value.lo)
         branched, _ = phase_branch_and_bound(network, boxes, xlo, xhi, rows[r:r + 1], stop_at=attained + PAIR_CLOSE,
                                              seconds=min(left / (len(order) - done), PAIR_BRANCH_CAP))
-        if branched < ext.upper:
+        if np.isfinite(branched) and branched < ext.upper:
             extremes[pairs[r]] = Extreme(max(Fraction(branched), ext.witness_value.lo), ext.witness, ext.witness_value, False)
 
 

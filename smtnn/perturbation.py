@@ -423,7 +423,7 @@ def _round_half_even_ratios(numerators: np.ndarray, denominators) -> np.ndarray:
 
 def _quantized_ratios(network: Network, scheme: str, bits: int | None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`quantized_values` as integer numerators and denominators (object arrays), computed tensor by tensor
-    from the floats' exact integer forms (:func:`smtnn.semantics.integers.scaled`) instead of one rational at a time."""
+    from the floats' exact integer forms (:func:`smtnn.rounding.scaled`) instead of one rational at a time."""
     floats = network.parameter_vector()
     if scheme == "float16":
         _no_bits_for_float16(bits)

@@ -8,10 +8,14 @@ the backward pass gives a sound lower bound for every β >= 0.  Without it the s
 only through the triangle relaxation, and a node where every phase is fixed is bounded as if the
 phases held on the whole parameter box.
 
-β is chosen by projected supergradient ascent (Adam steps) on a float copy of the pass: the bound is
-a minimum of functions linear in β, and s·a at the minimizing parameters, inputs and relaxed
-activations is a supergradient.  No rounding care is needed there: the chosen β is then passed to
-the outward-rounded pass (:func:`lagrangian_lower`), which is sound for any β >= 0.
+The open units' lower lines α·a take slopes α in [0, 1] per objective row (α-CROWN, Xu et al. 2021)
+instead of the adaptive 0 or 1: relu(a) >= α·a for every a, so any such α is sound as well.
+
+β and α are chosen by projected supergradient ascent (Adam steps) on a float copy of the pass: the
+bound is a minimum of functions linear in β (and in α), and -s·a (the coefficient times a) at the
+minimizing parameters, inputs and relaxed activations is a supergradient.  No rounding care is needed
+there: the chosen values are then passed to the outward-rounded pass (:func:`lagrangian_lower`), which
+is sound for any β >= 0 and α in [0, 1].
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from .linear_bounds import (BoxLayers, LayerBounds, LayerBox, LinearBoundBackwar
 from .semantics import walk_backward
 
 ADAM_RATE = 0.05
-"""Step size of the multipliers' Adam ascent (β is in units of the objective per unit of pre-activation)."""
+"""Step size of the Adam ascent on β (objective per unit of pre-activation) and α (a slope)."""
 
 
 def applicable(boxes: list[LayerBox]) -> bool:

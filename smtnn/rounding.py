@@ -96,23 +96,6 @@ def floats_shifted_within(floats: np.ndarray, r_lo, r_hi, down: bool) -> tuple[n
     return far, undecided
 
 
-def products_within(floats: np.ndarray, factor: Fraction) -> tuple[np.ndarray, np.ndarray]:
-    """Floats [lo, hi] with lo <= |f|·factor <= hi elementwise (factor >= 0): the rounded products with the factor's
-    float ends, each moved one float outward (a rounded product is within half a float of the exact one, subnormal
-    or not); exact zeros where f or the factor is 0, inf where the product overflows."""
-    magnitude = np.abs(np.asarray(floats, dtype=np.float64))
-    if factor == 0:
-        return np.zeros(len(magnitude)), np.zeros(len(magnitude))
-    try:
-        f_lo, f_hi = float_down(factor), float_up(factor)
-    except OverflowError:
-        return np.zeros(len(magnitude)), np.full(len(magnitude), np.inf)
-    with np.errstate(over="ignore", invalid="ignore"):
-        lo = np.where(magnitude == 0, 0.0, np.maximum(round_down(magnitude * f_lo), 0.0))
-        hi = np.where(magnitude == 0, 0.0, round_up(magnitude * f_hi))
-    return lo, hi
-
-
 def floats_outward(values, down: bool) -> np.ndarray:
     """:func:`float_down` (or :func:`float_up`) of every rational in `values`, as one array (:func:`ratios_around`)."""
     return floats_around(values)[0 if down else 1]
@@ -120,10 +103,15 @@ def floats_outward(values, down: bool) -> np.ndarray:
 
 def floats_around(values) -> tuple[np.ndarray, np.ndarray]:
     """:func:`float_down` and :func:`float_up` of every rational in `values` in one pass (:func:`ratios_around`)."""
+    return ratios_around(*integer_ratios(values))
+
+
+def integer_ratios(values) -> tuple[np.ndarray, np.ndarray]:
+    """The numerators and denominators of rationals (Fractions or ints) as object arrays of Python integers."""
     numerators, denominators = np.empty(len(values), dtype=object), np.empty(len(values), dtype=object)
     numerators[:] = [q.numerator for q in values]
     denominators[:] = [q.denominator for q in values]
-    return ratios_around(numerators, denominators)
+    return numerators, denominators
 
 
 def scaled(values: np.ndarray) -> tuple[np.ndarray, int]:

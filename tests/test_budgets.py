@@ -363,7 +363,7 @@ def test_local_epsilon_uses_its_whole_budget_and_stays_sound():
     start = time.perf_counter()
     est = properties.local_epsilon(net, pert, ["0.9", "0.9"], timeout=2)
     seconds = time.perf_counter() - start
-    assert 0.8 * 2 <= seconds < 2 + grace(2), seconds   # 0.8: a loaded machine's replay reserve ended it at 1.73 s
+    assert 0.9 * 2 <= seconds < 2 + grace(2), seconds
     _assert_encloses_vertex_samples(net, 3e-3, est.upper, seed=6, count=20)
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..rounding import scaled
+from ..rounding import integer_ratios, scaled
 
 
 class ScaledLayer:
@@ -140,10 +140,7 @@ class DenominatorTooLarge(ArithmeticError):
 
 def common_integers(fractions: Sequence[Fraction], max_bits: int) -> IntegerValue:
     """Rationals as integer numerators over one common denominator of at most `max_bits` bits."""
-    numerators = np.empty(len(fractions), dtype=object)
-    denominators = np.empty(len(fractions), dtype=object)
-    numerators[:] = [q.numerator for q in fractions]
-    denominators[:] = [q.denominator for q in fractions]
+    numerators, denominators = integer_ratios(fractions)
     denominator = 1
     for d in set(denominators.tolist()):   # few distinct denominators: one lcm each
         denominator = lcm(denominator, d)
